@@ -1,0 +1,1 @@
+"""symjax: symmetry-based parameter sharing for JAX and Flax."""
