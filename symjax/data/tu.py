@@ -51,7 +51,6 @@ import hashlib
 import os
 import re
 import tempfile
-import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -320,6 +319,21 @@ def _parse_int_table(path: Path, ncols: int) -> np.ndarray:
     return np.array(tokens).astype(np.int64).reshape(-1, ncols)
 
 
+def _check_length(path: Path, values: np.ndarray, expected: int, what: str) -> None:
+    """Raise a ValueError pointing at the first missing or surplus line."""
+    found = int(values.shape[0])
+    if found < expected:
+        raise ValueError(
+            f"{path}: line {found + 1}: expected {expected} lines ({what}), "
+            f"found end of file after {found} lines"
+        )
+    if found > expected:
+        raise ValueError(
+            f"{path}: line {expected + 1}: expected {expected} lines ({what}), "
+            f"found {found} lines"
+        )
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TUDataset:
     """A parsed TU dataset; all ids are 0-based.
@@ -441,11 +455,7 @@ def load_tu_dataset(
     num_graphs = int(indicator[-1])
 
     graph_labels = _parse_int_table(f_glab, 1)[:, 0]
-    if graph_labels.shape[0] != num_graphs:
-        raise ValueError(
-            f"{f_glab}: expected {num_graphs} lines (one per graph in {f_ind.name}), "
-            f"found {graph_labels.shape[0]}"
-        )
+    _check_length(f_glab, graph_labels, num_graphs, f"one per graph of {f_ind.name}")
     classes = np.unique(graph_labels)
     if set(classes.tolist()) <= {0, 1}:
         graph_labels = graph_labels.copy()
@@ -455,11 +465,7 @@ def load_tu_dataset(
         graph_labels = np.searchsorted(classes, graph_labels)
 
     node_labels = _parse_int_table(f_nlab, 1)[:, 0]
-    if node_labels.shape[0] != num_nodes:
-        raise ValueError(
-            f"{f_nlab}: expected {num_nodes} lines (one per node in {f_ind.name}), "
-            f"found {node_labels.shape[0]}"
-        )
+    _check_length(f_nlab, node_labels, num_nodes, f"one per node of {f_ind.name}")
     lowest = int(node_labels.min())
     node_labels = node_labels - lowest
     num_node_labels = int(node_labels.max()) + 1
