@@ -1,0 +1,56 @@
+"""The S_2-equivariant layer of the 3-body task in closed form (study eq. 20, Appendix 4).
+
+S_2 swaps blocks 1 and 2 of h = (h_1, h_2, h_3) and fixes block 3. The
+equivariance condition (eq. 47) leaves five free block matrices and two
+biases:
+
+    [h'_1]   [A B C] [h_1]   [b_sym]
+    [h'_2] = [B A C] [h_2] + [b_sym]                                 (eq. 20)
+    [h'_3]   [D D E] [h_3]   [b_3  ]
+
+Parameters: 5 d_in d_out + 2 d_out. The same layer comes out of the orbit
+engine for ``direct_sum(blocks(S_2, d), trivial(S_2, d))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from symjax.functional import check_last_axis, normal, zeros
+
+
+@dataclasses.dataclass(frozen=True)
+class SwapBlockLayer:
+    """x (..., 3, d_in) -> (..., 3, d_out). Params A..E (d_in, d_out), b_sym, b_3 (d_out,).
+
+    Init: A..E ~ N(0, 1/(3 d_in)), the fan-in of the equivalent dense layer.
+    """
+
+    d_in: int
+    d_out: int
+    use_bias: bool = True
+
+    def param_info(self) -> dict:
+        init = normal(1.0 / np.sqrt(3 * self.d_in))
+        info = {name: ((self.d_in, self.d_out), init) for name in "ABCDE"}
+        if self.use_bias:
+            info["b_sym"] = ((self.d_out,), zeros)
+            info["b_3"] = ((self.d_out,), zeros)
+        return info
+
+    def apply(self, params, x):
+        check_last_axis(x, self.d_in, f"SwapBlockLayer({self.d_in} -> {self.d_out})")
+        if x.ndim < 2 or x.shape[-2] != 3:
+            raise ValueError(f"SwapBlockLayer expects inputs (..., 3, {self.d_in}); got {tuple(x.shape)}")
+        h1, h2, h3 = x[..., 0, :], x[..., 1, :], x[..., 2, :]
+        p = params
+        shared_c = h3 @ p["C"]
+        y1 = h1 @ p["A"] + h2 @ p["B"] + shared_c
+        y2 = h1 @ p["B"] + h2 @ p["A"] + shared_c
+        y3 = (h1 + h2) @ p["D"] + h3 @ p["E"]
+        if self.use_bias:
+            y1, y2, y3 = y1 + p["b_sym"], y2 + p["b_sym"], y3 + p["b_3"]
+        return jnp.stack([y1, y2, y3], axis=-2)

@@ -1,0 +1,144 @@
+"""The permutation-equivariant graph layer in closed form (study eq. 13–18, Appendix 3).
+
+The most general linear map (A, X) -> Y that is linear in X for fixed A is
+Y_i = sum_{j,k} T_ijk A_jk X_k (eq. 35); equivariance under node relabelling
+makes T constant on the five orbits of index triples under S_n (eq. 37), one
+basis operator each (A[j, k] = 1 for an edge j -> k):
+
+    O1  i = j = k           B1_i = A_ii X_i                               (eq. 13)
+    O2  i = j != k          B2_i = (A X)_i - B1_i                         (eq. 14)
+    O3  i = k != j          B3_i = (sum_j A_ji - A_ii) X_i                (eq. 15)
+    O4  j = k != i          B4_i = sum_j A_jj X_j - B1_i                  (eq. 16)
+    O5  i, j, k distinct    B5_i = sum_jk A_jk X_k - B1_i - ... - B4_i    (eq. 17)
+
+    Y = sum_l B_l W_l + b,  W_l (d_in, d_out)                             (eq. 18)
+
+B3 uses column sums (in-degrees), so the layer is exact for directed graphs
+too; for the undirected graphs of the study they equal the degrees of eq. 15.
+Parameters: 5 d_in d_out + d_out.
+
+Three evaluations, tested equal to each other and to the orbit engine
+(``SharedDense`` from ``blocks(tuples(S_n, 2), d_in)`` to ``blocks(S_n, d_out)``
+on Z_jk = A_jk X_k):
+
+* dense (A (..., n, n), X (..., n, d), mask (..., n)): padded nodes are zeroed
+  on the way in and out, so they stay exactly zero and never change real nodes;
+* sparse on ``jraph.GraphsTuple`` (segment sums over edges and graphs, no
+  padding, O(E d + N d_in d_out)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+
+from symjax.functional import check_last_axis, normal, zeros
+
+
+def _check_dense(adjacency, features, mask):
+    if adjacency.ndim < 2 or adjacency.shape[-1] != adjacency.shape[-2]:
+        raise ValueError(f"adjacency must be (..., n, n); got shape {tuple(adjacency.shape)}")
+    n = adjacency.shape[-1]
+    if features.ndim < 2 or features.shape[-2] != n or features.shape[:-2] != adjacency.shape[:-2]:
+        raise ValueError(
+            f"node features must be (..., n={n}, d) matching adjacency {tuple(adjacency.shape)}; "
+            f"got {tuple(features.shape)}")
+    if mask is not None and tuple(mask.shape) != tuple(adjacency.shape[:-1]):
+        raise ValueError(
+            f"node mask must have shape {tuple(adjacency.shape[:-1])} to match adjacency "
+            f"{tuple(adjacency.shape)}; got {tuple(mask.shape)}")
+
+
+def graph_basis_dense(adjacency, features, mask=None):
+    """The five basis operators on dense graphs, stacked: (..., 5, n, d).
+
+    adjacency (..., n, n), features (..., n, d), mask (..., n) or None.
+    """
+    _check_dense(adjacency, features, mask)
+    if mask is not None:
+        m = mask.astype(features.dtype)
+        features = features * m[..., :, None]
+        adjacency = adjacency * m[..., :, None] * m[..., None, :]
+    diag = jnp.diagonal(adjacency, axis1=-2, axis2=-1)                 # (..., n)
+    in_degree = jnp.sum(adjacency, axis=-2)                            # column sums
+    ax = adjacency @ features
+    b1 = diag[..., None] * features
+    b2 = ax - b1
+    b3 = (in_degree - diag)[..., None] * features
+    b4 = jnp.sum(b1, axis=-2, keepdims=True) - b1
+    b5 = jnp.sum(ax, axis=-2, keepdims=True) - b1 - b2 - b3 - b4
+    return jnp.stack([b1, b2, b3, b4, b5], axis=-3)
+
+
+def graph_basis_sparse(graph: jraph.GraphsTuple, features=None):
+    """The five basis operators on a batched ``jraph.GraphsTuple``: (5, N, d).
+
+    Edge s -> r contributes A_sr = w (``graph.edges`` as weights (E,) or
+    (E, 1); 1 when None). ``features`` defaults to ``graph.nodes`` (N, d).
+    """
+    x = graph.nodes if features is None else features
+    num_nodes = x.shape[0]
+    num_graphs = graph.n_node.shape[0]
+    senders, receivers = graph.senders, graph.receivers
+    weights = jnp.ones(senders.shape, x.dtype) if graph.edges is None else jnp.reshape(graph.edges, senders.shape)
+    node_graph = jnp.repeat(jnp.arange(num_graphs), graph.n_node, total_repeat_length=num_nodes)
+    loop = jnp.where(senders == receivers, weights, 0).astype(x.dtype)
+    diag = jax.ops.segment_sum(loop, senders, num_nodes)
+    in_degree = jax.ops.segment_sum(weights.astype(x.dtype), receivers, num_nodes)
+    ax = jax.ops.segment_sum(weights[:, None] * x[receivers], senders, num_nodes)
+    b1 = diag[:, None] * x
+    b2 = ax - b1
+    b3 = (in_degree - diag)[:, None] * x
+    per_graph = lambda v: jax.ops.segment_sum(v, node_graph, num_graphs)[node_graph]
+    b4 = per_graph(b1) - b1
+    b5 = per_graph(ax) - b1 - b2 - b3 - b4
+    return jnp.stack([b1, b2, b3, b4, b5])
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphLayer:
+    """Equivariant graph layer; params W (5, d_in, d_out), bias (d_out,).
+
+    ``apply(params, (A, X, mask))`` -> Y (..., n, d_out) with padded rows zero;
+    ``apply(params, graphs_tuple)`` -> node features (N, d_out).
+    Init: W ~ N(0, 1/(5 d_in)) (LeCun over the concatenated basis), bias 0.
+    """
+
+    d_in: int
+    d_out: int
+    use_bias: bool = True
+
+    def param_info(self) -> dict:
+        info = {"W": ((5, self.d_in, self.d_out), normal(1.0 / np.sqrt(5 * self.d_in)))}
+        if self.use_bias:
+            info["bias"] = ((self.d_out,), zeros)
+        return info
+
+    def _combine(self, params, basis):
+        y = jnp.einsum("...lnd,lde->...ne", basis, params["W"])
+        if self.use_bias:
+            y = y + params["bias"]
+        return y
+
+    def apply_dense(self, params, adjacency, features, mask=None):
+        check_last_axis(features, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
+        y = self._combine(params, graph_basis_dense(adjacency, features, mask))
+        if mask is not None:
+            y = y * mask.astype(y.dtype)[..., None]
+        return y
+
+    def apply_sparse(self, params, graph: jraph.GraphsTuple, features=None):
+        x = graph.nodes if features is None else features
+        check_last_axis(x, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
+        return self._combine(params, graph_basis_sparse(graph, x))
+
+    def apply(self, params, inputs):
+        if isinstance(inputs, jraph.GraphsTuple):
+            return self.apply_sparse(params, inputs)
+        if isinstance(inputs, (tuple, list)) and len(inputs) in (2, 3):
+            return self.apply_dense(params, *inputs)
+        raise TypeError(f"GraphLayer.apply takes (A, X), (A, X, mask) or a jraph.GraphsTuple; got {type(inputs)}")
