@@ -70,7 +70,7 @@ def _to_float(value: Any) -> float | None:
 
 
 def _to_int(value: Any) -> int | None:
-    """Parse an integer that may be written as ``"651"`` or ``"651.0"``."""
+    """Parse an integer that may be written as ``"120"`` or ``"120.0"``."""
     number = _to_float(value)
     if number is None or not math.isfinite(number):
         return None

@@ -1,0 +1,277 @@
+"""Figures 4-8 of the study, drawn from a run's aggregates.
+
+* Task 1: Figure 4 (test loss and symmetry error vs train size, one curve per
+  n_blocks, one panel per model) and Figure 5 (parameter count vs n_blocks).
+* Task 2: Figure 6 (accuracy by hidden setting and data size, grouped bars)
+  and Figure 7 (heatmaps of test loss and symmetry error per model).
+* Task 3: Figure 8 (test loss and symmetry error vs data size, one panel per
+  model size, one curve per model).  Figure 9 (rollouts) is drawn by the
+  task-3 experiment script.
+
+Points are means over seeds; error bars are ± one sample std (clipped at the
+axis floor on log axes).  Symmetry errors may be exactly zero: on log axes
+and log colour scales they are drawn at :data:`SYM_FLOOR`, which every axis
+label concerned says.  PNGs are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+
+from .aggregate import index_aggregates  # noqa: E402
+from .rows import atomic_write_bytes, model_rank, setting_rank, size_key  # noqa: E402
+
+#: Symmetry errors (and any other value) below this are drawn at this value on log scales.
+SYM_FLOOR = 1e-16
+#: Floor for losses on log axes (only reached by a loss of exactly 0).
+LOSS_FLOOR = 1e-12
+
+SYM_LABEL = f"symmetry error (values < {SYM_FLOOR:.0e} drawn at {SYM_FLOOR:.0e})"
+
+FIGURE_FILES = {
+    1: ("fig4_task1_loss_sym.png", "fig5_task1_params.png"),
+    2: ("fig6_task2_accuracy.png", "fig7_task2_heatmaps.png"),
+    3: ("fig8_task3_loss_sym.png",),
+}
+
+
+# ------------------------------------------------------------------ helpers
+def save_figure(fig, path: str) -> str:
+    """Render ``fig`` to PNG, write it atomically to ``path`` and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def model_color(model: str) -> str:
+    """Fixed colour per model, the same in every figure."""
+    return f"C{model_rank(model)[0] % 10}"
+
+
+def _models(aggregates: Sequence[dict]) -> list[str]:
+    return sorted({a["model"] for a in aggregates}, key=model_rank)
+
+
+def _settings(aggregates: Sequence[dict]) -> list:
+    return sorted({a["setting"] for a in aggregates}, key=setting_rank)
+
+
+def _sizes(aggregates: Sequence[dict], task: int) -> list[int]:
+    return sorted({a[size_key(task)] for a in aggregates})
+
+
+def _stat(agg: dict | None, metric: str) -> tuple[float, float]:
+    """(mean, std) of a metric, NaN when missing or when every lane diverged."""
+    if agg is None or not agg.get("n") or agg.get(f"{metric}_mean") is None:
+        return math.nan, math.nan
+    return agg[f"{metric}_mean"], agg.get(f"{metric}_std") or 0.0
+
+
+def _log_errorbar(ax, xs, means, stds, floor: float, **style) -> None:
+    """Plot mean ± std on a log y axis: values floored, lower bars clipped at the floor."""
+    xs, means, stds = np.asarray(xs, float), np.asarray(means, float), np.asarray(stds, float)
+    keep = np.isfinite(means)
+    if not keep.any():
+        return
+    xs, means, stds = xs[keep], means[keep], np.nan_to_num(stds[keep])
+    ys = np.maximum(means, floor)
+    low = ys - np.maximum(means - stds, floor)
+    high = np.maximum(means + stds, floor) - ys
+    ax.errorbar(xs, ys, yerr=[np.maximum(low, 0), np.maximum(high, 0)], capsize=2, marker="o", ms=3, **style)
+
+
+def _series(index: dict, setting, model: str, sizes: Sequence[int], metric: str):
+    """Means and stds of ``metric`` along ``sizes`` for one (setting, model)."""
+    stats = [_stat(index.get((setting, size, model)), metric) for size in sizes]
+    return [s[0] for s in stats], [s[1] for s in stats]
+
+
+# ------------------------------------------------------------------- task 1
+def figure4_task1(aggregates: Sequence[dict], path: str) -> str | None:
+    """Figure 4: test loss (top) and symmetry error (bottom) vs train size, per model."""
+    if not aggregates:
+        return None
+    index = index_aggregates(aggregates, 1)
+    models, blocks, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 1)
+    fig, axes = plt.subplots(2, len(models), figsize=(3.6 * len(models) + 1, 6.4), squeeze=False, sharex=True, sharey="row")
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(blocks)))
+    for col, model in enumerate(models):
+        for color, n_blocks in zip(colors, blocks):
+            for row, (metric, floor) in enumerate((("test_loss", LOSS_FLOOR), ("sym_error", SYM_FLOOR))):
+                means, stds = _series(index, n_blocks, model, sizes, metric)
+                _log_errorbar(axes[row, col], sizes, means, stds, floor, color=color, label=f"n_blocks={n_blocks}")
+        axes[0, col].set_title(model)
+        axes[1, col].set_xlabel("train size")
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0, 0].set_ylabel("test loss (MSE)")
+    axes[1, 0].set_ylabel(SYM_LABEL, fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.suptitle("Task 1: test loss and symmetry error vs train size (mean ± std over seeds)")
+    fig.tight_layout(rect=(0, 0, 0.88, 0.96))
+    return save_figure(fig, path)
+
+
+def figure5_task1(aggregates: Sequence[dict], path: str) -> str | None:
+    """Figure 5: parameter count vs n_blocks, one line per model (log y)."""
+    points = {}
+    for agg in aggregates:
+        if agg.get("params_mean") is not None:
+            points.setdefault(agg["model"], {}).setdefault(agg["setting"], agg["params_mean"])
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for model in sorted(points, key=model_rank):
+        xs = sorted(points[model])
+        aug = model.endswith("_aug")
+        ax.plot(xs, [points[model][x] for x in xs], marker="s" if aug else "o", mfc="none" if aug else None,
+                ms=8 if aug else 5, linestyle="--" if aug else "-", color=model_color(model), label=model)
+    blocks = sorted({x for p in points.values() for x in p})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(blocks)
+    ax.set_xticklabels([str(b) for b in blocks])
+    ax.minorticks_off()
+    ax.set_xlabel("n_blocks")
+    ax.set_ylabel("parameters")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title("Task 1: parameter count vs n_blocks")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------- task 2
+def figure6_task2(aggregates: Sequence[dict], path: str) -> str | None:
+    """Figure 6: accuracy as grouped bars (models) per data size, one panel per hidden setting."""
+    aggs = [a for a in aggregates if a.get("test_acc_mean") is not None]
+    if not aggs:
+        return None
+    index = index_aggregates(aggs, 2)
+    models, settings, sizes = _models(aggs), _settings(aggs), _sizes(aggs, 2)
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False, sharey=True)
+    width = 0.8 / len(models)
+    for ax, setting in zip(axes[0], settings):
+        for i, model in enumerate(models):
+            means, stds = _series(index, setting, model, sizes, "test_acc")
+            xs = np.arange(len(sizes)) + (i - (len(models) - 1) / 2) * width
+            ax.bar(xs, np.nan_to_num(means), width, yerr=np.nan_to_num(stds), capsize=2,
+                   color=model_color(model), label=model)
+        ax.set_xticks(np.arange(len(sizes)))
+        ax.set_xticklabels([str(s) for s in sizes])
+        ax.set_xlabel("data size")
+        ax.set_title(f"hidden setting {setting}")
+        ax.set_ylim(0, 1)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0, 0].set_ylabel("test accuracy (mean ± std)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(models), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle("Task 2: accuracy by hidden setting and data size")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return save_figure(fig, path)
+
+
+def _heatmap(ax, grid: np.ndarray, norm, fmt, rows: Sequence, cols: Sequence):
+    """Draw one annotated heatmap (NaN cells blank, annotated '—')."""
+    image = ax.imshow(np.ma.masked_invalid(grid), norm=norm, cmap="viridis", aspect="auto")
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            value = grid[i, j]
+            text = "—" if not np.isfinite(value) else fmt(value)
+            shade = norm(value) if np.isfinite(value) else 1.0
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if shade < 0.5 else "black")
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels([str(c) for c in cols])
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([str(r) for r in rows])
+    return image
+
+
+def figure7_task2(aggregates: Sequence[dict], path: str) -> str | None:
+    """Figure 7: heatmaps (hidden setting × data size) of test loss and symmetry error per model."""
+    if not aggregates:
+        return None
+    index = index_aggregates(aggregates, 2)
+    models, settings, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 2)
+    grids = {}
+    for metric in ("test_loss", "sym_error"):
+        for model in models:
+            grids[metric, model] = np.array([_series(index, s, model, sizes, metric)[0] for s in settings], float)
+    losses = np.concatenate([grids["test_loss", m].ravel() for m in models])
+    syms = np.concatenate([np.maximum(grids["sym_error", m].ravel(), SYM_FLOOR) for m in models])
+    loss_norm = Normalize(np.nanmin(losses), np.nanmax(losses)) if np.isfinite(losses).any() else Normalize(0, 1)
+    top = np.nanmax(syms) if np.isfinite(syms).any() else 1.0
+    sym_norm = LogNorm(SYM_FLOOR, max(top, SYM_FLOOR * 10))
+    fig, axes = plt.subplots(2, len(models), figsize=(3.2 * len(models) + 1.5, 5.8), squeeze=False)
+    for col, model in enumerate(models):
+        loss_image = _heatmap(axes[0, col], grids["test_loss", model], loss_norm, lambda v: f"{v:.3f}", settings, sizes)
+        sym_grid = np.where(np.isfinite(grids["sym_error", model]), np.maximum(grids["sym_error", model], SYM_FLOOR), np.nan)
+        sym_image = _heatmap(axes[1, col], sym_grid, sym_norm, lambda v: f"{v:.1e}", settings, sizes)
+        axes[0, col].set_title(model)
+        axes[1, col].set_xlabel("data size")
+    axes[0, 0].set_ylabel("hidden setting")
+    axes[1, 0].set_ylabel("hidden setting")
+    fig.colorbar(loss_image, ax=axes[0, :].tolist(), label="test loss (mean)")
+    fig.colorbar(sym_image, ax=axes[1, :].tolist(), label=f"sym. error (log; < {SYM_FLOOR:.0e} shown at {SYM_FLOOR:.0e})")
+    fig.suptitle("Task 2: test loss and symmetry error (means over seeds)")
+    return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------- task 3
+def figure8_task3(aggregates: Sequence[dict], path: str) -> str | None:
+    """Figure 8: test loss (top) and symmetry error (bottom) vs data size, per model size."""
+    if not aggregates:
+        return None
+    index = index_aggregates(aggregates, 3)
+    models, settings, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 3)
+    fig, axes = plt.subplots(2, len(settings), figsize=(3.8 * len(settings) + 1, 6.4), squeeze=False, sharex=True, sharey="row")
+    for col, setting in enumerate(settings):
+        for model in models:
+            for row, (metric, floor) in enumerate((("test_loss", LOSS_FLOOR), ("sym_error", SYM_FLOOR))):
+                means, stds = _series(index, setting, model, sizes, metric)
+                _log_errorbar(axes[row, col], sizes, means, stds, floor, color=model_color(model), label=model)
+        axes[0, col].set_title(f"{setting} model")
+        axes[1, col].set_xlabel("data size (train + validation)")
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0, 0].set_ylabel("test loss (MSE)")
+    axes[1, 0].set_ylabel(SYM_LABEL, fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.suptitle("Task 3: test loss and symmetry error vs data size (mean ± std over seeds)")
+    fig.tight_layout(rect=(0, 0, 0.86, 0.96))
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------- API
+def make_figures(task: int, aggregates: Sequence[dict], out_dir: str) -> list[str]:
+    """Draw the task's figures into ``out_dir``; return the paths written (figures without data are skipped)."""
+    builders = {
+        1: (figure4_task1, figure5_task1),
+        2: (figure6_task2, figure7_task2),
+        3: (figure8_task3,),
+    }
+    written = []
+    for builder, name in zip(builders[int(task)], FIGURE_FILES[int(task)]):
+        path = builder(list(aggregates), os.path.join(out_dir, name))
+        if path is not None:
+            written.append(path)
+    return written
