@@ -138,3 +138,23 @@ class SharedDense:
 def apply(params, spec, x):
     """``spec.apply(params, x)``: the forward map of any layer spec."""
     return spec.apply(params, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dense:
+    """An ordinary dense layer y = x K + b; K (d_in, d_out) LeCun normal, b zeros."""
+
+    d_in: int
+    d_out: int
+    use_bias: bool = True
+
+    def param_info(self) -> dict:
+        info = {"kernel": ((self.d_in, self.d_out), normal(1.0 / np.sqrt(self.d_in)))}
+        if self.use_bias:
+            info["bias"] = ((self.d_out,), zeros)
+        return info
+
+    def apply(self, params, x):
+        check_last_axis(x, self.d_in, f"Dense({self.d_in} -> {self.d_out})")
+        y = x @ params["kernel"]
+        return y + params["bias"] if self.use_bias else y

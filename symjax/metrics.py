@@ -1,0 +1,56 @@
+"""Symmetry error (study eq. 8) and parameter counts.
+
+    SymErr(x; f) = E_{g in G} [ L(g . f(x), f(g . x)) ]                      (eq. 8)
+
+with L the mean squared error and the expectation estimated over
+``num_samples`` uniform group elements (the study uses 5). An action here is
+anything with ``.group`` (a ``PermutationGroup``) and ``.act(g, x)``:
+``symjax.actions.Action`` acts on the last axis of an array,
+``symjax.actions.GraphAction`` on dense graphs (A, X, mask). For an invariant
+output use ``actions.trivial(G, size)`` (g . y = y).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def symmetry_error(f, x, action_in, action_out, rng, num_samples: int = 5):
+    """Mean over sampled g of MSE(g . f(x), f(g . x)) (eq. 8).
+
+    Args:
+      f: the model, x -> y (batched: x and y carry a leading batch axis, or not;
+        the actions only touch their own axes).
+      x: input (array or pytree accepted by ``action_in.act``).
+      action_in, action_out: actions of the same group on inputs and outputs.
+      rng: a jax PRNG key (traceable; works under jit and vmap).
+      num_samples: number of group elements g.
+    Returns:
+      A scalar: the mean of (g . f(x) - f(g . x))^2 over samples, examples and outputs.
+    """
+    if action_in.group != action_out.group:
+        raise ValueError(
+            f"action_in and action_out must act through the same group; got {action_in.group!r} and "
+            f"{action_out.group!r}")
+    elements = action_in.group.sample(rng, num_samples)
+    y = f(x)
+
+    def one(g):
+        diff = action_out.act(g, y) - f(action_in.act(g, x))
+        return jnp.mean(jnp.square(diff))
+
+    return jnp.mean(jax.vmap(one)(elements))
+
+
+def relative_symmetry_error(f, x, action_in, action_out, rng, num_samples: int = 5):
+    """``symmetry_error`` divided by the mean square of f(x) (scale-free, for tests)."""
+    y = f(x)
+    return symmetry_error(f, x, action_in, action_out, rng, num_samples) / jnp.maximum(jnp.mean(jnp.square(y)),
+                                                                                       1e-30)
+
+
+def count_params(tree) -> int:
+    """Number of scalars in a params pytree (sum of leaf sizes)."""
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(tree)))
