@@ -1,0 +1,229 @@
+"""Saving and restoring a sweep's training state with orbax, guarded by a run fingerprint.
+
+Layout of a checkpoint directory::
+
+    checkpoint_dir/step_<epoch>/            orbax checkpoint of the state leaves (atomic rename)
+    checkpoint_dir/step_<epoch>/fingerprint.json
+        {"fingerprint": {...run description...}, "epoch": e, "state_sha256": "..."}
+
+fingerprint.json is written (temp file + os.replace) after orbax has committed
+the step directory, so a step directory without it is an interrupted save. On
+restore, a step whose files are missing, truncated or whose contents do not
+match state_sha256 is skipped with a warning; a step whose fingerprint differs
+from the current run raises ValueError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import warnings
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+FINGERPRINT_FILE = "fingerprint.json"
+_STEP_DIR = re.compile(r"step_(\d+)")
+
+
+def _json_normal(obj):
+    """obj as it reads back from JSON (tuples become lists, numpy scalars become Python ones)."""
+
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return repr(o)
+
+    return json.loads(json.dumps(obj, sort_keys=True, default=default))
+
+
+def _digest(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def make_fingerprint(lanes, config, pool_x, pool_y, has_augment_fn: bool, extra: dict | None) -> dict:
+    """Everything a saved training state depends on, as a JSON-normal dict.
+
+    Covers each lane's seed, batch size, augment flag and index arrays (sizes and
+    a hash), the data pool (shapes, dtypes, hash), the config fields that change
+    training (loss, learning_rate, patience, early_stopping) and `extra` (the
+    caller's config_fingerprint). max_epochs is left out: a run may be resumed
+    with more epochs.
+    """
+    pool_leaves = [np.asarray(a) for a in jax.tree.leaves(pool_x)] + [np.asarray(pool_y)]
+    return _json_normal({
+        "lanes": [
+            {
+                "seed": int(l.seed),
+                "batch_size": int(l.batch_size),
+                "augment": bool(l.augment),
+                "train_size": int(np.size(l.train_idx)),
+                "val_size": int(np.size(l.val_idx)),
+                "test_size": int(np.size(l.test_idx)),
+                "indices_sha256": _digest([np.asarray(l.train_idx, np.int64), np.asarray(l.val_idx, np.int64),
+                                           np.asarray(l.test_idx, np.int64)])[:16],
+            }
+            for l in lanes
+        ],
+        "pool": {
+            "shapes": [list(a.shape) for a in pool_leaves],
+            "dtypes": [a.dtype.str for a in pool_leaves],
+            "sha256": _digest(pool_leaves)[:16],
+        },
+        "config": {
+            "loss": config.loss,
+            "learning_rate": float(config.learning_rate),
+            "patience": int(config.patience),
+            "early_stopping": bool(config.early_stopping),
+            "augment_fn": has_augment_fn,
+        },
+        "extra": extra if extra is not None else {},
+    })
+
+
+def _short(value, limit: int = 200) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def fingerprint_diff(saved: dict, current: dict) -> list[str]:
+    """Human-readable differences between two fingerprints (empty if equal)."""
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if old == new:
+            continue
+        if key == "lanes" and isinstance(old, list) and isinstance(new, list):
+            if len(old) != len(new):
+                diffs.append(f"number of lanes: checkpoint has {len(old)}, this run has {len(new)}")
+            for i, (a, b) in enumerate(zip(old, new)):
+                for field in sorted(set(a) | set(b)):
+                    if a.get(field) != b.get(field):
+                        diffs.append(f"lanes[{i}].{field}: checkpoint has {_short(a.get(field))}, "
+                                     f"this run has {_short(b.get(field))}")
+        elif isinstance(old, dict) and isinstance(new, dict):
+            for field in sorted(set(old) | set(new)):
+                if old.get(field) != new.get(field):
+                    diffs.append(f"{key}.{field}: checkpoint has {_short(old.get(field))}, "
+                                 f"this run has {_short(new.get(field))}")
+        else:
+            diffs.append(f"{key}: checkpoint has {_short(old)}, this run has {_short(new)}")
+    return diffs
+
+
+def _write_json_atomic(path: str, obj) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class CheckpointStore:
+    """The step_<epoch> checkpoints of one process's sweep in one directory.
+
+    State trees are pytrees of numpy arrays; they are stored as their flat list of
+    leaves, and restored into the structure of a template tree.
+    """
+
+    def __init__(self, directory: str, fingerprint: dict, keep: int):
+        self.directory = os.path.abspath(directory)
+        self.fingerprint = fingerprint
+        self.keep = keep
+        me = jax.process_index()
+        self._checkpointer = ocp.Checkpointer(
+            ocp.StandardCheckpointHandler(),
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"symjax_sweep_p{me}"),
+        )
+
+    def steps(self) -> list[int]:
+        """Epochs of the step_<epoch> directories present, newest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        found = []
+        for name in os.listdir(self.directory):
+            match = _STEP_DIR.fullmatch(name)
+            if match and os.path.isdir(os.path.join(self.directory, name)):
+                found.append(int(match.group(1)))
+        return sorted(found, reverse=True)
+
+    def _path(self, epoch: int) -> str:
+        return os.path.join(self.directory, f"step_{epoch}")
+
+    def clear(self) -> None:
+        """Removes every step directory (a fresh, non-resumed run), with a warning."""
+        stale = self.steps()
+        if stale:
+            warnings.warn(f"fresh run (resume=False): removing {len(stale)} old checkpoint(s) "
+                          f"{[f'step_{e}' for e in stale]} from {self.directory}")
+        for epoch in stale:
+            shutil.rmtree(self._path(epoch))
+
+    def save(self, epoch: int, state) -> None:
+        """Saves state (pytree of numpy arrays) as step_<epoch>, then keeps the newest `keep`."""
+        leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
+        os.makedirs(self.directory, exist_ok=True)
+        path = self._path(epoch)
+        self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
+        _write_json_atomic(os.path.join(path, FINGERPRINT_FILE), {
+            "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves)})
+        for old in self.steps()[self.keep:]:
+            shutil.rmtree(self._path(old), ignore_errors=True)
+
+    def restore_latest(self, template):
+        """(epoch, state) from the newest valid checkpoint, or None if there is none.
+
+        Args:
+          template: pytree of numpy arrays with the structure, shapes and dtypes of the state.
+        Raises:
+          ValueError: the newest readable checkpoint belongs to a different run.
+        """
+        leaves, treedef = jax.tree.flatten(template)
+        target = {f"{i:05d}": np.asarray(a) for i, a in enumerate(leaves)}
+        for epoch in self.steps():
+            path = self._path(epoch)
+            try:
+                with open(os.path.join(path, FINGERPRINT_FILE)) as f:
+                    info = json.load(f)
+                saved_fingerprint, saved_epoch, saved_sha = info["fingerprint"], info["epoch"], info["state_sha256"]
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                warnings.warn(f"skipping checkpoint {path}: unreadable {FINGERPRINT_FILE} ({err!r})")
+                continue
+            diffs = fingerprint_diff(saved_fingerprint, self.fingerprint)
+            if diffs:
+                raise ValueError(f"checkpoint {path} was written by a different run; not resuming. "
+                                 "Differences:\n  " + "\n  ".join(diffs))
+            try:
+                restored = self._checkpointer.restore(path, target)
+                restored = [np.asarray(restored[k]) for k in sorted(target)]
+            except Exception as err:  # orbax/tensorstore raise many types for damaged files
+                warnings.warn(f"skipping checkpoint {path}: cannot be restored ({type(err).__name__}: {err})")
+                continue
+            bad = [(k, r.shape, r.dtype, t.shape, t.dtype) for (k, t), r in zip(sorted(target.items()), restored)
+                   if r.shape != t.shape or r.dtype != t.dtype]
+            if bad:
+                warnings.warn(f"skipping checkpoint {path}: leaf {bad[0][0]} expected {bad[0][3]} {bad[0][4]}, "
+                              f"got {bad[0][1]} {bad[0][2]}")
+                continue
+            if _digest(restored) != saved_sha or saved_epoch != epoch:
+                warnings.warn(f"skipping checkpoint {path}: contents do not match {FINGERPRINT_FILE}")
+                continue
+            return epoch, jax.tree.unflatten(treedef, restored)
+        if self.steps():
+            warnings.warn(f"no valid checkpoint in {self.directory}; starting fresh")
+        else:
+            warnings.warn(f"resume=True but no checkpoint in {self.directory}; starting fresh")
+        return None

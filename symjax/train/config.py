@@ -1,0 +1,68 @@
+"""The two records a sweep is described by: one `Lane` per trained model, one `TrainConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+LOSSES = ("mse", "cross_entropy")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Lane:
+    """One trained model of a sweep: a seed, a data split and a batch size.
+
+    Attributes:
+      seed: the only source of randomness of the lane (init, shuffles,
+        augmentation, symmetry-error samples).
+      train_idx: int array (n_train,), indices into the data pool.
+      val_idx: int array (n_val,), indices into the data pool.
+      test_idx: int array (n_test,), indices into the data pool.
+      batch_size: examples per training step (the last batch of an epoch may be
+        smaller: drop_last=False).
+      augment: apply `augment_fn` to this lane's training batches.
+      meta: free columns copied into the lane's result row.
+    """
+
+    seed: int
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    batch_size: int
+    augment: bool = False
+    meta: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings shared by all lanes of a sweep.
+
+    Attributes:
+      loss: 'mse' (float targets) or 'cross_entropy' (integer labels, logits out).
+      learning_rate: Adam learning rate.
+      max_epochs: upper bound on epochs.
+      patience: epochs without validation improvement before a lane stops.
+      early_stopping: False trains exactly `max_epochs` epochs and evaluates the
+        final params (diverged lanes still use their best params).
+      checkpoint_dir: where to save training state; None disables checkpoints.
+      checkpoint_every: save every this many epochs.
+      keep_checkpoints: number of newest checkpoints kept.
+      resume: continue from the newest valid checkpoint in `checkpoint_dir`.
+      sym_samples: random keys per test example for `symmetry_error_fn`.
+      quiet: no progress bar.
+      eval_batch_size: examples per evaluation chunk (bounds memory).
+    """
+
+    loss: str
+    learning_rate: float = 1e-3
+    max_epochs: int = 250
+    patience: int = 15
+    early_stopping: bool = True
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 3
+    resume: bool = False
+    sym_samples: int = 5
+    quiet: bool = False
+    eval_batch_size: int = 4096

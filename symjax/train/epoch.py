@@ -1,0 +1,301 @@
+"""The jitted programs of a sweep: state init, one training epoch, and evaluation, each vmapped over lanes.
+
+Every function here works on one lane and is vmapped over the lane axis, so no
+value of one lane ever enters another lane's computation. All randomness of a
+lane comes from its key (raw key data in the state), folded with a salt and the
+epoch / example position, never with a lane index or a padded shape, so a
+lane's numbers do not depend on which other lanes share the program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from symjax.train.lanes import LaneArrays
+from symjax.train.losses import masked_mean, per_example_accuracy, per_example_loss
+
+# Salts folded into a lane key for its independent random streams.
+INIT, SHUFFLE, AUGMENT, SYMMETRY = 0, 1, 2, 3
+
+
+class TrainState(NamedTuple):
+    """Training state of L lanes (lane axis first on every leaf).
+
+    params, opt_state, best_params: pytrees of (L, ...) arrays.
+    best_val: float32 (L,) best validation loss so far (inf before the first).
+    bad_epochs: int32 (L,) epochs since the last improvement.
+    stopped: bool (L,) the lane no longer trains.
+    diverged: bool (L,) a training or validation loss was NaN/inf.
+    epochs: int32 (L,) epochs the lane has trained.
+    best_epoch: int32 (L,) epoch (1-based) of best_val; 0 = the initial params.
+    key: uint32 (L, 2) raw data of the lane key.
+    """
+
+    params: Any
+    opt_state: Any
+    best_params: Any
+    best_val: jnp.ndarray
+    bad_epochs: jnp.ndarray
+    stopped: jnp.ndarray
+    diverged: jnp.ndarray
+    epochs: jnp.ndarray
+    best_epoch: jnp.ndarray
+    key: jnp.ndarray
+
+
+class Hyper(NamedTuple):
+    """Scalar settings passed as traced values (changing them does not recompile)."""
+
+    learning_rate: jnp.ndarray  # float32 ()
+    patience: jnp.ndarray  # int32 ()
+    early_stopping: jnp.ndarray  # bool ()
+
+
+def optimizer(learning_rate) -> optax.GradientTransformation:
+    return optax.adam(learning_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainProgram:
+    """Static (hashable) description of the training program; functions compare by identity."""
+
+    init_fn: Callable
+    apply_fn: Callable
+    augment_fn: Callable | None
+    loss: str
+    batch: int  # padded batch size (max over lanes)
+    steps: int  # padded steps per epoch (max over lanes)
+    eval_batch_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalProgram:
+    """Static description of the test evaluation."""
+
+    apply_fn: Callable
+    symmetry_error_fn: Callable | None
+    loss: str
+    eval_batch_size: int
+    sym_samples: int
+
+
+def _gather(tree, idx: jnp.ndarray):
+    """Rows idx (B,) of every (N, ...) leaf -> (B, ...)."""
+    return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), tree)
+
+
+def _tree_where(flag: jnp.ndarray, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+def _all_finite(tree) -> jnp.ndarray:
+    flags = [jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.array(True)
+
+
+def shuffle_order(key: jax.Array, n: jnp.ndarray, length: int) -> jnp.ndarray:
+    """A uniformly random order (length,) of positions 0..n-1 followed by n..length-1.
+
+    Each position draws its own random bits from fold_in(key, position), so the
+    order of the real positions does not depend on `length` (the padding).
+    """
+    pos = jnp.arange(length)
+    bits = jax.vmap(lambda p: jax.random.bits(jax.random.fold_in(key, p), dtype=jnp.uint32))(pos)
+    return jnp.lexsort((bits, pos >= n))
+
+
+def augment_batch(augment_fn: Callable, key: jax.Array, pos: jnp.ndarray, x, y, on: jnp.ndarray):
+    """Applies augment_fn to each example of a batch with its own key, where `on`.
+
+    Args:
+      augment_fn: (key, x_example, y_example) -> (x_example, y_example).
+      key: the lane's augmentation key for this epoch.
+      pos: int (B,) position of each example in the epoch order; its key is fold_in(key, pos).
+      x: pytree of (B, ...); y: (B, ...).
+      on: bool scalar; False returns x, y unchanged.
+    """
+    keys = jax.vmap(lambda p: jax.random.fold_in(key, p))(pos)
+    xa, ya = jax.vmap(augment_fn)(keys, x, y)
+    return _tree_where(on, xa, x), jnp.where(on, ya, y)
+
+
+def chunked_sums(values_fn: Callable, idx: jnp.ndarray, n: jnp.ndarray, chunk: int) -> jnp.ndarray:
+    """Sums of per-example values over the first n entries of idx, `chunk` examples at a time.
+
+    Args:
+      values_fn: (idx (C,), pos (C,)) -> (C, K) float values.
+      idx: int (M,) pool indices; entries at positions >= n are padding.
+      n: number of real entries.
+      chunk: C, examples per evaluation chunk.
+    Returns:
+      (K,) sums over real entries.
+    """
+    n_chunks = -(-idx.shape[0] // chunk)
+    idx = jnp.pad(idx, (0, n_chunks * chunk - idx.shape[0]), mode="edge").reshape(n_chunks, chunk)
+    pos = jnp.arange(n_chunks * chunk).reshape(n_chunks, chunk)
+
+    def body(total, xs):
+        idx_c, pos_c = xs
+        values = values_fn(idx_c, pos_c)
+        return total + jnp.sum(jnp.where((pos_c < n)[:, None], values, 0.0), axis=0), None
+
+    k = jax.eval_shape(values_fn, idx[0], pos[0]).shape[1]
+    total, _ = lax.scan(body, jnp.zeros((k,), jnp.float32), (idx, pos))
+    return total
+
+
+def _mean_loss(apply_fn, loss, params, pool_x, pool_y, idx, n, chunk) -> jnp.ndarray:
+    """Mean per-example loss over the first n examples of idx."""
+
+    def values(idx_c, pos_c):
+        pred = apply_fn(params, _gather(pool_x, idx_c))
+        return per_example_loss(loss, pred, _gather(pool_y, idx_c))[:, None]
+
+    return chunked_sums(values, idx, n, chunk)[0] / jnp.maximum(n, 1)
+
+
+@functools.partial(jax.jit, static_argnames=("prog",))
+def init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
+    """Fresh state for L lanes from their raw key data (L, 2)."""
+
+    def one(kd):
+        params = prog.init_fn(jax.random.fold_in(jax.random.wrap_key_data(kd), INIT))
+        return TrainState(
+            params=params,
+            opt_state=optimizer(hyper.learning_rate).init(params),
+            best_params=params,
+            best_val=jnp.array(jnp.inf, jnp.float32),
+            bad_epochs=jnp.array(0, jnp.int32),
+            stopped=jnp.array(False),
+            diverged=jnp.array(False),
+            epochs=jnp.array(0, jnp.int32),
+            best_epoch=jnp.array(0, jnp.int32),
+            key=kd,
+        )
+
+    return jax.vmap(one)(key_data)
+
+
+def _lane_epoch(state: TrainState, lane: LaneArrays, pool_x, pool_y, epoch, hyper: Hyper, prog: TrainProgram):
+    """One epoch of one lane: prog.steps (padded) steps, validation, early-stopping bookkeeping.
+
+    Steps past the lane's own n_steps, and all steps of a stopped lane, compute an
+    update and discard it: params and optimizer state stay bitwise unchanged.
+    Returns (new state, validation loss).
+    """
+    key = jax.random.wrap_key_data(state.key)
+    active = ~state.stopped
+    length = lane.train_idx.shape[0]
+    order = shuffle_order(jax.random.fold_in(jax.random.fold_in(key, SHUFFLE), epoch), lane.n_train, length)
+    aug_key = jax.random.fold_in(jax.random.fold_in(key, AUGMENT), epoch)
+    slots = jnp.arange(prog.batch)
+    opt = optimizer(hyper.learning_rate)
+
+    def batch_loss(params, x, y, mask):
+        return masked_mean(per_example_loss(prog.loss, prog.apply_fn(params, x), y), mask)
+
+    def step(carry, s):
+        params, opt_state, failed = carry
+        pos = s * lane.batch_size + slots
+        mask = (slots < lane.batch_size) & (pos < lane.n_train)
+        idx = lane.train_idx[order[jnp.minimum(pos, length - 1)]]
+        x, y = _gather(pool_x, idx), _gather(pool_y, idx)
+        if prog.augment_fn is not None:
+            x, y = augment_batch(prog.augment_fn, aug_key, pos, x, y, lane.augment)
+        loss, grads = jax.value_and_grad(batch_loss)(params, x, y, mask)
+        updates, new_opt_state = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        finite = jnp.isfinite(loss) & _all_finite(new_params)
+        real = active & ~failed & (s < lane.n_steps)
+        keep = real & finite
+        params = _tree_where(keep, new_params, params)
+        opt_state = _tree_where(keep, new_opt_state, opt_state)
+        return (params, opt_state, failed | (real & ~finite)), None
+
+    (params, opt_state, failed), _ = lax.scan(
+        step, (state.params, state.opt_state, jnp.array(False)), jnp.arange(prog.steps))
+
+    chunk = min(prog.eval_batch_size, lane.val_idx.shape[0])
+    val_loss = _mean_loss(prog.apply_fn, prog.loss, params, pool_x, pool_y, lane.val_idx, lane.n_val, chunk)
+
+    diverged_now = active & (failed | ~jnp.isfinite(val_loss))
+    improved = active & ~diverged_now & (val_loss < state.best_val)
+    bad_epochs = jnp.where(improved, 0, jnp.where(active, state.bad_epochs + 1, state.bad_epochs))
+    out_of_patience = active & hyper.early_stopping & (bad_epochs >= hyper.patience)
+    new_state = TrainState(
+        params=params,
+        opt_state=opt_state,
+        best_params=_tree_where(improved, params, state.best_params),
+        best_val=jnp.where(improved, val_loss, state.best_val),
+        bad_epochs=bad_epochs,
+        stopped=state.stopped | diverged_now | out_of_patience,
+        diverged=state.diverged | diverged_now,
+        epochs=jnp.where(active, epoch + 1, state.epochs),
+        best_epoch=jnp.where(improved, epoch + 1, state.best_epoch),
+        key=state.key,
+    )
+    return new_state, val_loss
+
+
+@functools.partial(jax.jit, static_argnames=("prog",))
+def run_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, hyper: Hyper, prog: TrainProgram):
+    """One epoch (0-based index `epoch`) for all lanes. Returns (state, val_loss (L,))."""
+    return jax.vmap(lambda s, l: _lane_epoch(s, l, pool_x, pool_y, epoch, hyper, prog))(state, lanes)
+
+
+def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):
+    """Test loss, accuracy (NaN for mse) and symmetry error (NaN without a fn) of one lane."""
+    n_test = lane.test_idx.shape[0]
+    chunk = min(prog.eval_batch_size, n_test)
+
+    def loss_values(idx_c, pos_c):
+        pred = prog.apply_fn(params, _gather(pool_x, idx_c))
+        y = _gather(pool_y, idx_c)
+        columns = [per_example_loss(prog.loss, pred, y)]
+        if prog.loss == "cross_entropy":
+            columns.append(per_example_accuracy(pred, y))
+        return jnp.stack(columns, axis=1)
+
+    sums = chunked_sums(loss_values, lane.test_idx, lane.n_test, chunk) / jnp.maximum(lane.n_test, 1)
+    test_loss = sums[0]
+    test_acc = sums[1] if prog.loss == "cross_entropy" else jnp.array(jnp.nan, jnp.float32)
+    if prog.symmetry_error_fn is None:
+        return test_loss, test_acc, jnp.array(jnp.nan, jnp.float32)
+
+    sym_key = jax.random.fold_in(jax.random.wrap_key_data(key_data), SYMMETRY)
+
+    def sym_values(idx_c, pos_c):
+        x = _gather(pool_x, idx_c)
+
+        def one_example(x_i, p):
+            x_i = jax.tree.map(lambda a: a[None], x_i)
+            keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.fold_in(sym_key, p), s))(
+                jnp.arange(prog.sym_samples))
+            return jnp.mean(jax.vmap(lambda k: prog.symmetry_error_fn(params, k, x_i))(keys))
+
+        return jax.vmap(one_example)(x, pos_c)[:, None]
+
+    sym_chunk = max(1, min(prog.eval_batch_size // prog.sym_samples, n_test))
+    sym_error = chunked_sums(sym_values, lane.test_idx, lane.n_test, sym_chunk)[0] / jnp.maximum(lane.n_test, 1)
+    return test_loss, test_acc, sym_error
+
+
+@functools.partial(jax.jit, static_argnames=("prog",))
+def evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y, prog: EvalProgram):
+    """Test metrics of all lanes, each with best_params where use_best (L,) else final params.
+
+    Returns (test_loss, test_acc, sym_error), each float32 (L,).
+    """
+
+    def one(s, best, lane):
+        params = _tree_where(best, s.best_params, s.params)
+        return _lane_evaluate(params, s.key, lane, pool_x, pool_y, prog)
+
+    return jax.vmap(one)(state, use_best, lanes)

@@ -1,0 +1,95 @@
+"""Checks of a sweep's inputs, run before anything is compiled."""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+from symjax.train.config import LOSSES, Lane, TrainConfig
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Raises ValueError for a config that cannot run."""
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss: expected one of {LOSSES}, got {config.loss!r}")
+    positive = {
+        "max_epochs": config.max_epochs,
+        "patience": config.patience,
+        "checkpoint_every": config.checkpoint_every,
+        "keep_checkpoints": config.keep_checkpoints,
+        "sym_samples": config.sym_samples,
+        "eval_batch_size": config.eval_batch_size,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"TrainConfig.{name}: expected an integer >= 1, got {value!r}")
+    if not config.learning_rate > 0:
+        raise ValueError(f"TrainConfig.learning_rate: expected > 0, got {config.learning_rate!r}")
+    if config.resume and config.checkpoint_dir is None:
+        raise ValueError("TrainConfig.resume=True: expected a checkpoint_dir, got None")
+
+
+def validate_pool(pool_x, pool_y, loss: str) -> int:
+    """Checks the data pool and returns its size N.
+
+    Args:
+      pool_x: pytree of arrays, each (N, ...).
+      pool_y: array (N, ...); integer labels for 'cross_entropy'.
+    """
+    leaves = jax.tree_util.tree_leaves_with_path(pool_x)
+    if not leaves:
+        raise ValueError("pool_x: expected a pytree with at least one array, got no leaves")
+    named = [(f"pool_x{jax.tree_util.keystr(path)}", np.asarray(leaf)) for path, leaf in leaves]
+    named.append(("pool_y", np.asarray(pool_y)))
+    n = None
+    for name, arr in named:
+        if arr.ndim < 1:
+            raise ValueError(f"{name}: expected a leading pool axis, got a scalar")
+        if n is None:
+            n = arr.shape[0]
+        elif arr.shape[0] != n:
+            raise ValueError(f"{name}: expected leading size {n} (the pool size), got shape {arr.shape}")
+        if np.issubdtype(arr.dtype, np.inexact):
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            if bad:
+                raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf entries")
+    y_dtype = named[-1][1].dtype
+    if loss == "cross_entropy" and not np.issubdtype(y_dtype, np.integer):
+        raise ValueError(f"pool_y: loss 'cross_entropy' expects integer labels, got dtype {y_dtype}")
+    if n == 0:
+        raise ValueError("pool: expected at least one example, got N=0")
+    return n
+
+
+def validate_lanes(lanes: list[Lane], pool_size: int, has_augment_fn: bool) -> None:
+    """Raises ValueError for an empty list or a lane that cannot train."""
+    if not lanes:
+        raise ValueError("lanes: expected at least one Lane, got an empty list")
+    for i, lane in enumerate(lanes):
+        if not isinstance(lane, Lane):
+            raise ValueError(f"lanes[{i}]: expected a Lane, got {type(lane).__name__}")
+        where = f"lanes[{i}] (seed={lane.seed!r})"
+        if not isinstance(lane.seed, numbers.Integral):
+            raise ValueError(f"{where}: expected an integer seed, got {type(lane.seed).__name__}")
+        if not isinstance(lane.meta, dict):
+            raise ValueError(f"{where}: expected meta to be a dict, got {type(lane.meta).__name__}")
+        for field in ("train_idx", "val_idx", "test_idx"):
+            idx = np.asarray(getattr(lane, field))
+            if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+                raise ValueError(
+                    f"{where}.{field}: expected a 1-D integer array, got shape {idx.shape} dtype {idx.dtype}")
+            if idx.size == 0:
+                raise ValueError(f"{where}.{field}: expected at least one index, got size 0")
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= pool_size:
+                raise ValueError(
+                    f"{where}.{field}: expected indices in [0, {pool_size}) (the pool size), got range [{lo}, {hi}]")
+        n_train = np.asarray(lane.train_idx).size
+        if not isinstance(lane.batch_size, numbers.Integral) or lane.batch_size < 1:
+            raise ValueError(f"{where}: expected batch_size >= 1, got {lane.batch_size!r}")
+        if lane.batch_size > n_train:
+            raise ValueError(f"{where}: expected batch_size <= train size {n_train}, got {lane.batch_size}")
+        if lane.augment and not has_augment_fn:
+            raise ValueError(f"{where}: augment=True expects an augment_fn, got augment_fn=None")
