@@ -1,0 +1,376 @@
+"""Task 2 models: graph classification on NCI1 (study ch. 3 §4, ch. 4 §3, Table 3, Appendix 3).
+
+Hidden settings (Table 3), the widths of the node-wise hidden layers:
+
+    HIDDEN[3] = (64, 64, 16)
+    HIDDEN[5] = (256, 256, 128, 64, 16)
+    HIDDEN[7] = (256, 256, 256, 128, 128, 64, 16)
+
+Every model ends in the same classifier (the study's "MLP 2층 classifier"):
+
+    logits = Dense(h, 2)(LeakyReLU(Dense(h, h)(z)))       h = hidden[-1], z (..., h)
+
+Activations are LeakyReLU(0.01) everywhere (after every hidden layer too).
+
+* ``SharedGraphModel`` ("shared"): the S_n-equivariant graph layer of eq. 13-18
+  (``symjax.layers.GraphLayer``) stacked 37 -> h_1 -> ... -> h_L on dense,
+  padded graphs (A (..., n, n), X (..., n, 37), mask (..., n)), then the masked
+  mean (or sum) over the real nodes (eq. 6) and the classifier. Padded node
+  rows stay exactly zero through the stack (the layer zeros them) and are left
+  out of the pooling, so padding never changes the logits; relabelling the node
+  slots (A, X, mask) -> (P A P^T, P X, P mask) leaves the logits unchanged.
+* ``VanillaGraphModel`` ("vanilla"): the study feeds the 50 x 50 adjacency and
+  50 x 37 features (4350 numbers) to ordinary linear layers, then attention
+  pooling. Here the 4350 numbers are read as one row per node slot,
+  r_i = [A_i1 ... A_in, X_i] (n + 37 numbers), and each row goes through the
+  same ordinary MLP with the hidden widths; attention pooling over the slots,
+
+      s_i = Dense(h, 1)(H_i),   a = softmax over real slots of s,   z = sum_i a_i H_i,
+
+  (padded slots get weight exactly 0), then the classifier. The MLP weights are
+  shared across slots, but the row's adjacency entries are ordered by node
+  number: relabelling the nodes permutes the entries *inside* each row, which
+  an ordinary dense layer does not ignore. The model is therefore NOT
+  permutation invariant; that is the point of the comparison.
+* ``SparseSharedGraphModel`` ("shared_sparse"): the same graph layers and
+  parameters as ``SharedGraphModel`` evaluated on a ``jraph.GraphsTuple`` with
+  segment sums (O(E d + N d_in d_out) per layer, no node cap). See its
+  docstring for the fixed-shape padded storage that the training engine needs
+  and how padding is kept out of the math.
+
+Parameters of the two shared models have the same pytree
+({'graph_k': {'W', 'bias'}, 'head_0', 'head_1'}), so one params dict runs in
+both (tested equal on NCI1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+
+from symjax import functional
+from symjax.functional import Dense
+from symjax.layers import GraphLayer, pool, segment_pool
+from symjax.models.sequential import ACTIVATIONS
+
+HIDDEN = {3: (64, 64, 16), 5: (256, 256, 128, 64, 16), 7: (256, 256, 256, 128, 128, 64, 16)}
+NUM_NODE_LABELS = 37  # one-hot atom types of NCI1
+NUM_CLASSES = 2
+AGGREGATIONS = ("mean", "sum")
+
+_act = ACTIVATIONS["leaky_relu"]
+
+
+def hidden_widths(setting: int) -> tuple:
+    """The Table 3 widths of a hidden setting (3, 5 or 7)."""
+    if setting not in HIDDEN:
+        raise ValueError(f"hidden setting must be one of {sorted(HIDDEN)}; got {setting!r}")
+    return HIDDEN[setting]
+
+
+def _check_widths(hidden):
+    if not hidden or any((not isinstance(h, (int, np.integer))) or h < 1 for h in hidden):
+        raise ValueError(f"hidden widths must be a non-empty tuple of positive integers; got {hidden!r}")
+
+
+def _init_specs(key, specs: dict, dtype) -> dict:
+    """{name: spec} -> {name: params}, one folded key per name (sorted order)."""
+    return {name: functional.init(jax.random.fold_in(key, k), spec, dtype)
+            for k, (name, spec) in enumerate(sorted(specs.items()))}
+
+
+def _head_specs(width: int) -> dict:
+    return {"head_0": Dense(width, width), "head_1": Dense(width, NUM_CLASSES)}
+
+
+def _classify(params, z, width: int):
+    """z (..., h) -> logits (..., 2): Dense(h, h), LeakyReLU, Dense(h, 2)."""
+    heads = _head_specs(width)
+    return heads["head_1"].apply(params["head_1"], _act(heads["head_0"].apply(params["head_0"], z)))
+
+
+# ---------------------------------------------------------------------------
+# Shared (dense, padded graphs)
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedGraphModel:
+    """Equivariant graph layers -> masked pooling -> classifier.
+
+    apply(params, (A, X, mask)): A (..., n, n), X (..., n, 37), mask (..., n)
+    -> logits (..., 2); any n (padding size), as long as the mask marks real nodes.
+
+        H^0 = X,  H^{l+1} = LeakyReLU(GraphLayer_l(A, H^l, mask))     (eq. 18)
+        z = sum_i m_i H^L_i / max(sum_i m_i, 1)   (mean; sum without the division)
+    """
+
+    hidden: tuple = HIDDEN[3]
+    aggregation: str = "mean"
+    d_in: int = NUM_NODE_LABELS
+
+    def __post_init__(self):
+        _check_widths(self.hidden)
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}; got {self.aggregation!r}")
+
+    def specs(self) -> dict:
+        widths = (self.d_in,) + tuple(self.hidden)
+        layers = {f"graph_{k}": GraphLayer(a, b) for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
+        return {**layers, **_head_specs(self.hidden[-1])}
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        return _init_specs(key, self.specs(), dtype)
+
+    def node_features(self, params, inputs):
+        """H^L (..., n, h_L); padded rows exactly zero."""
+        adjacency, features, mask = inputs
+        h = features
+        for k in range(len(self.hidden)):
+            layer = self.specs()[f"graph_{k}"]
+            h = _act(layer.apply_dense(params[f"graph_{k}"], adjacency, h, mask))
+        return h
+
+    def apply(self, params, inputs):
+        adjacency, features, mask = inputs
+        h = self.node_features(params, (adjacency, features, mask))
+        z = pool(h, axis=-2, mask=mask, kind=self.aggregation)
+        return _classify(params, z, self.hidden[-1])
+
+
+# ---------------------------------------------------------------------------
+# Vanilla (ordinary MLP on node-slot rows, attention pooling)
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class VanillaGraphModel:
+    """Ordinary MLP on slot rows [A_i, X_i] -> attention pooling -> classifier (NOT invariant).
+
+    apply(params, (A, X, mask)): A (..., n, n) with n == max_nodes, X (..., n, 37),
+    mask (..., n) -> logits (..., 2).
+
+        R = [A, X]                          (..., n, n + 37)
+        H = MLP(R)                          (..., n, h_L), LeakyReLU after every layer
+        s = H w + c                         (..., n)   (Dense(h_L, 1))
+        a_i = m_i exp(s_i) / sum_j m_j exp(s_j)        (padded slots: a_i = 0)
+        z = sum_i a_i H_i                   (..., h_L)
+    """
+
+    max_nodes: int = 50
+    hidden: tuple = HIDDEN[3]
+    d_in: int = NUM_NODE_LABELS
+
+    def __post_init__(self):
+        _check_widths(self.hidden)
+        if not isinstance(self.max_nodes, (int, np.integer)) or self.max_nodes < 1:
+            raise ValueError(f"max_nodes must be a positive integer; got {self.max_nodes!r}")
+
+    def specs(self) -> dict:
+        widths = (self.max_nodes + self.d_in,) + tuple(self.hidden)
+        layers = {f"mlp_{k}": Dense(a, b) for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
+        return {**layers, "attention": Dense(self.hidden[-1], 1), **_head_specs(self.hidden[-1])}
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        return _init_specs(key, self.specs(), dtype)
+
+    def apply(self, params, inputs):
+        adjacency, features, mask = inputs
+        n = self.max_nodes
+        if adjacency.shape[-2:] != (n, n) or features.shape[-2:] != (n, self.d_in) or mask.shape[-1] != n:
+            raise ValueError(
+                f"VanillaGraphModel(max_nodes={n}) expects A (..., {n}, {n}), X (..., {n}, {self.d_in}), "
+                f"mask (..., {n}); got A {tuple(adjacency.shape)}, X {tuple(features.shape)}, "
+                f"mask {tuple(mask.shape)}")
+        specs = self.specs()
+        h = jnp.concatenate([adjacency, features], axis=-1)
+        for k in range(len(self.hidden)):
+            h = _act(specs[f"mlp_{k}"].apply(params[f"mlp_{k}"], h))
+        scores = specs["attention"].apply(params["attention"], h)[..., 0]          # (..., n)
+        real = mask > 0
+        top = jnp.max(jnp.where(real, scores, jnp.finfo(h.dtype).min), axis=-1, keepdims=True)
+        weights = jnp.where(real, jnp.exp(jnp.where(real, scores - jax.lax.stop_gradient(top), 0.0)), 0.0)
+        weights = weights / jnp.maximum(jnp.sum(weights, axis=-1, keepdims=True), jnp.finfo(h.dtype).tiny)
+        z = jnp.sum(weights[..., None] * h, axis=-2)
+        return _classify(params, z, self.hidden[-1])
+
+
+# ---------------------------------------------------------------------------
+# Shared on jraph.GraphsTuple (segment sums)
+# ---------------------------------------------------------------------------
+
+#: Keys of one padded sparse example (see ``SparseSharedGraphModel``).
+SPARSE_KEYS = ("node_labels", "node_mask", "senders", "receivers", "edge_mask")
+
+
+def pad_sparse_graphs(ds, indices, max_nodes: int | None = None, max_edges: int | None = None) -> dict:
+    """Fixed-shape storage of TU graphs for ``SparseSharedGraphModel``; B = len(indices).
+
+    Each graph keeps its nodes in slots 0..n_b-1 (file order) and its directed
+    edges in slots 0..e_b-1 (local node numbers); the rest is padding:
+
+      node_labels int32 (B, N): atom type of each real node, 0 for padding;
+      node_mask float32 (B, N): 1 for real nodes, then 0 (real nodes come first);
+      senders, receivers int32 (B, E): local node numbers; padding edges are
+        self-loops on slot N - 1;
+      edge_mask float32 (B, E): 1 for real edges, 0 for padding (edge weight).
+
+    N = max_nodes (default: the largest graph of ``indices``), E = max_edges
+    (default: the most edges). Raises ValueError for a graph that does not fit.
+    """
+    idx = np.asarray(indices, dtype=np.int64)
+    n_count = ds.node_counts[idx]
+    e_count = ds.edge_counts[idx]
+    n_max = int(n_count.max()) if max_nodes is None else int(max_nodes)
+    e_max = int(e_count.max()) if max_edges is None else int(max_edges)
+    if n_count.max() > n_max or e_count.max() > e_max:
+        b = int(np.argmax((n_count > n_max) | (e_count > e_max)))
+        raise ValueError(f"graph {idx[b]} has {n_count[b]} nodes and {e_count[b]} edges; expected at most "
+                         f"max_nodes={n_max} and max_edges={e_max}")
+    batch = len(idx)
+    out = {
+        "node_labels": np.zeros((batch, n_max), np.int32),
+        "node_mask": np.zeros((batch, n_max), np.float32),
+        "senders": np.full((batch, e_max), n_max - 1, np.int32),
+        "receivers": np.full((batch, e_max), n_max - 1, np.int32),
+        "edge_mask": np.zeros((batch, e_max), np.float32),
+    }
+    node_batch = np.repeat(np.arange(batch), n_count)
+    node_slot = np.arange(node_batch.size) - np.repeat(np.cumsum(n_count) - n_count, n_count)
+    node_ids = np.repeat(ds.node_offsets[idx], n_count) + node_slot
+    out["node_labels"][node_batch, node_slot] = ds.node_labels[node_ids]
+    out["node_mask"][node_batch, node_slot] = 1.0
+    edge_batch = np.repeat(np.arange(batch), e_count)
+    edge_slot = np.arange(edge_batch.size) - np.repeat(np.cumsum(e_count) - e_count, e_count)
+    edge_ids = ds.edge_order[np.repeat(ds.edge_offsets[idx], e_count) + edge_slot]
+    first = np.repeat(ds.node_offsets[idx], e_count)
+    out["senders"][edge_batch, edge_slot] = ds.senders[edge_ids] - first
+    out["receivers"][edge_batch, edge_slot] = ds.receivers[edge_ids] - first
+    out["edge_mask"][edge_batch, edge_slot] = 1.0
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseSharedGraphModel:
+    """``SharedGraphModel`` evaluated with segment sums on a ``jraph.GraphsTuple``.
+
+    Two entry points, the same parameters as ``SharedGraphModel(hidden, aggregation)``:
+
+    * ``apply_graphs(params, graphs)``: an ordinary (unpadded) GraphsTuple with
+      one-hot ``nodes`` (N, 37) and ``edges`` None (weight 1) or weights (E,)
+      -> logits (num_graphs, 2).
+    * ``apply(params, x)``: a batch of padded examples x = {key: (B, ...)} as
+      built by ``pad_sparse_graphs`` (the training engine gathers fixed-shape
+      rows from a pool). It rebuilds one GraphsTuple of 2B graphs:
+
+        nodes     one_hot(node_labels) * node_mask      (B N, 37)
+        senders   senders + N b, receivers + N b        (B E,)   (example b's block)
+        edges     edge_mask                             (B E,)   edge weights A_sr
+        n_node    [n_0, N - n_0, n_1, N - n_1, ...]     (2B,)    n_b = sum(node_mask_b)
+
+      Padding is kept out of the math in two ways: (1) padding edges have
+      weight 0, so they add exactly 0 to every segment sum of eq. 13-17 (the
+      A X products, the diagonal and the in-degrees); (2) each example's padding
+      node slots form a separate dummy graph 2b + 1, so the per-graph sums of
+      B4/B5 and the pooling of the real graph 2b never see them (their rows do
+      become non-zero through the bias, but they stay inside the dummy graph).
+      The logits of the real graphs (even graph ids) are returned: (B, 2).
+      This needs the real nodes in slots 0..n_b-1 (``pad_sparse_graphs`` does so).
+
+    Cost per layer O(B E d_in + B N d_in d_out) with N, E the padded sizes
+    (NCI1: N = 111, E = 238), versus O(B N^2 d_in + B N d_in d_out) dense.
+    """
+
+    hidden: tuple = HIDDEN[3]
+    aggregation: str = "mean"
+    d_in: int = NUM_NODE_LABELS
+
+    @property
+    def dense(self) -> SharedGraphModel:
+        return SharedGraphModel(self.hidden, self.aggregation, self.d_in)
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        return self.dense.init(key, dtype)
+
+    def apply_graphs(self, params, graphs: jraph.GraphsTuple, features=None):
+        """GraphsTuple (N nodes, G graphs) -> logits (G, 2)."""
+        specs = self.dense.specs()
+        h = graphs.nodes if features is None else features
+        for k in range(len(self.hidden)):
+            h = _act(specs[f"graph_{k}"].apply_sparse(params[f"graph_{k}"], graphs, h))
+        num_graphs = graphs.n_node.shape[0]
+        node_graph = jnp.repeat(jnp.arange(num_graphs), graphs.n_node, total_repeat_length=h.shape[0])
+        z = segment_pool(h, node_graph, num_graphs, kind=self.aggregation)
+        return _classify(params, z, self.hidden[-1])
+
+    def batch_graphs(self, x, dtype=jnp.float32) -> jraph.GraphsTuple:
+        """Padded examples {key: (B, ...)} -> one GraphsTuple of 2B graphs (real, dummy, real, ...)."""
+        missing = [k for k in SPARSE_KEYS if k not in x]
+        if missing:
+            raise ValueError(f"sparse graph batch needs keys {SPARSE_KEYS}; missing {missing}")
+        labels = x["node_labels"]
+        if labels.ndim != 2:
+            raise ValueError(f"node_labels must be (B, N); got shape {tuple(labels.shape)}")
+        batch, n_max = labels.shape
+        node_mask = x["node_mask"].astype(dtype)
+        nodes = jax.nn.one_hot(labels, self.d_in, dtype=dtype) * node_mask[..., None]
+        offset = (jnp.arange(batch, dtype=jnp.int32) * n_max)[:, None]
+        n_real = jnp.round(jnp.sum(node_mask, axis=-1)).astype(jnp.int32)
+        e_real = jnp.round(jnp.sum(x["edge_mask"], axis=-1)).astype(jnp.int32)
+        e_max = x["senders"].shape[-1]
+        return jraph.GraphsTuple(
+            nodes=nodes.reshape(batch * n_max, self.d_in),
+            edges=x["edge_mask"].astype(dtype).reshape(-1),
+            senders=(x["senders"] + offset).reshape(-1),
+            receivers=(x["receivers"] + offset).reshape(-1),
+            n_node=jnp.stack([n_real, n_max - n_real], axis=-1).reshape(-1),
+            n_edge=jnp.stack([e_real, e_max - e_real], axis=-1).reshape(-1),
+            globals=None,
+        )
+
+    def apply(self, params, x):
+        """Padded examples {key: (B, ...)} -> logits (B, 2)."""
+        dtype = params["head_1"]["kernel"].dtype
+        logits = self.apply_graphs(params, self.batch_graphs(x, dtype))
+        return logits[0::2]
+
+
+def permute_sparse_example(key, x):
+    """Relabels the real nodes of each padded example by a uniform random permutation.
+
+    x = {key: (B, ...)} as from ``pad_sparse_graphs``. For each example a
+    permutation pi of its n_b real slots is drawn (argsort of iid uniforms;
+    padding slots keep their places at the end) and
+        node_labels'[i] = node_labels[pi(i)],  senders' = pi^{-1}[senders]  (receivers alike),
+    i.e. the same graph with its nodes renumbered (the symmetry of task 2).
+    """
+    labels = x["node_labels"]
+    batch, n_max = labels.shape
+    u = jax.random.uniform(key, (batch, n_max))
+    order = jnp.where(x["node_mask"] > 0, u, 2.0 + jnp.arange(n_max))            # padding sorts last, in place
+    perm = jnp.argsort(order, axis=-1)                                          # new slot i holds old perm[i]
+    inv = jnp.argsort(perm, axis=-1)
+    relabel = lambda e: jnp.take_along_axis(inv, e, axis=-1)
+    return {
+        "node_labels": jnp.take_along_axis(labels, perm, axis=-1),
+        "node_mask": jnp.take_along_axis(x["node_mask"], perm, axis=-1),
+        "senders": relabel(x["senders"]),
+        "receivers": relabel(x["receivers"]),
+        "edge_mask": x["edge_mask"],
+    }
+
+
+def graph_model(variant: str, hidden_setting: int, max_nodes: int = 50, aggregation: str = "mean"):
+    """'vanilla' | 'shared' | 'shared_sparse' for a Table 3 hidden setting (augmentation is not a model)."""
+    hidden = hidden_widths(hidden_setting)
+    if variant == "vanilla":
+        return VanillaGraphModel(max_nodes, hidden)
+    if variant == "shared":
+        return SharedGraphModel(hidden, aggregation)
+    if variant == "shared_sparse":
+        return SparseSharedGraphModel(hidden, aggregation)
+    raise ValueError(f"model variant must be 'vanilla', 'shared' or 'shared_sparse'; got {variant!r}")
