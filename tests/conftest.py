@@ -1,0 +1,61 @@
+"""Shared test helpers: small random groups and actions for property tests."""
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+from symjax import actions, groups
+
+
+def small_groups():
+    """A strategy over small groups of every constructor (degree <= 6)."""
+    family = st.sampled_from(["symmetric", "cyclic", "dihedral", "alternating", "product", "generators"])
+
+    @st.composite
+    def build(draw):
+        kind = draw(family)
+        n = draw(st.integers(2, 5))
+        if kind == "symmetric":
+            return groups.symmetric(n)
+        if kind == "cyclic":
+            return groups.cyclic(n)
+        if kind == "dihedral":
+            return groups.dihedral(n)
+        if kind == "alternating":
+            return groups.alternating(max(n, 3))
+        if kind == "product":
+            return groups.direct_product(groups.cyclic(2), groups.symmetric(draw(st.integers(2, 3))))
+        seed = draw(st.integers(0, 10_000))
+        rng = np.random.default_rng(seed)
+        return groups.from_generators([rng.permutation(n) for _ in range(draw(st.integers(1, 2)))])
+
+    return build()
+
+
+@st.composite
+def small_actions(draw, group, max_size=24):
+    """A random action of ``group`` whose size stays small enough for dense checks."""
+    kinds = ["base", "blocks", "trivial", "direct_sum", "from_images"]
+    if group.degree <= 4:
+        kinds.append("tuples")
+    kind = draw(st.sampled_from(kinds))
+    if kind == "base":
+        return actions.base(group)
+    if kind == "blocks":
+        return actions.blocks(group, draw(st.integers(1, max(1, max_size // group.degree))))
+    if kind == "trivial":
+        return actions.trivial(group, draw(st.integers(1, 3)))
+    if kind == "tuples":
+        return actions.tuples(group, 2)
+    if kind == "from_images":
+        return actions.from_images(group, actions.tuples(group, 2).generators if group.degree <= 4
+                                   else actions.base(group).generators)
+    return actions.direct_sum(actions.base(group), actions.trivial(group, draw(st.integers(1, 2))))
+
+
+@pytest.fixture
+def x64():
+    import jax
+
+    with jax.enable_x64(True):
+        yield

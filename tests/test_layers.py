@@ -1,0 +1,184 @@
+"""Closed-form layers equal the generic orbit layer built from the corresponding action."""
+
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+import pytest
+
+from symjax import actions, functional, groups
+from symjax.layers import GraphLayer, SetLayer, SwapBlockLayer, pool, segment_pool
+
+
+def generic_with_random_bias(spec, key):
+    params = functional.init(key, spec)
+    if "b" in params:
+        params["b"] = jax.random.normal(jax.random.fold_in(key, 99), params["b"].shape)
+    return params
+
+
+def rel_close(a, b, tol=1e-5):
+    a, b = np.asarray(a), np.asarray(b)
+    assert np.max(np.abs(a - b)) <= tol * max(np.max(np.abs(b)), 1e-12), np.max(np.abs(a - b))
+
+
+@pytest.mark.parametrize("n, d_in, d_out", [(2, 1, 8), (5, 3, 4), (10, 8, 16)])
+def test_set_layer_equals_generic(n, d_in, d_out):
+    sn = groups.symmetric(n)
+    spec = functional.SharedDense(actions.blocks(sn, d_in), actions.blocks(sn, d_out))
+    params = generic_with_random_bias(spec, jax.random.key(n))
+    w = np.asarray(spec.weights(params))
+    b = np.asarray(functional.expand(params["b"], spec.bias_map))
+    closed = {"A": w[:d_out, :d_in].T, "B": w[:d_out, d_in:2 * d_in].T, "bias": b[:d_out]}
+    x = jax.random.normal(jax.random.key(7), (4, n, d_in))
+    expected = spec.apply(params, x.reshape(4, n * d_in)).reshape(4, n, d_out)
+    rel_close(SetLayer(n, d_in, d_out).apply(closed, x), expected)
+    assert spec.num_weights == 2 * d_in * d_out and spec.num_biases == d_out
+
+
+def test_set_layer_single_block_uses_only_a():
+    s1 = groups.symmetric(1)
+    spec = functional.SharedDense(actions.blocks(s1, 3), actions.blocks(s1, 2))
+    params = generic_with_random_bias(spec, jax.random.key(0))
+    w = np.asarray(spec.weights(params))
+    closed = {"A": w.T, "B": np.full((3, 2), 123.0), "bias": np.asarray(functional.expand(params["b"], spec.bias_map))}
+    x = jax.random.normal(jax.random.key(1), (5, 1, 3))
+    rel_close(SetLayer(1, 3, 2).apply(closed, x), spec.apply(params, x.reshape(5, 3)).reshape(5, 1, 2))
+
+
+def random_graph(key, n, p=0.4, directed=True):
+    a = (jax.random.uniform(key, (n, n)) < p).astype(jnp.float32)
+    return a if directed else jnp.maximum(a, a.T)
+
+
+def graph_generic_and_closed(n, d_in, d_out, key):
+    """The orbit layer on Z_jk = A_jk X_k and its closed-form parameters read off from W."""
+    sn = groups.symmetric(n)
+    spec = functional.SharedDense(actions.blocks(actions.tuples(sn, 2), d_in), actions.blocks(sn, d_out))
+    params = generic_with_random_bias(spec, key)
+    w = np.asarray(spec.weights(params))
+
+    def block(i, j, k):
+        return w[i * d_out:(i + 1) * d_out, (j * n + k) * d_in:(j * n + k + 1) * d_in].T
+
+    representatives = [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (0, 1, 2)]  # O1..O5 of eq. 37
+    closed = {"W": np.stack([block(*r) for r in representatives]),
+              "bias": np.asarray(functional.expand(params["b"], spec.bias_map))[:d_out]}
+
+    def generic(a, x):
+        z = (a[:, :, None] * x[None, :, :]).reshape(-1)
+        return spec.apply(params, z).reshape(n, d_out)
+
+    return spec, closed, generic
+
+
+def to_graphs_tuple(adjacencies, features):
+    senders, receivers, offset = [], [], 0
+    for a in adjacencies:
+        s, r = np.nonzero(np.asarray(a))
+        senders.append(s + offset)
+        receivers.append(r + offset)
+        offset += a.shape[0]
+    return jraph.GraphsTuple(nodes=jnp.concatenate(features), edges=None,
+                             senders=jnp.asarray(np.concatenate(senders)),
+                             receivers=jnp.asarray(np.concatenate(receivers)),
+                             n_node=jnp.asarray([a.shape[0] for a in adjacencies]),
+                             n_edge=jnp.asarray([len(s) for s in senders]), globals=None)
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_graph_layer_dense_padded_and_sparse_equal_generic(directed):
+    n, d_in, d_out = 6, 3, 4
+    spec, closed, generic = graph_generic_and_closed(n, d_in, d_out, jax.random.key(3))
+    assert spec.num_weights == 5 * d_in * d_out
+    layer = GraphLayer(d_in, d_out)
+    a = random_graph(jax.random.key(4), n, directed=directed)
+    x = jax.random.normal(jax.random.key(5), (n, d_in))
+    expected = generic(a, x)
+    rel_close(layer.apply(closed, (a, x)), expected)
+    # padded to 9 slots with garbage features in the padding: real rows unchanged, padding exactly zero
+    pad = 9
+    a_pad = jnp.zeros((pad, pad)).at[:n, :n].set(a)
+    x_pad = jnp.concatenate([x, 100.0 * jnp.ones((pad - n, d_in))])
+    mask = (jnp.arange(pad) < n).astype(jnp.float32)
+    y_pad = layer.apply(closed, (a_pad, x_pad, mask))
+    rel_close(y_pad[:n], expected)
+    assert np.all(np.asarray(y_pad[n:]) == 0.0)
+    # sparse, batched with a second graph
+    a2 = random_graph(jax.random.key(6), n, directed=directed)
+    x2 = jax.random.normal(jax.random.key(7), (n, d_in))
+    y_sparse = layer.apply(closed, to_graphs_tuple([a, a2], [x, x2]))
+    rel_close(y_sparse[:n], expected)
+    rel_close(y_sparse[n:], generic(a2, x2))
+
+
+def test_graph_layer_parameter_count_and_shape_errors():
+    layer = GraphLayer(37, 64)
+    params = functional.init(jax.random.key(0), layer)
+    assert sum(v.size for v in params.values()) == 5 * 37 * 64 + 64
+    a, x = jnp.zeros((4, 4)), jnp.zeros((4, 37))
+    with pytest.raises(ValueError, match="node mask must have shape \\(4,\\)"):
+        layer.apply(params, (a, x, jnp.ones(5)))
+    with pytest.raises(ValueError, match="last axis is 37"):
+        layer.apply(params, (a, jnp.zeros((4, 36))))
+
+
+def test_swap_block_layer_equals_generic():
+    d_in, d_out = 4, 16
+    s2 = groups.symmetric(2)
+    a_in = actions.direct_sum(actions.blocks(s2, d_in), actions.trivial(s2, d_in))
+    a_out = actions.direct_sum(actions.blocks(s2, d_out), actions.trivial(s2, d_out))
+    spec = functional.SharedDense(a_in, a_out)
+    assert spec.num_weights == 5 * d_in * d_out and spec.num_biases == 2 * d_out
+    params = generic_with_random_bias(spec, jax.random.key(2))
+    w = np.asarray(spec.weights(params))
+    b = np.asarray(functional.expand(params["b"], spec.bias_map))
+
+    def blk(i, j):
+        return w[i * d_out:(i + 1) * d_out, j * d_in:(j + 1) * d_in].T
+
+    closed = {"A": blk(0, 0), "B": blk(0, 1), "C": blk(0, 2), "D": blk(2, 0), "E": blk(2, 2),
+              "b_sym": b[:d_out], "b_3": b[2 * d_out:]}
+    x = jax.random.normal(jax.random.key(3), (5, 3, d_in))
+    expected = spec.apply(params, x.reshape(5, -1)).reshape(5, 3, d_out)
+    rel_close(SwapBlockLayer(d_in, d_out).apply(closed, x), expected)
+
+
+def test_pooling_with_mask_ignores_padding():
+    h = jnp.array([[1.0, 2.0], [3.0, 4.0], [50.0, 60.0]])
+    mask = jnp.array([1.0, 1.0, 0.0])
+    np.testing.assert_allclose(pool(h, axis=0, mask=mask), [2.0, 3.0])
+    np.testing.assert_allclose(pool(h, axis=0, mask=mask, kind="sum"), [4.0, 6.0])
+    np.testing.assert_allclose(segment_pool(h, jnp.array([0, 0, 1]), 2), [[2.0, 3.0], [50.0, 60.0]])
+    with pytest.raises(ValueError, match="pool kind"):
+        pool(h, kind="max")
+
+
+def test_layers_work_under_jit_vmap_and_grad():
+    s5 = groups.symmetric(5)
+    spec = functional.SharedDense(actions.blocks(s5, 2), actions.blocks(s5, 3))
+    keys = jax.random.split(jax.random.key(0), 4)
+    params = jax.vmap(lambda k: functional.init(k, spec))(keys)  # 4 seeds at once
+    x = jnp.ones((7, 10))
+    y = jax.jit(jax.vmap(lambda p: spec.apply(p, x)))(params)
+    assert y.shape == (4, 7, 15)
+    grads = jax.grad(lambda p: jnp.sum(spec.apply(p, x) ** 2))(jax.tree_util.tree_map(lambda v: v[0], params))
+    assert grads["w"].shape == (spec.num_weights,)
+
+
+def test_input_size_mismatch_raises_at_trace_time():
+    s5 = groups.symmetric(5)
+    spec = functional.SharedDense(actions.blocks(s5, 2), actions.blocks(s5, 3))
+    params = functional.init(jax.random.key(0), spec)
+    with pytest.raises(ValueError, match="last axis is 10; got shape \\(7, 11\\)"):
+        jax.jit(lambda x: spec.apply(params, x))(jnp.ones((7, 11)))
+    with pytest.raises(ValueError, match="last axis is 10"):
+        spec.apply(params, jnp.ones((10, 1)))  # would broadcast silently in a plain matmul
+
+
+def test_init_variance_matches_fan_in():
+    s10 = groups.symmetric(10)
+    spec = functional.SharedDense(actions.blocks(s10, 20), actions.blocks(s10, 20))
+    keys = jax.random.split(jax.random.key(0), 200)
+    coeffs = jax.vmap(lambda k: functional.init(k, spec)["w"])(keys)
+    assert abs(float(jnp.var(coeffs)) * spec.action_in.size - 1.0) < 0.05
