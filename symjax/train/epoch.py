@@ -101,7 +101,7 @@ def _all_finite(tree) -> jnp.ndarray:
 
 
 def shuffle_order(key: jax.Array, n: jnp.ndarray, length: int) -> jnp.ndarray:
-    """A uniformly random order (length,) of positions 0..n-1 followed by n..length-1.
+    """A uniformly random order (length,) of positions 0..n-1, then the padding positions n..length-1.
 
     Each position draws its own random bits from fold_in(key, position), so the
     order of the real positions does not depend on `length` (the padding).
@@ -161,9 +161,27 @@ def _mean_loss(apply_fn, loss, params, pool_x, pool_y, idx, n, chunk) -> jnp.nda
     return chunked_sums(values, idx, n, chunk)[0] / jnp.maximum(n, 1)
 
 
-@functools.partial(jax.jit, static_argnames=("prog",))
+def _one_off_options() -> dict | None:
+    """XLA options for programs that run once per sweep (init, evaluation).
+
+    On CPU, LLVM optimization of vectorized threefry (every jax.random call)
+    takes seconds per call site; a program that runs once is compiled
+    without it. Decided at call time, after any jax.distributed.initialize().
+    """
+    return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+
+
+@functools.cache
+def _one_off_jit(fn: Callable) -> Callable:
+    return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options())
+
+
 def init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
-    """Fresh state for L lanes from their raw key data (L, 2)."""
+    """Fresh state for L lanes from their raw key data (L, 2) (jitted, once per sweep)."""
+    return _one_off_jit(_init_state)(key_data, hyper, prog=prog)
+
+
+def _init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
 
     def one(kd):
         params = prog.init_fn(jax.random.fold_in(jax.random.wrap_key_data(kd), INIT))
@@ -183,18 +201,42 @@ def init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> Train
     return jax.vmap(one)(key_data)
 
 
-def _lane_epoch(state: TrainState, lane: LaneArrays, pool_x, pool_y, epoch, hyper: Hyper, prog: TrainProgram):
+@functools.partial(jax.jit, static_argnames=("length",))
+def epoch_randomness(key_data: jnp.ndarray, n_train: jnp.ndarray, epoch, length: int):
+    """The random draws of one epoch for L lanes.
+
+    Kept out of run_epoch because XLA compiles threefry much faster in a small
+    program than inside the training loop.
+
+    Args:
+      key_data: uint32 (L, 2) lane keys; n_train: int32 (L,); epoch: int32 ();
+      length: padded train length T.
+    Returns:
+      order: int32 (L, T) shuffled train positions (real ones first);
+      aug_key_data: uint32 (L, 2) the epoch's augmentation key.
+    """
+
+    def one(kd, n):
+        key = jax.random.wrap_key_data(kd)
+        order = shuffle_order(jax.random.fold_in(jax.random.fold_in(key, SHUFFLE), epoch), n, length)
+        aug_key = jax.random.fold_in(jax.random.fold_in(key, AUGMENT), epoch)
+        return order.astype(jnp.int32), jax.random.key_data(aug_key)
+
+    return jax.vmap(one)(key_data, n_train)
+
+
+def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
+                prog: TrainProgram):
     """One epoch of one lane: prog.steps (padded) steps, validation, early-stopping bookkeeping.
 
     Steps past the lane's own n_steps, and all steps of a stopped lane, compute an
     update and discard it: params and optimizer state stay bitwise unchanged.
+    order (T,) and aug_key_data (2,) come from epoch_randomness.
     Returns (new state, validation loss).
     """
-    key = jax.random.wrap_key_data(state.key)
     active = ~state.stopped
     length = lane.train_idx.shape[0]
-    order = shuffle_order(jax.random.fold_in(jax.random.fold_in(key, SHUFFLE), epoch), lane.n_train, length)
-    aug_key = jax.random.fold_in(jax.random.fold_in(key, AUGMENT), epoch)
+    aug_key = jax.random.wrap_key_data(aug_key_data)
     slots = jnp.arange(prog.batch)
     opt = optimizer(hyper.learning_rate)
 
@@ -245,9 +287,17 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, pool_x, pool_y, epoch, hype
 
 
 @functools.partial(jax.jit, static_argnames=("prog",))
+def train_epoch(state: TrainState, lanes: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
+                prog: TrainProgram):
+    """One epoch (0-based index `epoch`) for all lanes. Returns (state, val_loss (L,))."""
+    return jax.vmap(lambda s, l, o, a: _lane_epoch(s, l, o, a, pool_x, pool_y, epoch, hyper, prog))(
+        state, lanes, order, aug_key_data)
+
+
 def run_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, hyper: Hyper, prog: TrainProgram):
     """One epoch (0-based index `epoch`) for all lanes. Returns (state, val_loss (L,))."""
-    return jax.vmap(lambda s, l: _lane_epoch(s, l, pool_x, pool_y, epoch, hyper, prog))(state, lanes)
+    order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
+    return train_epoch(state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper, prog)
 
 
 def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):
@@ -287,12 +337,15 @@ def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: Eva
     return test_loss, test_acc, sym_error
 
 
-@functools.partial(jax.jit, static_argnames=("prog",))
 def evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y, prog: EvalProgram):
     """Test metrics of all lanes, each with best_params where use_best (L,) else final params.
 
-    Returns (test_loss, test_acc, sym_error), each float32 (L,).
+    Returns (test_loss, test_acc, sym_error), each float32 (L,) (jitted, once per sweep).
     """
+    return _one_off_jit(_evaluate)(state, use_best, lanes, pool_x, pool_y, prog=prog)
+
+
+def _evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y, prog: EvalProgram):
 
     def one(s, best, lane):
         params = _tree_where(best, s.best_params, s.params)

@@ -1,0 +1,400 @@
+"""Tests of the batched sweep engine (symjax.train) with tiny jnp models.
+
+COMMON below defines the data pool, models and lanes. It is executed here and
+prepended to the scripts the subprocess tests run, so both sides build exactly
+the same sweep. Most tests reuse the 12-lane MAIN batch (or the lone lane
+ALONE) so the jitted programs compile once per shape.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from symjax.train import Lane, TrainConfig, process_slice, sweep
+from symjax.train.epoch import augment_batch, shuffle_order
+
+COMMON = textwrap.dedent('''
+    import dataclasses
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from symjax.train import Lane, TrainConfig, sweep
+
+    N_POOL = 400
+    POISON = np.arange(380, 400)  # targets 1e30: any lane training on them overflows
+    _rng = np.random.default_rng(0)
+    POOL_X = _rng.uniform(-1.0, 1.0, (N_POOL, 4)).astype(np.float32)
+    POOL_Y = np.sin(POOL_X).sum(axis=1).astype(np.float32)
+    POOL_Y[POISON] = 1e30
+    TEST_IDX = np.arange(300, 340)
+
+    def init_fn(key):
+        k1, k2 = jax.random.split(key)
+        return {"w1": 0.5 * jax.random.normal(k1, (4, 8)), "b1": jnp.zeros(8),
+                "w2": 0.5 * jax.random.normal(k2, (8, 1)), "b2": jnp.zeros(1)}
+
+    def apply_fn(params, x):
+        h = jnp.tanh(x @ params["w1"] + params["b1"])
+        return (h @ params["w2"] + params["b2"])[:, 0]
+
+    def sym_fn(params, key, x):
+        """Mean |f(x permuted) - f(x)| over the batch, one random permutation of the 4 inputs."""
+        perm = jax.random.permutation(key, 4)
+        return jnp.mean(jnp.abs(apply_fn(params, x[:, perm]) - apply_fn(params, x)))
+
+    def make_lane(seed, n, batch_size, poison=False):
+        perm = np.random.default_rng(1000 * seed + n).permutation(300)
+        train = perm[:n] if not poison else np.concatenate([perm[: n - 1], POISON[:1]])
+        return Lane(seed=seed, train_idx=train, val_idx=perm[n:n + max(n // 4, 4)], test_idx=TEST_IDX,
+                    batch_size=batch_size, augment=False, meta={"task": "toy", "model": "mlp", "n": n})
+
+    # (seed, n_train, batch_size); the largest lane first so any prefix has the same padded shapes.
+    MAIN_SPEC = [(0, 96, 16), (1, 8, 2), (2, 20, 4), (3, 40, 8), (4, 60, 16), (5, 12, 5),
+                 (6, 96, 16), (7, 8, 8), (8, 33, 4), (9, 20, 3), (10, 50, 7), (11, 16, 16)]
+
+    def main_lanes():
+        return [make_lane(*spec) for spec in MAIN_SPEC]
+
+    MAIN_CONFIG = TrainConfig(loss="mse", learning_rate=1e-2, max_epochs=6, patience=3, quiet=True,
+                              sym_samples=2, eval_batch_size=16)
+''')
+exec(COMMON, globals())
+
+ROW_FLOATS = ("test_loss", "sym_error")
+
+
+def strip(row):
+    return {k: v for k, v in row.items() if k != "wall_s"}
+
+
+def assert_rows_close(got, want, rtol=1e-6):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        for key in ROW_FLOATS:
+            np.testing.assert_allclose(g[key], w[key], rtol=rtol, err_msg=key)
+        assert {k: v for k, v in strip(g).items() if k not in ROW_FLOATS} == \
+               {k: v for k, v in strip(w).items() if k not in ROW_FLOATS}
+
+
+@pytest.fixture(scope="module")
+def main_rows():
+    return sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), MAIN_CONFIG, symmetry_error_fn=sym_fn)
+
+
+def run_script(tmp_path, body, env_extra=None):
+    script = tmp_path / "script.py"
+    script.write_text(COMMON + textwrap.dedent(body))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", **(env_extra or {}))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+
+
+# ---------------------------------------------------------------- batching and determinism
+
+
+def test_rows_have_contract_fields(main_rows):
+    assert [r["seed"] for r in main_rows] == [s for s, _, _ in MAIN_SPEC]
+    for row, (_, n, _) in zip(main_rows, MAIN_SPEC):
+        assert row["train_size"] == n and row["n"] == n and row["task"] == "toy"
+        assert row["params"] == 4 * 8 + 8 + 8 + 1
+        assert row["test_acc"] is None
+        assert np.isfinite(row["test_loss"]) and row["sym_error"] > 1e-4  # the MLP is not invariant
+        assert 1 <= row["epochs"] <= 6 and 0 <= row["best_epoch"] <= row["epochs"]
+        assert row["diverged"] is False
+
+
+def test_lane_alone_equals_lane_in_batch(main_rows):
+    alone = sweep(init_fn, apply_fn, POOL_X, POOL_Y, [make_lane(1, 8, 2)], MAIN_CONFIG, symmetry_error_fn=sym_fn)
+    assert_rows_close(alone, [main_rows[1]])
+    # A different seed gives a different lane: the comparison can fail.
+    assert main_rows[1]["test_loss"] != main_rows[7]["test_loss"]
+
+
+def test_shuffle_order_is_a_permutation_independent_of_padding():
+    key = jax.random.key(3)
+    shuffle = jax.jit(shuffle_order, static_argnums=2)
+    short = np.asarray(shuffle(key, 7, 7))
+    long = np.asarray(shuffle(key, 7, 12))
+    assert sorted(short) == list(range(7))
+    np.testing.assert_array_equal(long[:7], short)
+    assert sorted(long[7:]) == list(range(7, 12))
+    assert not np.array_equal(short, np.arange(7))
+
+
+# ---------------------------------------------------------------- early stopping and divergence
+
+
+def test_early_stopping(main_rows):
+    history = []
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2)
+    rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
+                 epoch_callback=lambda epoch, s: history.append((epoch, s["val_loss"].copy(), s["active"].copy())))
+    val = np.stack([v for _, v, _ in history])  # (epochs run, lanes)
+    assert [e for e, _, _ in history] == list(range(1, len(history) + 1))
+    assert any(r["epochs"] < len(history) for r in rows)
+    for lane, row in enumerate(rows):
+        trained = val[: row["epochs"], lane]
+        assert row["best_epoch"] == int(np.argmin(trained)) + 1
+        if row["epochs"] < config.max_epochs:
+            assert row["epochs"] == row["best_epoch"] + config.patience
+            # A stopped lane's params no longer change: its validation loss repeats bitwise.
+            assert np.all(val[row["epochs"]:, lane] == val[row["epochs"] - 1, lane])
+            assert not history[row["epochs"] - 1][2][lane]
+    # The evaluated params are those of the best epoch: train lane 1 for exactly best_epoch epochs.
+    best = rows[1]["best_epoch"]
+    fixed = dataclasses.replace(config, early_stopping=False, max_epochs=best)
+    again = sweep(init_fn, apply_fn, POOL_X, POOL_Y, [make_lane(1, 8, 2)], fixed, symmetry_error_fn=sym_fn)[0]
+    assert again["epochs"] == best and again["best_epoch"] == best
+    np.testing.assert_allclose(again["test_loss"], rows[1]["test_loss"], rtol=1e-6)
+
+
+def test_diverged_lane_is_isolated(main_rows):
+    lanes = main_lanes()
+    lanes[5] = make_lane(5, 12, 5, poison=True)  # same shapes as the healthy lane 5
+    rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, MAIN_CONFIG, symmetry_error_fn=sym_fn)
+    assert rows[5]["diverged"] is True
+    assert rows[5]["epochs"] == 1 and rows[5]["best_epoch"] == 0
+    assert np.isfinite(rows[5]["test_loss"])  # evaluated with the (finite) initial params
+    others = [strip(r) for i, r in enumerate(rows) if i != 5]
+    assert others == [strip(r) for i, r in enumerate(main_rows) if i != 5]
+
+
+# ---------------------------------------------------------------- augmentation and symmetry error
+
+
+def flip_sign(key, x, y):
+    return jnp.where(jax.random.bernoulli(key), -x, x), y
+
+
+def test_augment_batch_is_per_example_and_only_when_on():
+    key = jax.random.key(0)
+    x = jnp.arange(1.0, 65.0)[:, None] * jnp.ones((64, 3))
+    y = jnp.arange(64.0)
+    pos = jnp.arange(100, 164)
+    batched = jax.jit(augment_batch, static_argnums=0)
+    xa, ya = batched(flip_sign, key, pos, x, y, jnp.array(True))
+    one = jax.jit(lambda p, x_i, y_i: flip_sign(jax.random.fold_in(key, p), x_i, y_i)[0])
+    expected = np.stack([np.asarray(one(p, x[i], y[i])) for i, p in enumerate(range(100, 164))])
+    np.testing.assert_array_equal(xa, expected)
+    flipped = np.asarray(xa[:, 0] < 0)
+    assert 0 < flipped.sum() < 64  # examples draw their own flips
+    np.testing.assert_array_equal(ya, y)
+    xo, yo = batched(flip_sign, key, pos, x, y, jnp.array(False))
+    np.testing.assert_array_equal(xo, x)
+    np.testing.assert_array_equal(yo, y)
+
+
+def bias_init(key):
+    return {"b": jnp.zeros(())}
+
+
+def bias_apply(params, x):
+    return params["b"] + 0.0 * x[:, 0]
+
+
+def flip_target(key, x, y):
+    return x, jnp.where(jax.random.bernoulli(key), -y, y)
+
+
+def test_augmentation_only_on_augment_lanes():
+    x = np.zeros((80, 1), np.float32)
+    y = np.ones(80, np.float32)
+    lane = Lane(seed=0, train_idx=np.arange(64), val_idx=np.arange(64, 72), test_idx=np.arange(72, 80),
+                batch_size=16, augment=False, meta={})
+    lanes = [lane, dataclasses.replace(lane, augment=True)]
+    config = TrainConfig(loss="mse", learning_rate=5e-2, max_epochs=15, early_stopping=False, quiet=True)
+    rows = sweep(bias_init, bias_apply, x, y, lanes, config, augment_fn=flip_target)
+    # Unaugmented: b -> 1, test loss ~ 0. Augmented: targets are +-1 at random, b stays near 0.
+    assert rows[0]["test_loss"] < 0.05
+    assert 0.5 < rows[1]["test_loss"] < 1.5
+    plain = sweep(bias_init, bias_apply, x, y, lanes[:1] * 2, config)
+    assert strip(plain[0]) == strip(rows[0])
+
+
+def deepsets_init(key):
+    k1, k2 = jax.random.split(key)
+    return {"phi": jax.random.normal(k1, (1, 8)), "rho": jax.random.normal(k2, (8, 2))}
+
+
+def deepsets_apply(params, x):
+    h = jnp.tanh(x[:, :, None] * params["phi"][None]).sum(axis=1)  # (B, 8), invariant to input order
+    return h @ params["rho"]
+
+
+def deepsets_sym(params, key, x):
+    perm = jax.random.permutation(key, x.shape[1])
+    return jnp.max(jnp.abs(deepsets_apply(params, x[:, perm]) - deepsets_apply(params, x)))
+
+
+def test_cross_entropy_accuracy_and_invariant_model():
+    labels = (POOL_X.sum(axis=1) > 0).astype(np.int32)
+    lanes = [Lane(seed=s, train_idx=np.arange(200), val_idx=np.arange(200, 250), test_idx=TEST_IDX,
+                  batch_size=20, augment=False, meta={}) for s in (0, 1)]
+    config = TrainConfig(loss="cross_entropy", learning_rate=3e-2, max_epochs=5, quiet=True)
+    rows = sweep(deepsets_init, deepsets_apply, POOL_X, labels, lanes, config, symmetry_error_fn=deepsets_sym)
+    for row in rows:
+        assert row["test_acc"] > 0.8
+        assert abs(row["test_acc"] * len(TEST_IDX) - round(row["test_acc"] * len(TEST_IDX))) < 1e-4
+        assert 0 <= row["sym_error"] < 1e-5
+
+
+# ---------------------------------------------------------------- validation
+
+
+def bad(**changes):
+    return [dataclasses.replace(make_lane(0, 20, 4), **changes)]
+
+
+@pytest.mark.parametrize("case, match", [
+    ("nan_x", r"pool_x.*finite.*1 NaN/inf"),
+    ("inf_y", r"pool_y.*finite"),
+    ("empty", r"at least one Lane"),
+    ("out_of_range", r"\[0, 400\).*\[0, 400\]"),
+    ("train_size_0", r"train_idx.*at least one index, got size 0"),
+    ("batch_too_big", r"batch_size <= train size 20, got 21"),
+    ("batch_0", r"batch_size >= 1, got 0"),
+    ("augment_without_fn", r"augment_fn"),
+    ("loss", r"unknown loss.*'huber'"),
+    ("float_labels", r"integer labels"),
+])
+def test_invalid_inputs_raise(case, match):
+    x, y, lanes, config = POOL_X.copy(), POOL_Y.copy(), [make_lane(0, 20, 4)], MAIN_CONFIG
+    if case == "nan_x":
+        x[3, 1] = np.nan
+    elif case == "inf_y":
+        y[0] = np.inf
+    elif case == "empty":
+        lanes = []
+    elif case == "out_of_range":
+        lanes = bad(val_idx=np.array([0, 400]))
+    elif case == "train_size_0":
+        lanes = bad(train_idx=np.array([], np.int64))
+    elif case == "batch_too_big":
+        lanes = bad(batch_size=21)
+    elif case == "batch_0":
+        lanes = bad(batch_size=0)
+    elif case == "augment_without_fn":
+        lanes = bad(augment=True)
+    elif case == "loss":
+        config = dataclasses.replace(config, loss="huber")
+    elif case == "float_labels":
+        config = dataclasses.replace(config, loss="cross_entropy")
+    with pytest.raises(ValueError, match=match):
+        sweep(init_fn, apply_fn, x, y, lanes, config)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+CKPT_CONFIG = dataclasses.replace(MAIN_CONFIG, max_epochs=7, checkpoint_every=2, keep_checkpoints=2)
+
+
+def test_resume_after_sigkill_is_bitwise_identical(tmp_path, main_rows):
+    ckpt = tmp_path / "ckpt"
+    result = run_script(tmp_path, f'''
+        import os, signal
+        def kill_after_5(epoch, summary):
+            if epoch == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+        config = dataclasses.replace(MAIN_CONFIG, max_epochs=7, checkpoint_every=2, keep_checkpoints=2,
+                                     checkpoint_dir={str(ckpt)!r})
+        sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
+              config_fingerprint={{"run": "a"}}, epoch_callback=kill_after_5)
+        print("not killed")
+    ''')
+    assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
+    assert sorted(p.name for p in ckpt.iterdir() if p.name.startswith("step_")) == ["step_2", "step_4"]
+
+    epochs_seen = []
+    config = dataclasses.replace(CKPT_CONFIG, checkpoint_dir=str(ckpt), resume=True)
+    resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
+                    config_fingerprint={"run": "a"}, epoch_callback=lambda e, s: epochs_seen.append(e))
+    straight = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_epochs=7),
+                     symmetry_error_fn=sym_fn)
+    assert epochs_seen[0] == 5  # continued after step_4
+    assert [strip(r) for r in resumed] == [strip(r) for r in straight]
+    assert sorted(p.name for p in ckpt.iterdir() if p.name.startswith("step_")) == ["step_4", "step_6"]
+
+
+@pytest.fixture
+def saved_run(tmp_path):
+    """A finished 4-epoch run with checkpoints step_2 and step_4; returns (config, rows)."""
+    config = dataclasses.replace(CKPT_CONFIG, max_epochs=4, checkpoint_dir=str(tmp_path / "ckpt"))
+    rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1})
+    return dataclasses.replace(config, resume=True), rows
+
+
+def test_fingerprint_mismatch_is_refused(saved_run):
+    config, _ = saved_run
+    with pytest.raises(ValueError, match=r"different run(.|\n)*learning_rate: checkpoint has 0.01, this run has 0.02"):
+        sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, learning_rate=2e-2),
+              config_fingerprint={"flag": 1})
+    with pytest.raises(ValueError, match=r"extra.flag: checkpoint has 1, this run has 2"):
+        sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 2})
+    lanes = main_lanes()
+    lanes[3] = make_lane(30, 40, 8)
+    with pytest.raises(ValueError, match=r"lanes\[3\]\.seed: checkpoint has 3, this run has 30"):
+        sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config, config_fingerprint={"flag": 1})
+
+
+def _truncate_largest_file(step_dir):
+    files = [os.path.join(r, f) for r, _, fs in os.walk(step_dir) for f in fs if f != "fingerprint.json"]
+    largest = max(files, key=os.path.getsize)
+    with open(largest, "r+b") as f:
+        f.truncate(os.path.getsize(largest) // 2)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no_fingerprint", "all"])
+def test_corrupt_checkpoint_is_skipped(saved_run, damage):
+    config, rows = saved_run
+    step2, step4 = os.path.join(config.checkpoint_dir, "step_2"), os.path.join(config.checkpoint_dir, "step_4")
+    if damage == "no_fingerprint":
+        os.remove(os.path.join(step4, "fingerprint.json"))
+    else:
+        _truncate_largest_file(step4)
+    if damage == "all":
+        os.remove(os.path.join(step2, "fingerprint.json"))
+    seen = []
+    with pytest.warns(UserWarning, match="skipping checkpoint .*step_4") as record:
+        resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1},
+                        epoch_callback=lambda e, s: seen.append(e))
+    messages = " ".join(str(w.message) for w in record)
+    assert seen[0] == (1 if damage == "all" else 3)
+    assert ("starting fresh" in messages) == (damage == "all")
+    assert [strip(r) for r in resumed] == [strip(r) for r in rows]
+
+
+# ---------------------------------------------------------------- devices and processes
+
+
+def test_four_devices_equal_one_device(tmp_path, main_rows):
+    result = run_script(tmp_path, '''
+        import json
+        devices = []
+        rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes()[:11], MAIN_CONFIG, symmetry_error_fn=sym_fn,
+                     epoch_callback=lambda e, s: devices.append(s["devices"]))
+        print(json.dumps({"n_devices": jax.device_count(), "sharded_over": devices[0], "rows": rows}))
+    ''', env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["n_devices"] == 4 and out["sharded_over"] == 4
+    assert_rows_close(out["rows"], main_rows[:11])
+
+
+def test_process_slice_is_contiguous_and_balanced():
+    assert [process_slice(10, 4, k) for k in range(4)] == [slice(0, 2), slice(2, 5), slice(5, 7), slice(7, 10)]
+    for n in range(0, 30):
+        for count in range(1, 7):
+            parts = [range(n)[process_slice(n, count, k)] for k in range(count)]
+            assert [i for p in parts for i in p] == list(range(n))
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    with pytest.raises(ValueError, match=r"\[0, 2\), got 2"):
+        process_slice(5, 2, 2)
