@@ -1,0 +1,255 @@
+"""Task 3 end to end: experiments/task3.py --quick, resume, flag errors, equivariance, rollout metrics.
+
+Expected values come from independent routes: hand-typed permutations, hand
+energy formulas, a table-lookup "model" that returns the simulator's next state.
+
+The subprocess runs share a persistent JAX compilation cache (one per test
+session) and compile with XLA_FLAGS=--xla_backend_optimization_level=0, which
+keeps the three --quick runs inside the CI time budget; every result compared
+here is produced under the same settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from symjax.data import three_body as tb
+from symjax.models.three_body_models import three_body_model
+from symjax.tasks import three_body_task as t3
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "experiments" / "task3.py"
+# Swap of particles 1 and 2, typed by hand.
+SWAP = [4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11]
+M = np.array([10.0, 10.0, 20.0])
+CONTRACT = ("task", "model", "setting", "data_size", "train_size", "seed", "test_loss", "sym_error", "params",
+            "epochs", "best_epoch", "diverged", "wall_s", "rollout_mse", "energy_drift", "momentum_drift")
+# Table 7 / hand count: 12*48+48 + 48*48+48 + 48*12+12 = 3564; shared small from the thesis.
+SMALL_PARAMS = {"vanilla": 3564, "vanilla_aug": 3564, "shared": 1992, "shared_aug": 1992}
+
+
+# ---------------------------------------------------------------- helpers
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    out = dict(os.environ)
+    out["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
+    out["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    out["XLA_FLAGS"] = (out.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    return out
+
+
+def _script(*args):
+    return [sys.executable, str(SCRIPT), *args]
+
+
+def _read_rows(out_dir: Path) -> list[dict]:
+    with open(out_dir / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _ref_energy(x):
+    """E = sum m v^2 / 2 - sum_{i<j} (m_i m_j / eps) (pi/2 - arctan(r_ij / eps)), x (..., 12)."""
+    x = np.asarray(x, np.float64).reshape(np.shape(x)[:-1] + (3, 4))
+    energy = 0.5 * np.sum(M[:, None] * x[..., 2:] ** 2, axis=(-2, -1))
+    for i in range(3):
+        for j in range(i + 1, 3):
+            r = np.linalg.norm(x[..., i, :2] - x[..., j, :2], axis=-1)
+            energy = energy - M[i] * M[j] / 0.5 * (math.pi / 2 - np.arctan(r / 0.5))
+    return energy
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, env):
+    out_dir = tmp_path_factory.mktemp("quick")
+    start = time.perf_counter()
+    proc = subprocess.run(_script("--quick", "--quiet", "--checkpoint_every=1", f"--out_dir={out_dir}"),
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out_dir, _read_rows(out_dir), time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- end to end
+def test_quick_run_writes_contract(quick_run):
+    out_dir, rows, elapsed = quick_run
+    for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv",
+                 "fig8_task3_loss_sym.png", t3.FIGURE_NAME):
+        assert (out_dir / name).is_file(), name
+    for name in ("fig8_task3_loss_sym.png", t3.FIGURE_NAME):
+        assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in out_dir.iterdir() if ".tmp" in p.name]
+    report = (out_dir / "report.md").read_text()
+    assert t3.FIGURE_NAME in report and "Machine:" in report and "Wall time" in report
+    assert "--model_size=small" in (out_dir / "flags.txt").read_text()
+
+    assert len(rows) == 4 * 2  # 4 variants x 2 seeds x data size 1000
+    assert set(CONTRACT) <= set(rows[0])
+    assert {r["model"] for r in rows} == set(t3.MODELS)
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    for r in rows:
+        assert (r["task"], r["setting"], r["data_size"], r["train_size"]) == ("3", "small", "1000", "800")
+        assert int(r["params"]) == SMALL_PARAMS[r["model"]]
+        assert int(r["epochs"]) == 3 and r["diverged"] == "False"
+        for col in ("test_loss", "sym_error", "rollout_mse", "energy_drift", "momentum_drift", "wall_s"):
+            assert math.isfinite(float(r[col])), (r["model"], col, r[col])
+        if r["model"].startswith("shared"):
+            assert float(r["sym_error"]) < 1e-9
+        else:
+            assert float(r["sym_error"]) > 1e-4
+    assert elapsed < 180
+
+
+def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env):
+    base_dir, base_rows, _ = quick_run
+    out_dir = tmp_path / "resumed"
+    args = ["--quick", "--quiet", "--checkpoint_every=1", f"--out_dir={out_dir}"]
+    # Kill the run once the shared sweep has saved its first epoch (the vanilla sweep is then done).
+    marker = out_dir / "checkpoints" / "shared" / "step_1" / "fingerprint.json"
+    proc = subprocess.Popen(_script(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=REPO)
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert proc.poll() is None, f"run ended before it could be interrupted: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out_dir / "results.csv").exists()
+
+    resumed = subprocess.run(_script(*args, "--resume"), capture_output=True, text=True, env=env, cwd=REPO,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = _read_rows(out_dir)
+    assert len(rows) == len(base_rows)
+    for got, want in zip(rows, base_rows):
+        assert {k: v for k, v in got.items() if k != "wall_s"} == {k: v for k, v in want.items() if k != "wall_s"}
+    assert "--resume=True" in (out_dir / "flags.txt").read_text()
+
+
+@pytest.mark.parametrize("flag, needles", [
+    ("--model_size=huge", ("model_size", "small", "medium", "large")),
+    ("--data_sizes=1000,123", ("--data_sizes", "1000", "40000", "123")),
+])
+def test_invalid_flags_rejected_before_compiling(flag, needles, tmp_path, env):
+    out_dir = tmp_path / "never"
+    proc = subprocess.run(_script(flag, f"--out_dir={out_dir}"), capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=120)
+    assert proc.returncode != 0
+    error_lines = [line for line in proc.stderr.splitlines() if "rror" in line]
+    assert error_lines, proc.stderr
+    assert all(n in error_lines[0] for n in needles), error_lines[0]
+    assert not out_dir.exists()
+
+
+# ---------------------------------------------------------------- symmetry
+def test_action_is_the_particle_swap():
+    action = t3.s2_action()
+    x = np.arange(12.0) * 1.5 + 0.25
+    swap = np.array([1, 0], np.int32)
+    np.testing.assert_array_equal(np.asarray(action.act(swap, x)), x[SWAP])
+    np.testing.assert_array_equal(np.asarray(action.act(swap, x)), tb.swap_particles(x))
+    np.testing.assert_array_equal(np.asarray(action.act(np.array([0, 1], np.int32), x)), x)
+
+
+def test_models_in_physical_units_equivariance_including_normalisation():
+    pool = t3.make_pool(quick=True)
+    mean, std = pool["mean"], pool["std"]
+    # The normaliser commutes with the swap (hand-typed permutation).
+    x = pool["test_trajectories"].reshape(-1, 12)[::7]
+    np.testing.assert_array_equal(tb.normalize(x[:, SWAP], mean, std), tb.normalize(x, mean, std)[:, SWAP])
+    scale = np.mean(np.abs(x))
+
+    specs = {v: three_body_model(v, "small") for v in ("shared", "vanilla")}
+    params = {v: jax.jit(spec.init)(jax.random.key(1)) for v, spec in specs.items()}
+
+    def violation(variant, mean, std):
+        f = t3.physical_predictor(specs[variant].apply, params[variant], mean, std)
+        out, out_swapped = np.asarray(f(x)), np.asarray(f(x[:, SWAP]))
+        return np.max(np.abs(out_swapped - out[:, SWAP])) / scale
+
+    assert violation("shared", mean, std) < 1e-5
+    assert violation("vanilla", mean, std) > 1e-3
+    # The check is sensitive to normalisation: unpooled statistics (particle 2 scaled differently) break it.
+    std_unpooled = std * np.array([1.0] * 4 + [1.5] * 4 + [1.0] * 4)
+    assert violation("shared", mean, std_unpooled) > 1e-3
+
+
+def test_lane_split_and_pool_layout():
+    pool = t3.make_pool(quick=True)
+    n_pool = pool["num_train_pairs"]
+    assert n_pool == t3.QUICK_DATA["num_train_trajectories"] * (t3.QUICK_DATA["num_steps"] // 10 - 1)
+    train, val = t3.lane_split(0, 1000, n_pool)
+    assert (train.size, val.size) == (800, 200)
+    assert np.unique(np.concatenate([train, val])).size == 1000
+    assert train.max() < n_pool and val.max() < n_pool and pool["test_idx"].min() == n_pool
+    other, _ = t3.lane_split(1, 1000, n_pool)
+    assert not np.array_equal(np.sort(train), np.sort(other))  # fresh subsample per seed
+    again, _ = t3.lane_split(0, 1000, n_pool)
+    np.testing.assert_array_equal(train, again)
+    # Test rows of the pool are the held-out trajectories' pairs, in physical units after denormalising.
+    traj = pool["test_trajectories"]
+    x_test = tb.denormalize(pool["pool_x"][pool["test_idx"]].astype(np.float64), pool["mean"], pool["std"])
+    np.testing.assert_allclose(x_test, traj[:, :-1].reshape(-1, 12), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- rollouts
+def test_rollout_metrics_hand_case():
+    # State A: p1 = (0, 0), p2 = (1, 0), p3 = (0, 1), at rest.
+    a = np.array([0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0], np.float64)
+    potential = -(100 / 0.5) * (math.pi / 2 - math.atan(2)) - (200 / 0.5) * (math.pi / 2 - math.atan(2)) \
+        - (200 / 0.5) * (math.pi / 2 - math.atan(math.sqrt(2) / 0.5))
+    moved = a.copy()
+    moved[2], moved[11] = 1.0, 2.0  # v1 = (1, 0), v3 = (0, 2): kinetic 5 + 40, momentum (10, 40)
+    true_end = moved.copy()
+    true_end[4:6] += [0.3, 0.4]  # squared error 0.25 over 12 entries
+    # Trajectory 0: A -> moved (true A -> true_end); trajectory 1: A stays A (exact).
+    pred = np.stack([np.stack([a, moved]), np.stack([a, a])])
+    true = np.stack([np.stack([a, true_end]), np.stack([a, a])])
+    lanes = np.stack([pred, true])  # lane 1 predicts the truth
+    m = t3.rollout_metrics(lanes, true)
+    np.testing.assert_allclose(m["rollout_mse"], [0.25 / 12 / 2, 0.0], atol=1e-15)
+    truth_drift = abs(_ref_energy(true_end) - _ref_energy(a)) / 2 / abs(potential)  # the truth's own drift
+    np.testing.assert_allclose(_ref_energy(a), potential, rtol=1e-14)
+    np.testing.assert_allclose(m["energy_drift"], [45.0 / 2 / abs(potential), truth_drift], rtol=1e-12)
+    np.testing.assert_allclose(m["momentum_drift"], [math.sqrt(100 + 1600) / 2] * 2, rtol=1e-12)
+
+
+def _lookup_model(params, z):
+    """A 'model' that finds z in a table of true trajectories (R, S, 12) and returns the state `shift` later."""
+    table = params["table"]
+    dist = jnp.sum(jnp.square(table - z[:, None, :]), axis=-1)  # (R, S)
+    nxt = jnp.minimum(jnp.argmin(dist, axis=1) + params["shift"], table.shape[1] - 1)
+    return jnp.take_along_axis(table, nxt[:, None, None], axis=1)[:, 0]
+
+
+def test_rollout_of_true_next_state_model_has_zero_error_and_the_simulators_drift():
+    initial = tb.sample_initial_states(np.random.default_rng(5), 2)
+    traj = tb.simulate(initial, num_steps=300)  # (2, 30, 12)
+    k = 20
+    mean, std = tb.fit_normalizer(traj)
+    table = tb.normalize(traj, mean, std).astype(np.float32)
+    params = {"table": np.stack([table, table]), "shift": np.array([1, 0], np.int32)}  # lane 1 stands still
+    pred, true = t3.lane_rollouts(_lookup_model, params, mean, std, traj, k)
+    assert pred.shape == (2, 2, k + 1, 12) and true.shape == (2, k + 1, 12)
+    np.testing.assert_allclose(pred[0], traj[:, : k + 1], rtol=1e-5, atol=1e-5)
+    m = t3.rollout_metrics(pred, true)
+    energy = _ref_energy(traj)
+    sim_drift = np.mean(np.abs(energy[:, k] - energy[:, 0])) / np.mean(np.abs(energy[:, 0]))
+    assert m["rollout_mse"][0] < 1e-9
+    np.testing.assert_allclose(m["energy_drift"][0], sim_drift, atol=2e-6)
+    assert m["momentum_drift"][0] < 1e-3
+    # The model that stands still: error = distance travelled; no drift.
+    np.testing.assert_allclose(m["rollout_mse"][1], np.mean((traj[:, 0] - traj[:, k]) ** 2), rtol=1e-5)
+    assert m["energy_drift"][1] < 1e-6 and m["momentum_drift"][1] < 1e-4
