@@ -23,6 +23,8 @@ flags.DEFINE_string("data_dir", None, "Directory with the NCI1 files (default: s
 flags.DEFINE_integer("batch_size", 32, "Batch size of every lane (the study gives none for task 2).")
 flags.DEFINE_string("aggregation", "mean", "Node pooling of the shared models: mean or sum.")
 flags.DEFINE_integer("eval_batch_size", 256, "Test/validation examples per evaluation chunk (bounds memory).")
+flags.DEFINE_boolean("report_only", False, "Rewrite report.md of the run in --out_dir from its results; no "
+                     "training (sweeps without results are listed as unfinished).")
 flags.DEFINE_integer("stop_after_epochs", 0, "Exit with status 75 after this many epochs in total "
                      "(simulates an interruption, to test --resume); 0 = never.")
 common.define_common_flags(max_epochs=250, patience=15)
@@ -58,6 +60,9 @@ def main(argv):
     except ValueError as e:
         sys.exit(f"error: {e}")
     try:
+        if FLAGS.report_only:
+            print(graph_task.report_only(opts, command=graph_task.command_line()))
+            return
         graph_task.run(opts, flags_text=FLAGS.flags_into_string(), command=graph_task.command_line())
     except ValueError as e:
         if not str(e).startswith("--"):

@@ -286,11 +286,18 @@ def _expected_keys(lanes) -> set:
     return {(l.meta["model"], l.meta["data_size"], l.seed) for l in lanes}
 
 
-def _grid_notes(opts: Options, kept: int, dropped: int, num_graphs: int, wall_s: float, machine: str,
-                command: str | None) -> str:
-    """extra_md for report.md: data, settings, what the run covers against the study's grid."""
+def _grid_notes(opts: Options, kept: int, dropped: int, num_graphs: int, wall_s: float | None, machine: str,
+                command: str | None, rows: list[dict]) -> str:
+    """extra_md for report.md: data, settings, what the run covers against the study's grid.
+
+    wall_s None (a report rewritten from results): the sum of the finished sweeps' wall times is given.
+    """
     full = Options()
     cuts = []
+    unfinished = [p.name for p in plan_sweeps(opts) if not any(r.get("sweep") == p.name for r in rows)]
+    if unfinished:
+        cuts.append(f"sweeps {', '.join(unfinished)} not finished (stopped for time), so their models are "
+                    "missing from the tables")
     for name, label in (("hidden", "hidden settings"), ("data_sizes", "data sizes"), ("models", "models")):
         missing = [v for v in getattr(full, name) if v not in getattr(opts, name)]
         if missing:
@@ -310,7 +317,10 @@ def _grid_notes(opts: Options, kept: int, dropped: int, num_graphs: int, wall_s:
         "",
         f"- Command: `{command}`" if command else "- Called from Python (symjax.tasks.graph_task.run).",
         f"- Machine: {machine}.",
-        f"- Wall time: {wall_s / 60:.1f} min for the whole run (all sweeps, compilation and evaluation).",
+        (f"- Wall time: {wall_s / 60:.1f} min for the whole run (all sweeps, compilation and evaluation)."
+         if wall_s is not None else
+         f"- Wall time: {sum({r['sweep']: r['wall_s'] for r in rows}.values()) / 60:.1f} min, the sum over the "
+         "finished sweeps (each from its start to its evaluation, compilation included)."),
         f"- Data: NCI1, {num_graphs} graphs; {kept} have <= {opts.max_nodes} nodes and are used by the dense "
         f"models ({dropped} dropped). Data size {ALL_LABEL} stands for all graphs: {kept} for the dense models, "
         f"all {num_graphs} for shared_sparse. Split 8:1:1 (val = test = size // 10), a new random split per seed.",
@@ -357,7 +367,7 @@ def run(opts: Options, flags_text: str | None = None, command: str | None = None
     if kept.size < MIN_DATA_SIZE:
         raise ValueError(f"--max_nodes={opts.max_nodes} keeps {kept.size} graphs; need at least {MIN_DATA_SIZE}")
     log(f"NCI1: {ds.num_graphs} graphs, {kept.size} with <= {opts.max_nodes} nodes ({dropped} dropped)")
-    _check_plan(opts.out_dir, _plan_record(opts, str(dataset_dir)), opts.resume)
+    _check_plan(opts.out_dir, {**_plan_record(opts, str(dataset_dir)), "command": command}, opts.resume)
 
     results_path = os.path.join(opts.out_dir, "results.jsonl")
     previous = read_results(results_path) if opts.resume and os.path.exists(results_path) else []
@@ -415,8 +425,8 @@ def run(opts: Options, flags_text: str | None = None, command: str | None = None
         log(f"{plan.name}: done in {sweep_rows[0]['wall_s']:.0f} s ({summary})")
 
     wall_s = time.perf_counter() - start
-    extra = _grid_notes(opts, int(kept.size), int(dropped), ds.num_graphs, wall_s,
-                        common.machine_description(), command)
+    extra = _grid_notes(opts, int(kept.size), int(dropped), ds.num_graphs, None if opts.resume else wall_s,
+                        common.machine_description(), command, rows)
     write_results(opts.out_dir, rows, flags_text)
     write_report(TASK, rows, opts.out_dir, extra_md=extra)
     log(f"task 2: {len(rows)} rows, report in {os.path.join(opts.out_dir, 'report.md')} ({wall_s:.0f} s)")
@@ -426,3 +436,30 @@ def run(opts: Options, flags_text: str | None = None, command: str | None = None
 def command_line() -> str:
     """The current process's command line, shell-quoted (for reports)."""
     return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable)] + sys.argv)
+
+
+def report_only(opts: Options, command: str | None = None) -> str:
+    """Rewrites report.md (and figures) of an existing run from its results.jsonl; trains nothing.
+
+    ``opts`` must hold the run's settings (checked against plan.json). Sweeps
+    without rows are listed as unfinished in the report. Returns report.md's path.
+    """
+    validate_options(opts)
+    from symjax.report import write_report  # noqa: PLC0415
+    from symjax.train import read_results  # noqa: PLC0415
+
+    results_path = os.path.join(opts.out_dir, "results.jsonl")
+    if not os.path.exists(results_path) or not os.path.exists(os.path.join(opts.out_dir, "plan.json")):
+        raise ValueError(f"--report_only: expected results.jsonl and plan.json in --out_dir={opts.out_dir}")
+    dataset_dir = tu.find_dataset_dir("NCI1", opts.data_dir)
+    with open(os.path.join(opts.out_dir, "plan.json")) as f:
+        run_command = json.load(f).get("command")
+    _check_plan(opts.out_dir, {**_plan_record(opts, str(dataset_dir)), "command": run_command}, resume=True)
+    if command and run_command:
+        command = f"{run_command}` (report rewritten from its results by `{command}"
+    ds = tu.load_tu_dataset(dataset_dir)
+    kept, dropped = tu.select_by_size(ds, opts.max_nodes)
+    rows = read_results(results_path)
+    extra = _grid_notes(opts, int(kept.size), int(dropped), ds.num_graphs, None, common.machine_description(),
+                        command, rows)
+    return write_report(TASK, rows, opts.out_dir, extra_md=extra)[-1]
