@@ -371,7 +371,8 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
     ``quick`` replaces data_sizes, seeds, max_epochs and rollout_trajectories by ``QUICK_GRID`` and
     simulates ``QUICK_DATA`` (shorter, fewer trajectories). Writes results.csv, results.jsonl,
     flags.txt (if flags_text), fig9_task3_rollouts.png, report.md, aggregate.csv and Figure 8, and
-    keeps checkpoints under out_dir/checkpoints/<architecture>. Returns the rows (one per lane).
+    keeps checkpoints under out_dir/checkpoints/<architecture>. Returns the rows (one per lane; with
+    several JAX processes, process 0 returns all rows and draws the rollouts of its own lanes).
     """
     start = time.perf_counter()
     if quick:
@@ -385,7 +386,7 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
     out_dir = out_dir or os.path.join("runs", "task3", model_size)
 
     from symjax.report import write_report  # noqa: PLC0415
-    from symjax.train import TrainConfig, sweep, write_results  # noqa: PLC0415
+    from symjax.train import TrainConfig, read_results, sweep, write_results  # noqa: PLC0415
 
     if x64:
         jax.config.update("jax_enable_x64", True)
@@ -428,6 +429,10 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
         rows.extend(arch_rows)
 
     write_results(out_dir, rows, flags_text)
+    if jax.process_count() > 1:  # each process trained its slice of the lanes; process 0 reports on all rows
+        if jax.process_index() != 0:
+            return rows
+        rows = read_results(out_dir)
     if best_panels:
         plot_rollouts(os.path.join(out_dir, FIGURE_NAME), best_panels)
     extra = _extra_markdown(command=command, wall_s=time.perf_counter() - start, model_size=model_size,
