@@ -135,8 +135,10 @@ def test_shuffle_order_is_a_permutation_independent_of_padding():
 def test_early_stopping(main_rows):
     history = []
     config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2)
-    rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
-                 epoch_callback=lambda epoch, s: history.append((epoch, s["val_loss"].copy(), s["active"].copy())))
+    rows, params = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
+                         epoch_callback=lambda epoch, s: history.append((epoch, s["val_loss"].copy(),
+                                                                         s["active"].copy())),
+                         return_params=True)
     val = np.stack([v for _, v, _ in history])  # (epochs run, lanes)
     assert [e for e, _, _ in history] == list(range(1, len(history) + 1))
     assert any(r["epochs"] < len(history) for r in rows)
@@ -151,9 +153,13 @@ def test_early_stopping(main_rows):
     # The evaluated params are those of the best epoch: train lane 1 for exactly best_epoch epochs.
     best = rows[1]["best_epoch"]
     fixed = dataclasses.replace(config, early_stopping=False, max_epochs=best)
-    again = sweep(init_fn, apply_fn, POOL_X, POOL_Y, [make_lane(1, 8, 2)], fixed, symmetry_error_fn=sym_fn)[0]
+    (again,), again_params = sweep(init_fn, apply_fn, POOL_X, POOL_Y, [make_lane(1, 8, 2)], fixed,
+                                   symmetry_error_fn=sym_fn, return_params=True)
     assert again["epochs"] == best and again["best_epoch"] == best
     np.testing.assert_allclose(again["test_loss"], rows[1]["test_loss"], rtol=1e-6)
+    for name in params:
+        assert params[name].shape[0] == len(rows) and again_params[name].shape[0] == 1
+        np.testing.assert_allclose(again_params[name][0], params[name][1], rtol=1e-6, atol=1e-6)
 
 
 def test_diverged_lane_is_isolated(main_rows):
@@ -345,11 +351,13 @@ def test_fingerprint_mismatch_is_refused(saved_run):
         sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config, config_fingerprint={"flag": 1})
 
 
-def _truncate_largest_file(step_dir):
-    files = [os.path.join(r, f) for r, _, fs in os.walk(step_dir) for f in fs if f != "fingerprint.json"]
-    largest = max(files, key=os.path.getsize)
-    with open(largest, "r+b") as f:
-        f.truncate(os.path.getsize(largest) // 2)
+def _truncate_data_files(step_dir):
+    """Halves every orbax/OCDBT data file (the files in directories named 'd')."""
+    files = [os.path.join(r, f) for r, _, fs in os.walk(step_dir) for f in fs if os.path.basename(r) == "d"]
+    assert files
+    for path in files:
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "no_fingerprint", "all"])
@@ -359,7 +367,7 @@ def test_corrupt_checkpoint_is_skipped(saved_run, damage):
     if damage == "no_fingerprint":
         os.remove(os.path.join(step4, "fingerprint.json"))
     else:
-        _truncate_largest_file(step4)
+        _truncate_data_files(step4)
     if damage == "all":
         os.remove(os.path.join(step2, "fingerprint.json"))
     seen = []

@@ -49,7 +49,8 @@ def sweep(
     symmetry_error_fn: Callable | None = None,
     config_fingerprint: dict | None = None,
     epoch_callback: Callable | None = None,
-) -> list[dict]:
+    return_params: bool = False,
+):
     """Trains every lane with Adam and returns one result row per lane, in lane order.
 
     Args:
@@ -71,6 +72,7 @@ def sweep(
         summary = {'val_loss', 'best_val', 'active', 'diverged'} (numpy (L,)
         arrays over this process's lanes) and 'devices' (devices the lanes are
         sharded over).
+      return_params: also return the evaluated params of every lane.
 
     Returns:
       rows: one dict per lane of this process (all lanes with one process):
@@ -80,6 +82,8 @@ def sweep(
       validation loss; 0 = initial params), diverged, wall_s (wall time of
       this call). Evaluated params: best by validation loss when
       config.early_stopping or the lane diverged, else the final params.
+      With return_params=True: (rows, params), params a pytree of numpy arrays
+      (L, ...) over this process's lanes, in lane order.
     """
     start_time = time.perf_counter()
     validate_config(config)
@@ -89,7 +93,7 @@ def sweep(
 
     local = lanes[process_slice(len(lanes), jax.process_count(), jax.process_index())]
     if not local:
-        return []
+        return ([], None) if return_params else []
     devices = jax.local_devices()
     mesh = Mesh(np.array(devices), ("lanes",))
     by_lane = NamedSharding(mesh, PartitionSpec("lanes"))
@@ -185,4 +189,9 @@ def sweep(
             wall_s=wall_s,
         )
         rows.append(row)
-    return rows
+    if not return_params:
+        return rows
+    chosen = np.asarray(use_best)[:n_real]
+    params = jax.tree.map(lambda best, final: np.where(chosen.reshape((-1,) + (1,) * (best.ndim - 1)), best, final),
+                          host.best_params, host.params)
+    return rows, params

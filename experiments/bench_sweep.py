@@ -1,0 +1,194 @@
+"""Benchmark of the sweep engine: all lanes in one vmapped program vs the same lanes one after another.
+
+Grid (Task-1-like, n_blocks=5): train sizes 40, 80, 400, 800, 4000, 8000 with
+batch sizes 4, 8, 16, 32, 128, 256 (val = test = train / 4) x seeds x
+augmentation off/on. Model: MLP 5-40-80-40-20-10-1 with LeakyReLU(0.01); data
+x ~ U[-2, 2]^5, y = sum_i sin(x_i) + exp(x_i) + log|x_i|; augmentation: a random
+permutation of the 5 inputs per example. Fixed epochs, early stopping off.
+
+    python experiments/bench_sweep.py --epochs=20 --seeds=3 --out=docs/benchmarks.md
+
+Prints a markdown table; with --out, writes it as the section
+"## Sweep engine (experiments/bench_sweep.py)" of that file (other sections kept).
+"""
+
+import datetime
+import os
+import platform
+import subprocess
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from symjax.train import Lane, TrainConfig, sweep
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("epochs", 20, "Epochs per lane (fixed, no early stopping).")
+flags.DEFINE_integer("seeds", 3, "Seeds per (size, augmentation) cell.")
+flags.DEFINE_bool("sequential", True, "Also train the lanes one after another for comparison.")
+flags.DEFINE_string("out", None, "Markdown file whose sweep-engine section is written/replaced.")
+
+SECTION = "## Sweep engine (experiments/bench_sweep.py)"
+SIZES = (40, 80, 400, 800, 4000, 8000)
+BATCHES = (4, 8, 16, 32, 128, 256)
+WIDTHS = (5, 40, 80, 40, 20, 10, 1)
+N_INPUTS = 5
+# Forward matmul FLOPs per example (2 per multiply-add); forward + backward ~ 3x forward.
+TRAIN_FLOPS_PER_EXAMPLE = 3 * 2 * sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:]))
+
+
+def init_fn(key):
+    keys = jax.random.split(key, len(WIDTHS) - 1)
+    return [{"w": jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), "b": jnp.zeros(b)}
+            for k, a, b in zip(keys, WIDTHS[:-1], WIDTHS[1:])]
+
+
+def apply_fn(params, x):
+    for layer in params[:-1]:
+        x = jax.nn.leaky_relu(x @ layer["w"] + layer["b"], 0.01)
+    return (x @ params[-1]["w"] + params[-1]["b"])[:, 0]
+
+
+def permute_inputs(key, x, y):
+    return x[jax.random.permutation(key, N_INPUTS)], y
+
+
+def make_pool(seed=0):
+    """x (N, 5) ~ U[-2, 2], y (N,); N = 1.5 x the largest train size (train + val + test)."""
+    n = SIZES[-1] * 3 // 2
+    x = np.random.default_rng(seed).uniform(-2.0, 2.0, (n, N_INPUTS)).astype(np.float32)
+    y = (np.sin(x) + np.exp(x) + np.log(np.abs(x))).sum(axis=1).astype(np.float32)
+    return x, y
+
+
+def make_lanes(n_seeds, pool_size):
+    lanes = []
+    for seed in range(n_seeds):
+        perm = np.random.default_rng(seed).permutation(pool_size)
+        for n, batch in zip(SIZES, BATCHES):
+            q = n // 4
+            for augment in (False, True):
+                lanes.append(Lane(seed=seed, train_idx=perm[:n], val_idx=perm[n:n + q],
+                                  test_idx=perm[n + q:n + 2 * q], batch_size=batch, augment=augment,
+                                  meta={"setting": "aug" if augment else "plain"}))
+    return lanes
+
+
+def timed_sweep(lanes, x, y, config):
+    """(wall seconds of the call, seconds per epoch after the first (compiled) epoch)."""
+    stamps = []
+    start = time.perf_counter()
+    sweep(init_fn, apply_fn, x, y, lanes, config, augment_fn=permute_inputs,
+          epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
+    wall = time.perf_counter() - start
+    steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")
+    return wall, steady
+
+
+def matmul_flops(n=2048, repeats=10):
+    """FLOP/s of an n x n float32 matmul on the default device (median of `repeats`)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda m: m @ m)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / float(np.median(times))
+
+
+def machine():
+    model = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    devices = ", ".join(sorted({d.device_kind for d in jax.devices()}))
+    return (f"{os.cpu_count()} CPUs (nproc {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()}), "
+            f"{model}; jax {jax.__version__} on {jax.default_backend()} ({devices}); Python {platform.python_version()}; "
+            f"load average at start {os.getloadavg()[0]:.1f} (other jobs share the machine)")
+
+
+def write_section(path, text):
+    """Replaces (or appends) SECTION in the markdown file at path."""
+    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
+    if start is None:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + text + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+
+
+def main(argv):
+    del argv
+    info = machine()
+    x, y = make_pool()
+    lanes = make_lanes(FLAGS.seeds, len(x))
+    config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=FLAGS.epochs, early_stopping=False, quiet=True)
+    n_lanes = len(lanes)
+    steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+    real_examples = sum(len(l.train_idx) for l in lanes)  # per epoch
+    padded_examples = n_lanes * max(steps) * max(l.batch_size for l in lanes)  # per epoch, vmapped
+
+    peak = matmul_flops()
+    results = []
+    wall, steady = timed_sweep(lanes, x, y, config)
+    results.append(("vmapped (1 program)", wall, steady, padded_examples))
+    if FLAGS.sequential:
+        walls, steadies = zip(*(timed_sweep([lane], x, y, config) for lane in lanes))
+        results.append(("sequential (lanes=[lane])", sum(walls), sum(steadies), real_examples))
+
+    rows = []
+    for name, wall, steady, executed in results:
+        rows.append(
+            f"| {name} | {wall:.1f} | {steady * FLAGS.epochs:.1f} | {sum(steps) / steady:,.0f} | "
+            f"{real_examples / steady:,.0f} | {executed * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} | "
+            f"{real_examples * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} |")
+    speedups = ""
+    if FLAGS.sequential:
+        (_, w_v, s_v, _), (_, w_s, s_s, _) = results
+        speedups = (f"\nSpeed-up of the vmapped engine: {w_s / w_v:.2f}x in wall time (compilation included), "
+                    f"{s_s / s_v:.2f}x in steady-state epoch time.\n")
+    text = f"""{SECTION}
+
+{datetime.date.today().isoformat()}; {info}.
+
+Grid: {n_lanes} lanes = train sizes {SIZES} (batch {BATCHES}, val = test = n/4) x {FLAGS.seeds} seeds x
+augmentation off/on; MLP {'-'.join(map(str, WIDTHS))} (LeakyReLU 0.01), Adam 1e-3, {FLAGS.epochs} epochs,
+early stopping off. Wall time is the whole `sweep` call (compilation, init, validation, test evaluation);
+steady time is {FLAGS.epochs} x the mean time of epochs 2..{FLAGS.epochs} (no compilation). Lane-steps
+count each lane's real steps (ceil(n / batch) per epoch, {sum(steps)} per epoch in all). FLOP/s count
+training matmuls only (3 x 2 x sum(in x out) = {TRAIN_FLOPS_PER_EXAMPLE} FLOP per example; validation
+excluded): "executed" counts every example the program computes, including the padding of the
+vmapped program ({padded_examples:,} examples per epoch for {real_examples:,} real ones), "useful" only
+real examples. Sequential mode trains each lane alone through the same code; it compiles once per
+distinct (train size, batch size) and reuses the programs across seeds and augmentation.
+
+| mode | wall s | steady s | lane-steps/s | real examples/s | executed GFLOP/s | useful GFLOP/s |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Large-matmul reference: 2048x2048 float32 matmul at {peak / 1e9:.1f} GFLOP/s.
+{speedups}
+Padding: the vmapped program pads every lane to {max(steps)} steps of {max(l.batch_size for l in lanes)} examples, i.e. it
+computes {padded_examples / real_examples:.2f}x the real training examples (and validates on every lane's
+padded validation set).
+"""
+    print(text)
+    if FLAGS.out:
+        write_section(FLAGS.out, text)
+
+
+if __name__ == "__main__":
+    app.run(main)
