@@ -1,4 +1,5 @@
-"""The jitted programs of a sweep: state init, one training epoch, and evaluation, each vmapped over lanes.
+"""The jitted programs of a sweep, each vmapped over lanes: state init, an epoch's random draws,
+one training epoch, and test evaluation.
 
 Every function here works on one lane and is vmapped over the lane axis, so no
 value of one lane ever enters another lane's computation. All randomness of a
@@ -29,13 +30,13 @@ class TrainState(NamedTuple):
     """Training state of L lanes (lane axis first on every leaf).
 
     params, opt_state, best_params: pytrees of (L, ...) arrays.
-    best_val: float32 (L,) best validation loss so far (inf before the first).
+    best_val: (L,) best validation loss so far (inf before the first); default float dtype.
     bad_epochs: int32 (L,) epochs since the last improvement.
     stopped: bool (L,) the lane no longer trains.
     diverged: bool (L,) a training or validation loss was NaN/inf.
     epochs: int32 (L,) epochs the lane has trained.
     best_epoch: int32 (L,) epoch (1-based) of best_val; 0 = the initial params.
-    key: uint32 (L, 2) raw data of the lane key.
+    key: uint32 (L, K) raw data of the lane key (K = 2 for the default threefry keys).
     """
 
     params: Any
@@ -146,8 +147,8 @@ def chunked_sums(values_fn: Callable, idx: jnp.ndarray, n: jnp.ndarray, chunk: i
         values = values_fn(idx_c, pos_c)
         return total + jnp.sum(jnp.where((pos_c < n)[:, None], values, 0.0), axis=0), None
 
-    k = jax.eval_shape(values_fn, idx[0], pos[0]).shape[1]
-    total, _ = lax.scan(body, jnp.zeros((k,), jnp.float32), (idx, pos))
+    out = jax.eval_shape(values_fn, idx[0], pos[0])
+    total, _ = lax.scan(body, jnp.zeros(out.shape[1:], jnp.promote_types(out.dtype, jnp.float32)), (idx, pos))
     return total
 
 
@@ -177,19 +178,18 @@ def _one_off_jit(fn: Callable) -> Callable:
 
 
 def init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
-    """Fresh state for L lanes from their raw key data (L, 2) (jitted, once per sweep)."""
+    """Fresh state for L lanes from their raw key data (L, K) (jitted, once per sweep)."""
     return _one_off_jit(_init_state)(key_data, hyper, prog=prog)
 
 
 def _init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
-
     def one(kd):
         params = prog.init_fn(jax.random.fold_in(jax.random.wrap_key_data(kd), INIT))
         return TrainState(
             params=params,
             opt_state=optimizer(hyper.learning_rate).init(params),
             best_params=params,
-            best_val=jnp.array(jnp.inf, jnp.float32),
+            best_val=jnp.array(jnp.inf, jnp.result_type(float)),  # float64 under jax_enable_x64
             bad_epochs=jnp.array(0, jnp.int32),
             stopped=jnp.array(False),
             diverged=jnp.array(False),
@@ -209,11 +209,11 @@ def epoch_randomness(key_data: jnp.ndarray, n_train: jnp.ndarray, epoch, length:
     program than inside the training loop.
 
     Args:
-      key_data: uint32 (L, 2) lane keys; n_train: int32 (L,); epoch: int32 ();
+      key_data: uint32 (L, K) lane keys; n_train: int32 (L,); epoch: int32 ();
       length: padded train length T.
     Returns:
       order: int32 (L, T) shuffled train positions (real ones first);
-      aug_key_data: uint32 (L, 2) the epoch's augmentation key.
+      aug_key_data: uint32 (L, K) the epoch's augmentation key.
     """
 
     def one(kd, n):
@@ -231,7 +231,7 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
 
     Steps past the lane's own n_steps, and all steps of a stopped lane, compute an
     update and discard it: params and optimizer state stay bitwise unchanged.
-    order (T,) and aug_key_data (2,) come from epoch_randomness.
+    order (T,) and aug_key_data (K,) come from epoch_randomness.
     Returns (new state, validation loss).
     """
     active = ~state.stopped
@@ -275,7 +275,7 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
         params=params,
         opt_state=opt_state,
         best_params=_tree_where(improved, params, state.best_params),
-        best_val=jnp.where(improved, val_loss, state.best_val),
+        best_val=jnp.where(improved, val_loss.astype(state.best_val.dtype), state.best_val),
         bad_epochs=bad_epochs,
         stopped=state.stopped | diverged_now | out_of_patience,
         diverged=state.diverged | diverged_now,

@@ -66,7 +66,7 @@ def build_lane_arrays(lanes: list[Lane]) -> LaneArrays:
 
 
 def lane_key_data(seeds: list[int]) -> np.ndarray:
-    """Raw key data (L, 2) uint32 of each lane's key: fold_in(key(seed), LANE_KEY_SALT)."""
+    """Raw key data (L, K) uint32 (K = 2 for threefry) of each lane's key: fold_in(key(seed), LANE_KEY_SALT)."""
     keys = [jax.random.fold_in(jax.random.key(int(s)), LANE_KEY_SALT) for s in seeds]
     return np.stack([np.asarray(jax.random.key_data(k)) for k in keys])
 
