@@ -134,29 +134,28 @@ def sweep(
         else:
             store.clear()
 
-    bar = tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
-               disable=config.quiet or not sys.stdout.isatty())
-    stopped = np.asarray(state.stopped)[:n_real]
-    for epoch in range(start_epoch, config.max_epochs):
-        if stopped.all():
-            break
-        state, val_loss = ep.run_epoch(state, lane_arrays, pool_x, pool_y, np.int32(epoch), hyper, train_prog)
+    with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
+              disable=config.quiet or not sys.stdout.isatty()) as bar:
         stopped = np.asarray(state.stopped)[:n_real]
-        done = epoch + 1
-        if store is not None and done % config.checkpoint_every == 0:
-            store.save(done, take_rows(state, n_real))
-        best_val = np.asarray(state.best_val)[:n_real]
-        bar.update(1)
-        bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
-        if epoch_callback is not None:
-            epoch_callback(done, {
-                "val_loss": np.asarray(val_loss)[:n_real],
-                "best_val": best_val,
-                "active": ~stopped,
-                "diverged": np.asarray(state.diverged)[:n_real],
-                "devices": len(state.stopped.sharding.device_set),
-            })
-    bar.close()
+        for epoch in range(start_epoch, config.max_epochs):
+            if stopped.all():
+                break
+            state, val_loss = ep.run_epoch(state, lane_arrays, pool_x, pool_y, np.int32(epoch), hyper, train_prog)
+            stopped = np.asarray(state.stopped)[:n_real]
+            done = epoch + 1
+            if store is not None and done % config.checkpoint_every == 0:
+                store.save(done, take_rows(state, n_real))
+            best_val = np.asarray(state.best_val)[:n_real]
+            bar.update(1)
+            bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
+            if epoch_callback is not None:
+                epoch_callback(done, {
+                    "val_loss": np.asarray(val_loss)[:n_real],
+                    "best_val": best_val,
+                    "active": ~stopped,
+                    "diverged": np.asarray(state.diverged)[:n_real],
+                    "devices": len(state.stopped.sharding.device_set),
+                })
 
     eval_prog = ep.EvalProgram(
         apply_fn=apply_fn,
