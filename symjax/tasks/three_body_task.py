@@ -335,7 +335,7 @@ def plot_rollouts(path: str, panels: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------- run
-def _extra_markdown(*, command, wall_s, model_size, data_sizes, seeds, models, max_epochs, patience, quick,
+def _extra_markdown(*, command, wall_s, model_size, data_sizes, seeds, models, max_epochs, patience, lr, quick,
                     rollout_steps, rollout_trajectories, medium_shared_widths, pool, dtype, notes) -> str:
     n_test_traj = pool["test_trajectories"].shape[0]
     lines = [
@@ -343,7 +343,7 @@ def _extra_markdown(*, command, wall_s, model_size, data_sizes, seeds, models, m
         f"- Machine: {common.machine_description()}",
         f"- Wall time of the whole run (data, all sweeps, rollouts, report): {wall_s:.1f} s.",
         f"- Grid: model size {model_size}; data sizes {list(data_sizes)}; seeds {list(seeds)}; "
-        f"models {list(models)}; at most {max_epochs} epochs, patience {patience}; Adam, lr as flagged; "
+        f"models {list(models)}; at most {max_epochs} epochs, patience {patience}; Adam lr {lr}; "
         f"MSE; dtype {np.dtype(dtype).name}"
         + (f"; medium shared block widths '{medium_shared_widths}'" if model_size == "medium" else "") + ".",
         f"- Data: {'--quick (short trajectories of ' + str(QUICK_DATA['num_steps']) + ' steps) ' if quick else ''}"
@@ -437,7 +437,7 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
         plot_rollouts(os.path.join(out_dir, FIGURE_NAME), best_panels)
     extra = _extra_markdown(command=command, wall_s=time.perf_counter() - start, model_size=model_size,
                             data_sizes=data_sizes, seeds=seeds, models=models, max_epochs=max_epochs,
-                            patience=patience, quick=quick, rollout_steps=rollout_steps,
+                            patience=patience, lr=lr, quick=quick, rollout_steps=rollout_steps,
                             rollout_trajectories=rollout_trajectories, medium_shared_widths=medium_shared_widths,
                             pool=pool, dtype=dtype, notes=notes)
     write_report(3, rows, out_dir, extra_md=extra)
