@@ -37,8 +37,6 @@ QUICK_N, QUICK_SIZES, QUICK_SEEDS, QUICK_EPOCHS = 2, [40, 80], [0, 1], 3
 THESIS_VANILLA_PARAMS = {1: 345, 2: 1297, 5: 7801, 10: 30801, 20: 122401}
 THESIS_SHARED_PARAMS = 651
 
-pytestmark = pytest.mark.slow
-
 
 def vanilla_params(n: int) -> int:
     """Dense layers n*(1, 8, 16, 8, 4, 2) -> 1: sum of fan_in * fan_out + fan_out."""
@@ -94,6 +92,7 @@ def quick_run(tmp_path_factory, env):
     return out_dir, proc
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_file(quick_run):
     out_dir, _ = quick_run
     header, rows = read_csv(out_dir / "results.csv")
@@ -124,6 +123,7 @@ def test_quick_run_writes_every_file(quick_run):
         assert png.name in report
 
 
+@pytest.mark.slow
 def test_quick_run_metrics(quick_run):
     out_dir, _ = quick_run
     _, rows = read_csv(out_dir / "results.csv")
@@ -145,6 +145,7 @@ def test_quick_run_metrics(quick_run):
     assert sum(vanilla) / len(vanilla) > 1e-4, vanilla
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(quick_run, tmp_path, env):
     reference_dir, _ = quick_run
     out_dir = tmp_path / "task1_killed"
@@ -192,6 +193,7 @@ INVALID = [
 ]
 
 
+@pytest.mark.slow
 def test_invalid_flags_give_one_line_errors(tmp_path, env):
     """Exit code 2, one stderr line naming the flag, nothing written (all cases run in parallel)."""
     runs = []
