@@ -411,6 +411,8 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
             augment_fn=common.augmentation(action, action),
             symmetry_error_fn=common.symmetry_error_fn(spec.apply, action, action),
             config_fingerprint=fingerprint, return_params=True)
+        if not arch_rows:  # a process with no lanes of its own (more processes than lanes)
+            continue
         pred, true = lane_rollouts(spec.apply, params, pool["mean"], pool["std"],
                                    pool["test_trajectories"][:rollout_trajectories], rollout_steps)
         metrics = rollout_metrics(pred, true)
