@@ -81,6 +81,7 @@ def quick_run(tmp_path_factory, env):
 
 
 # ---------------------------------------------------------------- end to end
+@pytest.mark.slow
 def test_quick_run_writes_contract(quick_run):
     out_dir, rows, elapsed = quick_run
     for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv",
@@ -110,6 +111,7 @@ def test_quick_run_writes_contract(quick_run):
     assert elapsed < 180
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env):
     base_dir, base_rows, _ = quick_run
     out_dir = tmp_path / "resumed"
