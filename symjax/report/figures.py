@@ -79,14 +79,20 @@ def _stat(agg: dict | None, metric: str) -> tuple[float, float]:
 
 
 def _log_errorbar(ax, xs, means, stds, floor: float, **style) -> None:
-    """Plot mean ± std on a log y axis: values floored, lower bars clipped at the floor."""
+    """Plot mean ± std on a log y axis.
+
+    Values below ``floor`` are drawn at the floor. Where mean - std <= 0 (seeds
+    spread over decades) a symmetric bar has no lower end on a log axis; the
+    lower bar then stops one decade below the mean instead of plunging to the
+    floor.
+    """
     xs, means, stds = np.asarray(xs, float), np.asarray(means, float), np.asarray(stds, float)
     keep = np.isfinite(means)
     if not keep.any():
         return
     xs, means, stds = xs[keep], means[keep], np.nan_to_num(stds[keep])
     ys = np.maximum(means, floor)
-    low = ys - np.maximum(means - stds, floor)
+    low = ys - np.maximum(np.maximum(means - stds, ys / 10.0), floor)
     high = np.maximum(means + stds, floor) - ys
     ax.errorbar(xs, ys, yerr=[np.maximum(low, 0), np.maximum(high, 0)], capsize=2, marker="o", ms=3, **style)
 
