@@ -28,6 +28,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from symjax import actions, functional, groups, sharing  # noqa: E402
+from symjax.io import atomic_write_text  # noqa: E402
 from symjax.layers import SetLayer  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
 
@@ -137,10 +138,7 @@ def write_section(path: str, section: str) -> None:
         text = text[:start] + section + text[end:]
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def main(argv):

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from symjax.io import atomic_write_text
 from symjax.train import Lane, TrainConfig, sweep
 
 FLAGS = flags.FLAGS
@@ -124,10 +125,7 @@ def write_section(path, text):
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         new = "".join(lines[:start]) + text + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
+    atomic_write_text(path, new)
 
 
 def main(argv):

@@ -1,6 +1,5 @@
 """Groups: validation, exact orders, membership and uniform sampling."""
 
-import itertools
 import math
 
 import jax

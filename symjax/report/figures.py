@@ -29,7 +29,9 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 
 from .aggregate import index_aggregates  # noqa: E402
-from .rows import atomic_write_bytes, model_rank, setting_rank, size_key  # noqa: E402
+from symjax.io import atomic_write_bytes  # noqa: E402
+
+from .rows import model_rank, setting_rank, size_key  # noqa: E402
 
 #: Symmetry errors (and any other value) below this are drawn at this value on log scales.
 SYM_FLOOR = 1e-16

@@ -11,7 +11,9 @@ from typing import Iterable
 from .aggregate import aggregate
 from .figures import make_figures
 from .reference import load_reference, reference_source, reference_table_name
-from .rows import atomic_write_text, is_diverged, normalize_row
+from symjax.io import atomic_write_text
+
+from .rows import is_diverged, normalize_row
 from .summary import summary_markdown
 from .tables import make_table
 

@@ -63,6 +63,7 @@ import numpy as np
 
 from symjax import actions, groups
 from symjax.data import tu
+from symjax.io import atomic_write_json
 from symjax.models import graph_models as gm
 from symjax.tasks import common
 
@@ -285,11 +286,7 @@ def _check_plan(out_dir: str, record: dict, resume: bool) -> None:
         if diffs:
             raise ValueError(f"--resume: {out_dir} holds a run with other settings ({'; '.join(diffs)}); "
                              f"use those settings or another --out_dir")
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write_json(path, record, indent=1, sort_keys=True)
 
 
 def _expected_keys(lanes) -> set:

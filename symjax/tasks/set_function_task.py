@@ -50,6 +50,7 @@ import time
 import numpy as np
 
 from symjax.data import set_function as sf
+from symjax.io import atomic_write_json
 
 TASK = 1
 ARCHITECTURES = ("vanilla", "shared")
@@ -165,16 +166,6 @@ def _read_done(path: str):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def _write_json_atomic(path: str, obj) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def flags_text(command, **arguments) -> str:
@@ -386,7 +377,7 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
                 status = f"resumed at epoch {first}"
             else:
                 status = "resume found no checkpoint; trained from scratch"
-            _write_json_atomic(done_path, {"settings": settings, "rows": sweep_rows})
+            atomic_write_json(done_path, {"settings": settings, "rows": sweep_rows}, indent=1)
             rows.extend(sweep_rows)
             sweep_log.append({"n_blocks": n, "architecture": architecture, "lanes": len(sweep_rows),
                               "epochs": max(r["epochs"] for r in sweep_rows), "wall_s": sweep_rows[0]["wall_s"],

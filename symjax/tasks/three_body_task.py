@@ -306,7 +306,7 @@ def plot_rollouts(path: str, panels: list[dict]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from symjax.report.rows import atomic_write_bytes  # noqa: PLC0415
+    from symjax.io import atomic_write_bytes  # noqa: PLC0415
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
     for ax, panel in zip(axes[0], panels):

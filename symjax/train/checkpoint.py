@@ -26,6 +26,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from symjax.io import atomic_write_json
+
 FINGERPRINT_FILE = "fingerprint.json"
 _STEP_DIR = re.compile(r"step_(\d+)")
 
@@ -122,15 +124,6 @@ def fingerprint_diff(saved: dict, current: dict) -> list[str]:
     return diffs
 
 
-def _write_json_atomic(path: str, obj) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class CheckpointStore:
     """The step_<epoch> checkpoints of one process's sweep in one directory.
 
@@ -178,7 +171,7 @@ class CheckpointStore:
         os.makedirs(self.directory, exist_ok=True)
         path = self._path(epoch)
         self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
-        _write_json_atomic(os.path.join(path, FINGERPRINT_FILE), {
+        atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
             "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves)})
         for old in self.steps()[self.keep:]:
             shutil.rmtree(self._path(old), ignore_errors=True)

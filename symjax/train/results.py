@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from symjax.io import atomic_write_text
+
 # Leading columns of results.csv, in this order; other meta columns follow in first-seen order.
 COLUMNS = ("task", "model", "setting", "train_size", "seed", "test_loss", "test_acc", "sym_error",
            "params", "epochs", "best_epoch", "diverged", "wall_s")
@@ -44,20 +46,6 @@ def _cell(value) -> str:
     return json.dumps(value, default=str)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    """Writes text to path via a temp file in the same directory and os.replace."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps({k: _plain(v) for k, v in row.items()}, default=str) + "\n" for row in rows)
 
@@ -74,10 +62,10 @@ def _csv(rows: list[dict]) -> str:
 
 def _write_local(out_dir: str, rows: list[dict], flags_text: str | None) -> None:
     os.makedirs(out_dir, exist_ok=True)
-    _write_atomic(os.path.join(out_dir, "results.csv"), _csv(rows))
-    _write_atomic(os.path.join(out_dir, "results.jsonl"), _jsonl(rows))
+    atomic_write_text(os.path.join(out_dir, "results.csv"), _csv(rows))
+    atomic_write_text(os.path.join(out_dir, "results.jsonl"), _jsonl(rows))
     if flags_text is not None:
-        _write_atomic(os.path.join(out_dir, "flags.txt"), flags_text)
+        atomic_write_text(os.path.join(out_dir, "flags.txt"), flags_text)
 
 
 def write_results(out_dir: str, rows: list[dict], flags_text: str | None = None) -> None:
@@ -99,7 +87,7 @@ def write_results(out_dir: str, rows: list[dict], flags_text: str | None = None)
     from jax.experimental import multihost_utils  # noqa: PLC0415
 
     os.makedirs(out_dir, exist_ok=True)
-    _write_atomic(os.path.join(out_dir, f"results.part{jax.process_index()}.jsonl"), _jsonl(rows))
+    atomic_write_text(os.path.join(out_dir, f"results.part{jax.process_index()}.jsonl"), _jsonl(rows))
     multihost_utils.sync_global_devices(f"symjax_write_results:{os.path.abspath(out_dir)}")
     if jax.process_index() == 0:
         merged = []
