@@ -22,6 +22,11 @@ flags.DEFINE_integer("max_nodes", 50, "Dense models keep graphs with at most thi
 flags.DEFINE_string("data_dir", None, "Directory with the NCI1 files (default: search, then download).")
 flags.DEFINE_integer("batch_size", 32, "Batch size of every lane (the study gives none for task 2).")
 flags.DEFINE_string("aggregation", "mean", "Node pooling of the shared models: mean or sum.")
+flags.DEFINE_enum("global_aggregation", "mean", ["mean", "sum"],
+                  "Global operators B4, B5 of the graph layers: 'sum' is eq. 16-17 as printed; 'mean' divides them "
+                  "by the node count (still exactly equivariant, same parameters). With sums the activations grow "
+                  "with the edge count at every layer (hidden setting 7: logits of std ~1e7 at initialisation, "
+                  "float32 breaks invariance), so 'mean' is the default.")
 flags.DEFINE_integer("eval_batch_size", 256, "Test/validation examples per evaluation chunk (bounds memory).")
 flags.DEFINE_boolean("report_only", False, "Rewrite report.md of the run in --out_dir from its results; no "
                      "training (sweeps without results are listed as unfinished).")
@@ -44,7 +49,8 @@ def options_from_flags() -> graph_task.Options:
         max_epochs=FLAGS.max_epochs, patience=FLAGS.patience, early_stopping=FLAGS.early_stopping,
         lr=FLAGS.lr, out_dir=FLAGS.out_dir, resume=FLAGS.resume, checkpoint_every=FLAGS.checkpoint_every,
         sym_samples=FLAGS.sym_samples, x64=FLAGS.x64, quiet=FLAGS.quiet, eval_batch_size=FLAGS.eval_batch_size,
-        aggregation=FLAGS.aggregation, stop_after_epochs=FLAGS.stop_after_epochs)
+        aggregation=FLAGS.aggregation, global_aggregation=FLAGS.global_aggregation,
+        stop_after_epochs=FLAGS.stop_after_epochs)
     if FLAGS.quick:
         opts = graph_task.Options(**{**opts.__dict__, **graph_task.QUICK})
     graph_task.validate_options(opts)

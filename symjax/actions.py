@@ -191,6 +191,8 @@ class Action:
         if x.shape[-1] != self.size:
             raise ValueError(f"expected an input whose last axis is {self.size} ({self!r}); got shape {x.shape}")
         perm = self.permutation(g)
+        if not isinstance(perm, np.ndarray):
+            x = jnp.asarray(x)  # a traced element cannot index a numpy array
         return x[..., inverse(perm)]
 
 
@@ -283,4 +285,6 @@ class GraphAction:
                 f"expected A (..., {n}, {n}), X (..., {n}, d), mask (..., {n}); got A {adjacency.shape}, "
                 f"X {features.shape}, mask {mask.shape}")
         back = inverse(g)
+        if not isinstance(back, np.ndarray):
+            adjacency, features, mask = jnp.asarray(adjacency), jnp.asarray(features), jnp.asarray(mask)
         return (adjacency[..., back, :][..., :, back], features[..., back, :], mask[..., back])

@@ -97,3 +97,16 @@ def test_graph_action_conjugates_adjacency():
     np.testing.assert_array_equal(a2, p @ a @ p.T)
     np.testing.assert_array_equal(x2, p @ x)
     np.testing.assert_array_equal(m2, p @ mask)
+
+
+def test_act_with_traced_elements_on_numpy_inputs():
+    s4 = groups.symmetric(4)
+    x = np.arange(8.0).reshape(2, 4)
+    graph = (np.eye(4), np.ones((4, 3)), np.ones(4))
+    g = np.array([1, 2, 3, 0])
+    expected = actions.base(s4).act(g, x)
+    traced = jax.jit(lambda e: actions.base(s4).act(e, x))(jnp.asarray(g))
+    np.testing.assert_array_equal(np.asarray(traced), expected)
+    moved = jax.jit(lambda e: actions.GraphAction(s4).act(e, graph))(jnp.asarray(g))
+    for got, want in zip(moved, actions.GraphAction(s4).act(g, graph)):
+        np.testing.assert_array_equal(np.asarray(got), want)

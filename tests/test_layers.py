@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from symjax import actions, functional, groups
-from symjax.layers import GraphLayer, SetLayer, SwapBlockLayer, pool, segment_pool
+from symjax.layers import GraphLayer, SetLayer, SwapBlockLayer, graph_basis_dense, pool, segment_pool
 
 
 def generic_with_random_bias(spec, key):
@@ -182,3 +182,30 @@ def test_init_variance_matches_fan_in():
     keys = jax.random.split(jax.random.key(0), 200)
     coeffs = jax.vmap(lambda k: functional.init(k, spec)["w"])(keys)
     assert abs(float(jnp.var(coeffs)) * spec.action_in.size - 1.0) < 0.05
+
+
+def test_graph_layer_mean_global_aggregation():
+    """'mean' divides B4, B5 by the node count: checked against the 'sum' basis; dense, padded, sparse agree."""
+    n, d_in, d_out = 7, 3, 4
+    a = random_graph(jax.random.key(10), n)
+    x = jax.random.normal(jax.random.key(11), (n, d_in))
+    summed = graph_basis_dense(a, x)
+    averaged = graph_basis_dense(a, x, global_aggregation="mean")
+    np.testing.assert_allclose(averaged[:3], summed[:3])
+    np.testing.assert_allclose(averaged[3:], summed[3:] / n, rtol=1e-6)
+    layer = GraphLayer(d_in, d_out, global_aggregation="mean")
+    params = functional.init(jax.random.key(12), layer)
+    params["bias"] = params["bias"] + 0.5
+    expected = layer.apply(params, (a, x))
+    pad = 10
+    a_pad = jnp.zeros((pad, pad)).at[:n, :n].set(a)
+    x_pad = jnp.concatenate([x, jnp.ones((pad - n, d_in))])
+    mask = (jnp.arange(pad) < n).astype(jnp.float32)
+    rel_close(layer.apply(params, (a_pad, x_pad, mask))[:n], expected)
+    a2 = random_graph(jax.random.key(13), 4)
+    x2 = jax.random.normal(jax.random.key(14), (4, d_in))
+    sparse = layer.apply(params, to_graphs_tuple([a, a2], [x, x2]))
+    rel_close(sparse[:n], expected)
+    rel_close(sparse[n:], layer.apply(params, (a2, x2)))
+    with pytest.raises(ValueError, match="global_aggregation must be one of"):
+        graph_basis_dense(a, x, global_aggregation="max")

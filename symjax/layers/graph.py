@@ -17,6 +17,14 @@ B3 uses column sums (in-degrees), so the layer is exact for directed graphs
 too; for the undirected graphs of the study they equal the degrees of eq. 15.
 Parameters: 5 d_in d_out + d_out.
 
+``global_aggregation='mean'`` divides the two global operators B4 and B5 by
+the graph's number of (real) nodes n. The layer stays exactly equivariant (n
+is invariant) with the same parameters; it keeps activations of the order of
+the node degree instead of the edge count, which compounds over layers with
+sums (on NCI1, logits of order 1e2 at initialisation with three layers).
+The default, 'sum', is eq. 16–17 as printed and the form the orbit engine
+produces.
+
 Three evaluations, tested equal to each other and to the orbit engine
 (``SharedDense`` from ``blocks(tuples(S_n, 2), d_in)`` to ``blocks(S_n, d_out)``
 on Z_jk = A_jk X_k):
@@ -53,12 +61,21 @@ def _check_dense(adjacency, features, mask):
             f"{tuple(adjacency.shape)}; got {tuple(mask.shape)}")
 
 
-def graph_basis_dense(adjacency, features, mask=None):
+GLOBAL_AGGREGATIONS = ("sum", "mean")
+
+
+def _check_global(global_aggregation):
+    if global_aggregation not in GLOBAL_AGGREGATIONS:
+        raise ValueError(f"global_aggregation must be one of {GLOBAL_AGGREGATIONS}; got {global_aggregation!r}")
+
+
+def graph_basis_dense(adjacency, features, mask=None, global_aggregation: str = "sum"):
     """The five basis operators on dense graphs, stacked: (..., 5, n, d).
 
     adjacency (..., n, n), features (..., n, d), mask (..., n) or None.
     """
     _check_dense(adjacency, features, mask)
+    _check_global(global_aggregation)
     if mask is not None:
         m = mask.astype(features.dtype)
         features = features * m[..., :, None]
@@ -71,15 +88,20 @@ def graph_basis_dense(adjacency, features, mask=None):
     b3 = (in_degree - diag)[..., None] * features
     b4 = jnp.sum(b1, axis=-2, keepdims=True) - b1
     b5 = jnp.sum(ax, axis=-2, keepdims=True) - b1 - b2 - b3 - b4
+    if global_aggregation == "mean":
+        n = jnp.sum(mask.astype(features.dtype), axis=-1) if mask is not None else features.shape[-2]
+        scale = 1.0 / jnp.maximum(jnp.asarray(n, features.dtype), 1.0)[..., None, None]
+        b4, b5 = b4 * scale, b5 * scale
     return jnp.stack([b1, b2, b3, b4, b5], axis=-3)
 
 
-def graph_basis_sparse(graph: jraph.GraphsTuple, features=None):
+def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregation: str = "sum"):
     """The five basis operators on a batched ``jraph.GraphsTuple``: (5, N, d).
 
     Edge s -> r contributes A_sr = w (``graph.edges`` as weights (E,) or
     (E, 1); 1 when None). ``features`` defaults to ``graph.nodes`` (N, d).
     """
+    _check_global(global_aggregation)
     x = graph.nodes if features is None else features
     num_nodes = x.shape[0]
     num_graphs = graph.n_node.shape[0]
@@ -96,6 +118,9 @@ def graph_basis_sparse(graph: jraph.GraphsTuple, features=None):
     per_graph = lambda v: jax.ops.segment_sum(v, node_graph, num_graphs)[node_graph]
     b4 = per_graph(b1) - b1
     b5 = per_graph(ax) - b1 - b2 - b3 - b4
+    if global_aggregation == "mean":
+        n = jnp.maximum(graph.n_node.astype(x.dtype), 1.0)[node_graph][:, None]
+        b4, b5 = b4 / n, b5 / n
     return jnp.stack([b1, b2, b3, b4, b5])
 
 
@@ -105,12 +130,14 @@ class GraphLayer:
 
     ``apply(params, (A, X, mask))`` -> Y (..., n, d_out) with padded rows zero;
     ``apply(params, graphs_tuple)`` -> node features (N, d_out).
+    global_aggregation: 'sum' (eq. 16–17) or 'mean' (B4, B5 divided by the node count).
     Init: W ~ N(0, 1/(5 d_in)) (LeCun over the concatenated basis), bias 0.
     """
 
     d_in: int
     d_out: int
     use_bias: bool = True
+    global_aggregation: str = "sum"
 
     def param_info(self) -> dict:
         info = {"W": ((5, self.d_in, self.d_out), normal(1.0 / np.sqrt(5 * self.d_in)))}
@@ -126,7 +153,7 @@ class GraphLayer:
 
     def apply_dense(self, params, adjacency, features, mask=None):
         check_last_axis(features, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
-        y = self._combine(params, graph_basis_dense(adjacency, features, mask))
+        y = self._combine(params, graph_basis_dense(adjacency, features, mask, self.global_aggregation))
         if mask is not None:
             y = y * mask.astype(y.dtype)[..., None]
         return y
@@ -134,7 +161,7 @@ class GraphLayer:
     def apply_sparse(self, params, graph: jraph.GraphsTuple, features=None):
         x = graph.nodes if features is None else features
         check_last_axis(x, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
-        return self._combine(params, graph_basis_sparse(graph, x))
+        return self._combine(params, graph_basis_sparse(graph, x, self.global_aggregation))
 
     def apply(self, params, inputs):
         if isinstance(inputs, jraph.GraphsTuple):

@@ -112,6 +112,7 @@ class SharedGraphModel:
     hidden: tuple = HIDDEN[3]
     aggregation: str = "mean"
     d_in: int = NUM_NODE_LABELS
+    global_aggregation: str = "sum"  # of the graph layers' B4, B5: 'sum' (eq. 16-17) or 'mean'
 
     def __post_init__(self):
         _check_widths(self.hidden)
@@ -120,7 +121,8 @@ class SharedGraphModel:
 
     def specs(self) -> dict:
         widths = (self.d_in,) + tuple(self.hidden)
-        layers = {f"graph_{k}": GraphLayer(a, b) for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
+        layers = {f"graph_{k}": GraphLayer(a, b, global_aggregation=self.global_aggregation)
+                  for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
         return {**layers, **_head_specs(self.hidden[-1])}
 
     def init(self, key, dtype=jnp.float32) -> dict:
@@ -288,10 +290,11 @@ class SparseSharedGraphModel:
     hidden: tuple = HIDDEN[3]
     aggregation: str = "mean"
     d_in: int = NUM_NODE_LABELS
+    global_aggregation: str = "sum"
 
     @property
     def dense(self) -> SharedGraphModel:
-        return SharedGraphModel(self.hidden, self.aggregation, self.d_in)
+        return SharedGraphModel(self.hidden, self.aggregation, self.d_in, self.global_aggregation)
 
     def init(self, key, dtype=jnp.float32) -> dict:
         return self.dense.init(key, dtype)
@@ -364,13 +367,14 @@ def permute_sparse_example(key, x):
     }
 
 
-def graph_model(variant: str, hidden_setting: int, max_nodes: int = 50, aggregation: str = "mean"):
+def graph_model(variant: str, hidden_setting: int, max_nodes: int = 50, aggregation: str = "mean",
+                global_aggregation: str = "sum"):
     """'vanilla' | 'shared' | 'shared_sparse' for a Table 3 hidden setting (augmentation is not a model)."""
     hidden = hidden_widths(hidden_setting)
     if variant == "vanilla":
         return VanillaGraphModel(max_nodes, hidden)
     if variant == "shared":
-        return SharedGraphModel(hidden, aggregation)
+        return SharedGraphModel(hidden, aggregation, global_aggregation=global_aggregation)
     if variant == "shared_sparse":
-        return SparseSharedGraphModel(hidden, aggregation)
+        return SparseSharedGraphModel(hidden, aggregation, global_aggregation=global_aggregation)
     raise ValueError(f"model variant must be 'vanilla', 'shared' or 'shared_sparse'; got {variant!r}")

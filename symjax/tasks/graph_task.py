@@ -64,6 +64,7 @@ import numpy as np
 from symjax import actions, groups
 from symjax.data import tu
 from symjax.io import atomic_write_json
+from symjax.layers.graph import GLOBAL_AGGREGATIONS
 from symjax.models import graph_models as gm
 from symjax.tasks import common
 
@@ -82,7 +83,7 @@ QUICK = dict(hidden=(3,), data_sizes=(200,), seeds=(0,), max_epochs=5, batch_siz
 
 #: Settings a resumed run must share with the run it continues (plan.json).
 PLAN_KEYS = ("hidden", "data_sizes", "models", "seeds", "max_nodes", "batch_size", "max_epochs", "patience",
-             "early_stopping", "lr", "sym_samples", "x64", "aggregation", "dataset_dir")
+             "early_stopping", "lr", "sym_samples", "x64", "aggregation", "global_aggregation", "dataset_dir")
 
 
 class Interrupted(RuntimeError):
@@ -112,6 +113,7 @@ class Options:
     quiet: bool = False
     eval_batch_size: int = 256
     aggregation: str = "mean"
+    global_aggregation: str = "mean"
     stop_after_epochs: int = 0
 
 
@@ -136,6 +138,9 @@ def validate_options(opts: Options) -> None:
         raise ValueError(f"--lr must be > 0; got {opts.lr!r}")
     if opts.aggregation not in gm.AGGREGATIONS:
         raise ValueError(f"--aggregation must be one of {gm.AGGREGATIONS}; got {opts.aggregation!r}")
+    if opts.global_aggregation not in GLOBAL_AGGREGATIONS:
+        raise ValueError(f"--global_aggregation must be one of {GLOBAL_AGGREGATIONS}; "
+                         f"got {opts.global_aggregation!r}")
     if opts.stop_after_epochs < 0:
         raise ValueError(f"--stop_after_epochs must be >= 0; got {opts.stop_after_epochs!r}")
     if not opts.out_dir:
@@ -249,7 +254,8 @@ def sweep_functions(plan: SweepPlan, opts: Options, dtype):
     engine as float32; the symmetry error is computed from the float64 logits
     and only its value is cast (a no-op in float32 runs).
     """
-    model = gm.graph_model(plan.architecture, plan.hidden, opts.max_nodes, opts.aggregation)
+    model = gm.graph_model(plan.architecture, plan.hidden, opts.max_nodes, opts.aggregation,
+                           opts.global_aggregation)
     init_fn = lambda key: model.init(key, dtype)
     apply_fn = lambda params, x: model.apply(params, x).astype(jnp.float32)
     if plan.architecture == "shared_sparse":
@@ -331,16 +337,18 @@ def _grid_notes(opts: Options, kept: int, dropped: int, num_graphs: int, wall_s:
         f"all {num_graphs} for shared_sparse. Split 8:1:1 (val = test = size // 10), a new random split per seed.",
         f"- Batch size {opts.batch_size} for every lane (the study gives none for task 2); Adam lr {opts.lr}; "
         f"max {opts.max_epochs} epochs, patience {opts.patience}; {opts.aggregation} pooling; "
+        f"global operators B4, B5 of the graph layers: {opts.global_aggregation} over nodes; "
         f"{'float64' if opts.x64 else 'float32'}; symmetry error with {opts.sym_samples} permutations per "
         "test graph.",
         "- Models: shared = equivariant graph layers (eq. 13-18) + masked mean pooling + 2-layer classifier; "
         "vanilla = ordinary MLP on each node slot's row [A_i, X_i] + attention pooling + the same classifier; "
         "shared_sparse = the shared model on jraph graphs (segment sums), no node cap.",
-        "- The shared models' symmetry error is pure rounding: exactly invariant in exact arithmetic. Their "
-        "logits are large (the unnormalised global sums B4, B5 of eq. 16-17 grow with the number of edges, "
-        "layer after layer), so in float32 the rounding of two summation orders gives MSEs around 1e-8 "
-        "rather than the 1e-15 of float64 (the --x64 flag computes in float64)." if not opts.x64 else
-        "- Computed in float64 (--x64): symmetry errors of the shared models are float64 rounding.",
+        "- The shared models' symmetry error is pure rounding: they are exactly invariant in exact arithmetic. "
+        + ("With the global sums B4, B5 of eq. 16-17 the activations grow with the number of edges layer "
+           "after layer, so float32 rounding of two summation orders gives MSEs far above float64's 1e-15 "
+           "(--global_aggregation=mean or --x64 avoid it)." if opts.global_aggregation == "sum" and not opts.x64
+           else "Averaging B4, B5 over nodes keeps activations of the order of the node degree."
+           if opts.global_aggregation == "mean" else "Computed in float64 (--x64)."),
         "",
         "### Scope against the study's grid",
         "",
