@@ -51,6 +51,7 @@ def _parse_flags(argv):
 def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected positional arguments {argv[1:]}; every setting is a --flag")
+    common.initialize_distributed(FLAGS.distributed)
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint at INFO
     if FLAGS.quick:

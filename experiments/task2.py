@@ -61,6 +61,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
+    common.initialize_distributed(FLAGS.distributed)
     try:
         opts = options_from_flags()
     except ValueError as e:

@@ -44,6 +44,7 @@ def _flag_text(value) -> str:
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"task3.py: error: unexpected arguments {argv[1:]}")
+    common.initialize_distributed(FLAGS.distributed)
     try:
         options = dict(
             model_size=FLAGS.model_size,

@@ -61,6 +61,14 @@ def define_common_flags(*, max_epochs: int, patience: int) -> None:
     flags.DEFINE_boolean("x64", False, "Train in float64 (jax_enable_x64).")
     flags.DEFINE_boolean("quick", False, "A tiny grid for CI and smoke tests.")
     flags.DEFINE_boolean("quiet", False, "No progress bar.")
+    flags.DEFINE_boolean("distributed", False, "Call jax.distributed.initialize() first (multi-host: SLURM, TPU "
+                         "pods; see launch/README.md). Each process trains its slice of the lanes.")
+
+
+def initialize_distributed(enabled: bool) -> None:
+    """jax.distributed.initialize() when asked (it reads SLURM / TPU-pod settings from the environment)."""
+    if enabled:
+        jax.distributed.initialize()
 
 
 def parse_seeds(text: str) -> list[int]:
