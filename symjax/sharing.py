@@ -32,7 +32,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from symjax.actions import Action, Component
+from symjax.actions import Action, Component, trivial
 
 
 def _check_same_group(action_out: Action, action_in: Action) -> None:
@@ -144,8 +144,6 @@ def bias_index_map(action_out: Action) -> tuple[np.ndarray, int]:
     output indices; these are the orbits of pairs (i, 0) against a trivial
     one-index input, so the same engine serves.
     """
-    from symjax.actions import trivial  # local: keeps the module's public surface small
-
     index_map, k = orbit_index_map(action_out, trivial(action_out.group, 1))
     column = np.ascontiguousarray(index_map[:, 0])
     column.setflags(write=False)

@@ -132,9 +132,9 @@ class SharedGraphModel:
         """H^L (..., n, h_L); padded rows exactly zero."""
         adjacency, features, mask = inputs
         h = features
+        specs = self.specs()
         for k in range(len(self.hidden)):
-            layer = self.specs()[f"graph_{k}"]
-            h = _act(layer.apply_dense(params[f"graph_{k}"], adjacency, h, mask))
+            h = _act(specs[f"graph_{k}"].apply_dense(params[f"graph_{k}"], adjacency, h, mask))
         return h
 
     def apply(self, params, inputs):

@@ -105,22 +105,23 @@ def _series(index: dict, setting, model: str, sizes: Sequence[int], metric: str)
     return [s[0] for s in stats], [s[1] for s in stats]
 
 
-# ------------------------------------------------------------------- task 1
-def figure4_task1(aggregates: Sequence[dict], path: str) -> str | None:
-    """Figure 4: test loss (top) and symmetry error (bottom) vs train size, per model."""
-    if not aggregates:
-        return None
-    index = index_aggregates(aggregates, 1)
-    models, blocks, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 1)
-    fig, axes = plt.subplots(2, len(models), figsize=(3.6 * len(models) + 1, 6.4), squeeze=False, sharex=True, sharey="row")
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(blocks)))
-    for col, model in enumerate(models):
-        for color, n_blocks in zip(colors, blocks):
+# ------------------------------------------------------ shared layout
+def _loss_sym_grid(index: dict, columns: Sequence[tuple], sizes: Sequence[int], xlabel: str, title: str,
+                   path: str, column_width: float, legend_room: float) -> str:
+    """Two rows (test loss, symmetry error) of log-log panels, one column per entry of ``columns``.
+
+    columns: [(column title, [(setting, model, color, label), ...]), ...]; each
+    (setting, model) curve is mean ± std over seeds along ``sizes``.
+    """
+    fig, axes = plt.subplots(2, len(columns), figsize=(column_width * len(columns) + 1, 6.4), squeeze=False,
+                             sharex=True, sharey="row")
+    for col, (column_title, curves) in enumerate(columns):
+        for setting, model, color, label in curves:
             for row, (metric, floor) in enumerate((("test_loss", LOSS_FLOOR), ("sym_error", SYM_FLOOR))):
-                means, stds = _series(index, n_blocks, model, sizes, metric)
-                _log_errorbar(axes[row, col], sizes, means, stds, floor, color=color, label=f"n_blocks={n_blocks}")
-        axes[0, col].set_title(model)
-        axes[1, col].set_xlabel("train size")
+                means, stds = _series(index, setting, model, sizes, metric)
+                _log_errorbar(axes[row, col], sizes, means, stds, floor, color=color, label=label)
+        axes[0, col].set_title(column_title)
+        axes[1, col].set_xlabel(xlabel)
     for ax in axes.flat:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -130,9 +131,24 @@ def figure4_task1(aggregates: Sequence[dict], path: str) -> str | None:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.suptitle("Task 1: test loss and symmetry error vs train size (mean ± std over seeds)")
-    fig.tight_layout(rect=(0, 0, 0.88, 0.96))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, legend_room, 0.96))
     return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------- task 1
+def figure4_task1(aggregates: Sequence[dict], path: str) -> str | None:
+    """Figure 4: test loss (top) and symmetry error (bottom) vs train size, per model."""
+    if not aggregates:
+        return None
+    index = index_aggregates(aggregates, 1)
+    models, blocks, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 1)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(blocks)))
+    columns = [(model, [(n_blocks, model, color, f"n_blocks={n_blocks}") for color, n_blocks in zip(colors, blocks)])
+               for model in models]
+    return _loss_sym_grid(index, columns, sizes, "train size",
+                          "Task 1: test loss and symmetry error vs train size (mean ± std over seeds)", path,
+                          column_width=3.6, legend_room=0.88)
 
 
 def figure5_task1(aggregates: Sequence[dict], path: str) -> str | None:
@@ -247,26 +263,11 @@ def figure8_task3(aggregates: Sequence[dict], path: str) -> str | None:
         return None
     index = index_aggregates(aggregates, 3)
     models, settings, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 3)
-    fig, axes = plt.subplots(2, len(settings), figsize=(3.8 * len(settings) + 1, 6.4), squeeze=False, sharex=True, sharey="row")
-    for col, setting in enumerate(settings):
-        for model in models:
-            for row, (metric, floor) in enumerate((("test_loss", LOSS_FLOOR), ("sym_error", SYM_FLOOR))):
-                means, stds = _series(index, setting, model, sizes, metric)
-                _log_errorbar(axes[row, col], sizes, means, stds, floor, color=model_color(model), label=model)
-        axes[0, col].set_title(f"{setting} model")
-        axes[1, col].set_xlabel("data size (train + validation)")
-    for ax in axes.flat:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0, 0].set_ylabel("test loss (MSE)")
-    axes[1, 0].set_ylabel(SYM_LABEL, fontsize=8)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.suptitle("Task 3: test loss and symmetry error vs data size (mean ± std over seeds)")
-    fig.tight_layout(rect=(0, 0, 0.86, 0.96))
-    return save_figure(fig, path)
+    columns = [(f"{setting} model", [(setting, model, model_color(model), model) for model in models])
+               for setting in settings]
+    return _loss_sym_grid(index, columns, sizes, "data size (train + validation)",
+                          "Task 3: test loss and symmetry error vs data size (mean ± std over seeds)", path,
+                          column_width=3.8, legend_room=0.86)
 
 
 # ---------------------------------------------------------------------- API
