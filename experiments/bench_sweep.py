@@ -1,4 +1,5 @@
-"""Benchmark of the sweep engine: all lanes in one vmapped program vs the same lanes one after another.
+"""Benchmark of the sweep engine: lanes vmapped (one padded program, or one program per shape) vs the
+same lanes trained one after another.
 
 Grid (Task-1-like, n_blocks=5): train sizes 40, 80, 400, 800, 4000, 8000 with
 batch sizes 4, 8, 16, 32, 128, 256 (val = test = train / 4) x seeds x
@@ -6,7 +7,7 @@ augmentation off/on. Model: MLP 5-40-80-40-20-10-1 with LeakyReLU(0.01); data
 x ~ U[-2, 2]^5, y = sum_i sin(x_i) + exp(x_i) + log|x_i|; augmentation: a random
 permutation of the 5 inputs per example. Fixed epochs, early stopping off.
 
-    python experiments/bench_sweep.py --epochs=20 --seeds=3 --out=docs/benchmarks.md
+    python experiments/bench_sweep.py --epochs=20,100 --seeds=3 --out=docs/benchmarks.md
 
 Prints a markdown table; with --out, writes it as the section
 "## Sweep engine (experiments/bench_sweep.py)" of that file (other sections kept).
@@ -27,7 +28,7 @@ from symjax.io import atomic_write_text
 from symjax.train import Lane, TrainConfig, sweep
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("epochs", 20, "Epochs per lane (fixed, no early stopping).")
+flags.DEFINE_list("epochs", ["20"], "Epochs per lane (fixed, no early stopping); one table per value.")
 flags.DEFINE_integer("seeds", 3, "Seeds per (size, augmentation) cell.")
 flags.DEFINE_bool("sequential", True, "Also train the lanes one after another for comparison.")
 flags.DEFINE_string("out", None, "Markdown file whose sweep-engine section is written/replaced.")
@@ -128,61 +129,93 @@ def write_section(path, text):
     atomic_write_text(path, new)
 
 
+MODES = (
+    ("vmapped, one program (lane_groups='single')", "single"),
+    ("vmapped, one program per shape (lane_groups='shape')", "shape"),
+)
+
+
+def run_modes(lanes, x, y, epochs):
+    """[(mode name, wall s, steady s per epoch, executed examples per epoch)] for one epoch count."""
+    steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+    results = []
+    for name, groups in MODES:
+        config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=epochs, early_stopping=False, quiet=True,
+                             lane_groups=groups)
+        if groups == "single":
+            executed = len(lanes) * max(steps) * max(l.batch_size for l in lanes)
+        else:  # each (batch, steps) group computes exactly its own lanes' shapes
+            executed = sum(s * l.batch_size for s, l in zip(steps, lanes))
+        jax.clear_caches()  # every mode pays its own compilation
+        wall, steady = timed_sweep(lanes, x, y, config)
+        results.append((name, wall, steady, executed))
+    if FLAGS.sequential:
+        config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=epochs, early_stopping=False, quiet=True)
+        jax.clear_caches()
+        walls, steadies = zip(*(timed_sweep([lane], x, y, config) for lane in lanes))
+        results.append(("sequential (lanes=[lane], one after another)", sum(walls), sum(steadies),
+                        sum(s * l.batch_size for s, l in zip(steps, lanes))))
+    return results
+
+
+def table(results, lanes, epochs):
+    steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+    real_examples = sum(len(l.train_idx) for l in lanes)
+    rows = []
+    for name, wall, steady, executed in results:
+        rows.append(
+            f"| {name} | {wall:.1f} | {steady * epochs:.1f} | {wall - steady * epochs:.1f} | "
+            f"{sum(steps) / steady:,.0f} | {executed / real_examples:.2f} | "
+            f"{executed * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} | "
+            f"{real_examples * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} |")
+    lines = [f"### {epochs} epochs", "",
+             "| mode | wall s | steady s | wall - steady s | lane-steps/s | executed / real examples | "
+             "executed GFLOP/s | useful GFLOP/s |",
+             "|---|---|---|---|---|---|---|---|", *rows, ""]
+    if FLAGS.sequential:
+        wall_seq, steady_seq = results[-1][1], results[-1][2]
+        for name, wall, steady, _ in results[:-1]:
+            lines.append(f"- {name}: {wall_seq / wall:.2f}x faster than sequential in wall time, "
+                         f"{steady_seq / steady:.2f}x in steady-state epoch time.")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv):
     del argv
     info = machine()
     x, y = make_pool()
     lanes = make_lanes(FLAGS.seeds, len(x))
-    config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=FLAGS.epochs, early_stopping=False, quiet=True)
-    n_lanes = len(lanes)
+    epoch_counts = [int(e) for e in FLAGS.epochs]
     steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
     real_examples = sum(len(l.train_idx) for l in lanes)  # per epoch
-    padded_examples = n_lanes * max(steps) * max(l.batch_size for l in lanes)  # per epoch, vmapped
+    padded_examples = len(lanes) * max(steps) * max(l.batch_size for l in lanes)  # per epoch, one program
+    groups = sorted({(l.batch_size, s) for l, s in zip(lanes, steps)})
 
     peak = matmul_flops()
-    results = []
-    wall, steady = timed_sweep(lanes, x, y, config)
-    results.append(("vmapped (1 program)", wall, steady, padded_examples))
-    if FLAGS.sequential:
-        walls, steadies = zip(*(timed_sweep([lane], x, y, config) for lane in lanes))
-        results.append(("sequential (lanes=[lane])", sum(walls), sum(steadies), real_examples))
-
-    rows = []
-    for name, wall, steady, executed in results:
-        rows.append(
-            f"| {name} | {wall:.1f} | {steady * FLAGS.epochs:.1f} | {sum(steps) / steady:,.0f} | "
-            f"{real_examples / steady:,.0f} | {executed * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} | "
-            f"{real_examples * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} |")
-    speedups = ""
-    if FLAGS.sequential:
-        (_, w_v, s_v, _), (_, w_s, s_s, _) = results
-        speedups = (f"\nSpeed-up of the vmapped engine: {w_s / w_v:.2f}x in wall time (compilation included), "
-                    f"{s_s / s_v:.2f}x in steady-state epoch time.\n")
+    tables = [table(run_modes(lanes, x, y, epochs), lanes, epochs) for epochs in epoch_counts]
     text = f"""{SECTION}
 
 {datetime.date.today().isoformat()}; {info}.
 
-Grid: {n_lanes} lanes = train sizes {SIZES} (batch {BATCHES}, val = test = n/4) x {FLAGS.seeds} seeds x
-augmentation off/on; MLP {'-'.join(map(str, WIDTHS))} (LeakyReLU 0.01), Adam 1e-3, {FLAGS.epochs} epochs,
-early stopping off. Wall time is the whole `sweep` call (compilation, init, validation, test evaluation);
-steady time is {FLAGS.epochs} x the mean time of epochs 2..{FLAGS.epochs} (no compilation). Lane-steps
-count each lane's real steps (ceil(n / batch) per epoch, {sum(steps)} per epoch in all). FLOP/s count
-training matmuls only (3 x 2 x sum(in x out) = {TRAIN_FLOPS_PER_EXAMPLE} FLOP per example; validation
-excluded): "executed" counts every example the program computes, including the padding of the
-vmapped program ({padded_examples:,} examples per epoch for {real_examples:,} real ones), "useful" only
-real examples. Sequential mode trains each lane alone through the same code; it compiles once per
-distinct (train size, batch size) and reuses the programs across seeds and augmentation.
+Grid: {len(lanes)} lanes = train sizes {SIZES} (batch {BATCHES}, val = test = n/4) x {FLAGS.seeds} seeds x
+augmentation off/on; MLP {'-'.join(map(str, WIDTHS))} (LeakyReLU 0.01), Adam 1e-3, fixed epochs
+({', '.join(map(str, epoch_counts))}), early stopping off. Wall time is the whole `sweep` call (compilation,
+init, validation, test evaluation); steady time is epochs x the mean time of epochs 2..last (no
+compilation); wall - steady is mostly compilation. Lane-steps count each lane's real steps
+(ceil(n / batch) per epoch, {sum(steps)} per epoch in all). FLOP/s count training matmuls only (3 x 2 x
+sum(in x out) = {TRAIN_FLOPS_PER_EXAMPLE} FLOP per example; validation excluded): "executed" counts
+every example a program computes, padding included, "useful" only the {real_examples:,} real ones.
 
-| mode | wall s | steady s | lane-steps/s | real examples/s | executed GFLOP/s | useful GFLOP/s |
-|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
+Modes: 'single' pads all lanes to {max(steps)} steps of {max(l.batch_size for l in lanes)} examples
+({padded_examples:,} examples per epoch) and compiles one epoch program; 'shape' compiles one program
+per distinct (batch, steps), here {len(groups)}: {', '.join(f'{b}x{s}' for b, s in groups)}, and
+computes no padding; sequential trains each lane alone through the same code, compiling once per
+distinct (train size, batch size) and reusing the programs across seeds and augmentation.
 
 Large-matmul reference: 2048x2048 float32 matmul at {peak / 1e9:.1f} GFLOP/s.
-{speedups}
-Padding: the vmapped program pads every lane to {max(steps)} steps of {max(l.batch_size for l in lanes)} examples, i.e. it
-computes {padded_examples / real_examples:.2f}x the real training examples (and validates on every lane's
-padded validation set).
-"""
+
+{chr(10).join(tables)}"""
     print(text)
     if FLAGS.out:
         write_section(FLAGS.out, text)

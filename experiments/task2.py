@@ -50,7 +50,7 @@ def options_from_flags() -> graph_task.Options:
         lr=FLAGS.lr, out_dir=FLAGS.out_dir, resume=FLAGS.resume, checkpoint_every=FLAGS.checkpoint_every,
         sym_samples=FLAGS.sym_samples, x64=FLAGS.x64, quiet=FLAGS.quiet, eval_batch_size=FLAGS.eval_batch_size,
         aggregation=FLAGS.aggregation, global_aggregation=FLAGS.global_aggregation,
-        stop_after_epochs=FLAGS.stop_after_epochs)
+        stop_after_epochs=FLAGS.stop_after_epochs, lane_groups=FLAGS.lane_groups)
     if FLAGS.quick:
         opts = graph_task.Options(**{**opts.__dict__, **graph_task.QUICK})
     graph_task.validate_options(opts)

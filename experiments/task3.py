@@ -34,7 +34,7 @@ flags.FLAGS["quick"].help = (
 FLAGS = flags.FLAGS
 FLAG_NAMES = ("model_size", "data_sizes", "medium_shared_widths", "rollout_steps", "rollout_trajectories", "models",
               "seeds", "max_epochs", "patience", "early_stopping", "lr", "out_dir", "resume", "checkpoint_every",
-              "sym_samples", "x64", "quick", "quiet")
+              "sym_samples", "x64", "quick", "quiet", "lane_groups")
 
 
 def _flag_text(value) -> str:
@@ -68,7 +68,7 @@ def main(argv):
     out_dir = FLAGS.out_dir or f"runs/task3/{FLAGS.model_size}"
     flags_text = "".join(f"--{name}={_flag_text(FLAGS[name].value)}\n" for name in FLAG_NAMES)
     three_body_task.run(**options, early_stopping=FLAGS.early_stopping, out_dir=out_dir, resume=FLAGS.resume,
-                        x64=FLAGS.x64, quiet=FLAGS.quiet, flags_text=flags_text,
+                        x64=FLAGS.x64, quiet=FLAGS.quiet, lane_groups=FLAGS.lane_groups, flags_text=flags_text,
                         command=shlex.join(["python", "experiments/task3.py", *sys.argv[1:]]))
 
 

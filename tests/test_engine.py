@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 
 from symjax.train import Lane, TrainConfig, process_slice, sweep
+from symjax.train import engine
 from symjax.train.epoch import augment_batch, shuffle_order
+from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, take_lanes
 
 COMMON = textwrap.dedent('''
     import dataclasses
@@ -64,8 +66,9 @@ COMMON = textwrap.dedent('''
     def main_lanes():
         return [make_lane(*spec) for spec in MAIN_SPEC]
 
+    # One program for all 12 lanes: every lane shares the padded shapes of the largest.
     MAIN_CONFIG = TrainConfig(loss="mse", learning_rate=1e-2, max_epochs=6, patience=3, quiet=True,
-                              sym_samples=2, eval_batch_size=16)
+                              sym_samples=2, eval_batch_size=16, lane_groups="single")
 ''')
 exec(COMMON, globals())
 
@@ -127,6 +130,78 @@ def test_shuffle_order_is_a_permutation_independent_of_padding():
     np.testing.assert_array_equal(long[:7], short)
     assert sorted(long[7:]) == list(range(7, 12))
     assert not np.array_equal(short, np.arange(7))
+
+
+def test_group_lanes_and_merge_lanes():
+    lanes = build_lane_arrays([make_lane(0, 96, 16), make_lane(1, 8, 2), make_lane(2, 90, 16), make_lane(3, 8, 2),
+                               make_lane(4, 16, 16)])
+    groups = group_lanes(lanes, "shape")  # (batch, steps): (16, 6), (2, 4), (16, 6), (2, 4), (16, 1)
+    assert [g.tolist() for g in groups] == [[0, 2], [1, 3], [4]]
+    assert [g.tolist() for g in group_lanes(lanes, "single")] == [[0, 1, 2, 3, 4]]
+    tree = {"a": np.arange(10).reshape(5, 2), "b": np.arange(5.0)}
+    parts = [take_lanes(tree, g) for g in groups]
+    parts[0] = {k: np.concatenate([v, v[:1]]) for k, v in parts[0].items()}  # device padding is dropped
+    merged = merge_lanes(parts, groups)
+    for key in tree:
+        np.testing.assert_array_equal(merged[key], tree[key])
+
+
+GROUP_SPEC = [(0, 96, 16), (1, 8, 2), (6, 96, 16), (11, 16, 16), (2, 20, 4)]  # 4 (batch, steps) groups
+
+
+def test_shape_groups_equal_single_program_and_skip_stopped_groups(tmp_path, monkeypatch):
+    lanes = [make_lane(*spec) for spec in GROUP_SPEC]
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2)
+    runs = []
+    real_run_epoch = engine._Group.run_epoch
+
+    def counting_run_epoch(self, *args):
+        runs[-1].append(len(self.members))
+        return real_run_epoch(self, *args)
+
+    monkeypatch.setattr(engine._Group, "run_epoch", counting_run_epoch)
+    results = {}
+    for mode in ("single", "shape"):
+        history = []
+        runs.clear()
+
+        def on_epoch(epoch, summary, history=history):
+            history.append((summary["val_loss"].copy(), summary["active"].copy()))
+            runs.append([])
+
+        runs.append([])
+        rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups=mode),
+                     symmetry_error_fn=sym_fn, epoch_callback=on_epoch)
+        results[mode] = rows, history, [r for r in runs if r]
+    (single, single_hist, single_runs), (shape, shape_hist, shape_runs) = results["single"], results["shape"]
+    assert_rows_close(shape, single)
+    assert len(shape_hist) == len(single_hist)
+    for (v_shape, a_shape), (v_single, a_single) in zip(shape_hist, single_hist):
+        np.testing.assert_allclose(v_shape, v_single, rtol=1e-6)
+        np.testing.assert_array_equal(a_shape, a_single)
+    assert all(r == [5] for r in single_runs)
+    assert shape_runs[0] == [2, 1, 1, 1]
+    # Once every lane of a group has stopped, that group's program is no longer called.
+    for (_, active), ran in zip(shape_hist[:-1], shape_runs[1:]):
+        groups_active = [active[[0, 2]].any(), active[1], active[3], active[4]]
+        assert sorted(ran) == sorted(n for n, on in zip([2, 1, 1, 1], groups_active) if on)
+    assert any(len(ran) < 4 for ran in shape_runs)  # the grid really stops some groups early
+
+
+def test_checkpoint_resumes_across_lane_grouping(tmp_path):
+    lanes = [make_lane(*spec) for spec in GROUP_SPEC]
+    ckpt = str(tmp_path / "ckpt")
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=3, checkpoint_every=3, checkpoint_dir=ckpt)
+    sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config)  # single program, saves step_3
+    seen = []
+    resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes,
+                    dataclasses.replace(config, max_epochs=6, resume=True, lane_groups="shape"),
+                    symmetry_error_fn=sym_fn, epoch_callback=lambda e, s: seen.append(e))
+    assert seen == [4, 5, 6]
+    straight = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes,
+                     dataclasses.replace(config, max_epochs=6, checkpoint_dir=None, lane_groups="shape"),
+                     symmetry_error_fn=sym_fn)
+    assert_rows_close(resumed, straight)
 
 
 # ---------------------------------------------------------------- early stopping and divergence
@@ -269,6 +344,7 @@ def bad(**changes):
     ("batch_0", r"batch_size >= 1, got 0"),
     ("augment_without_fn", r"augment_fn"),
     ("loss", r"unknown loss.*'huber'"),
+    ("lane_groups", r"lane_groups: expected one of \('shape', 'single'\), got 'size'"),
     ("float_labels", r"integer labels"),
 ])
 def test_invalid_inputs_raise(case, match):
@@ -291,6 +367,8 @@ def test_invalid_inputs_raise(case, match):
         lanes = bad(augment=True)
     elif case == "loss":
         config = dataclasses.replace(config, loss="huber")
+    elif case == "lane_groups":
+        config = dataclasses.replace(config, lane_groups="size")
     elif case == "float_labels":
         config = dataclasses.replace(config, loss="cross_entropy")
     with pytest.raises(ValueError, match=match):

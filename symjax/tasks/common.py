@@ -61,6 +61,10 @@ def define_common_flags(*, max_epochs: int, patience: int) -> None:
     flags.DEFINE_boolean("x64", False, "Train in float64 (jax_enable_x64).")
     flags.DEFINE_boolean("quick", False, "A tiny grid for CI and smoke tests.")
     flags.DEFINE_boolean("quiet", False, "No progress bar.")
+    flags.DEFINE_enum("lane_groups", "shape", ["shape", "single"],
+                      "How lanes share jitted epoch programs: 'shape' = one program per distinct (batch size, "
+                      "steps per epoch), no padding work; 'single' = one padded program for all lanes of an "
+                      "architecture (one compilation). Results are the same.")
     flags.DEFINE_boolean("distributed", False, "Call jax.distributed.initialize() first (multi-host: SLURM, TPU "
                          "pods; see launch/README.md). Each process trains its slice of the lanes.")
 

@@ -115,6 +115,7 @@ class Options:
     aggregation: str = "mean"
     global_aggregation: str = "mean"
     stop_after_epochs: int = 0
+    lane_groups: str = "shape"
 
 
 def validate_options(opts: Options) -> None:
@@ -414,7 +415,7 @@ def run(opts: Options, flags_text: str | None = None, command: str | None = None
             loss="cross_entropy", learning_rate=opts.lr, max_epochs=opts.max_epochs, patience=opts.patience,
             early_stopping=opts.early_stopping, checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
             checkpoint_every=opts.checkpoint_every, resume=opts.resume, sym_samples=opts.sym_samples,
-            quiet=opts.quiet, eval_batch_size=opts.eval_batch_size)
+            quiet=opts.quiet, eval_batch_size=opts.eval_batch_size, lane_groups=opts.lane_groups)
         first_epoch = []
 
         def on_epoch(epoch, summary, plan=plan, first_epoch=first_epoch):

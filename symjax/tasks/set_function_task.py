@@ -252,7 +252,7 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
         max_epochs: int = STUDY_MAX_EPOCHS, patience: int = STUDY_PATIENCE, lr: float = STUDY_LR,
         early_stopping: bool = True, out_dir: str = "runs/task1", resume: bool = False,
         checkpoint_every: int = 10, sym_samples: int = STUDY_SYM_SAMPLES, x64: bool = False,
-        quiet: bool = False, command: str | None = None) -> list[dict]:
+        quiet: bool = False, lane_groups: str = "shape", command: str | None = None) -> list[dict]:
     """Trains Task 1 on the grid n_blocks x train_sizes x seeds x models and writes results and report.
 
     One sweep per (n_blocks, architecture), in the order of ``n_blocks``, vanilla
@@ -273,6 +273,7 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
       resume: reuse finished sweeps and continue the others from their checkpoints.
       x64: train in float64 (turns on jax_enable_x64 before anything is traced).
       quiet: no progress output.
+      lane_groups: ``symjax.train.TrainConfig.lane_groups`` (results do not depend on it).
       command: the command line, written to flags.txt and report.md.
 
     Returns:
@@ -301,7 +302,8 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
     dtype = jnp.float64 if x64 else jnp.float32
     arguments = dict(n_blocks=n_blocks, train_sizes=train_sizes, models=models, seeds=seeds, max_epochs=max_epochs,
                      patience=patience, lr=lr, early_stopping=early_stopping, out_dir=out_dir, resume=resume,
-                     checkpoint_every=checkpoint_every, sym_samples=sym_samples, x64=x64, quiet=quiet)
+                     checkpoint_every=checkpoint_every, sym_samples=sym_samples, x64=x64, quiet=quiet,
+                     lane_groups=lane_groups)
     flags = flags_text(command, **arguments)
     os.makedirs(out_dir, exist_ok=True)
 
@@ -342,7 +344,7 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
             config = TrainConfig(loss="mse", learning_rate=float(lr), max_epochs=int(max_epochs),
                                  patience=int(patience), early_stopping=bool(early_stopping),
                                  checkpoint_dir=ckpt_dir, checkpoint_every=int(checkpoint_every), resume=bool(resume),
-                                 sym_samples=int(sym_samples), quiet=bool(quiet))
+                                 sym_samples=int(sym_samples), quiet=bool(quiet), lane_groups=lane_groups)
             progress = {"first": None}
 
             def on_epoch(epoch, summary, n=n, architecture=architecture, progress=progress):

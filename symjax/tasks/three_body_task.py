@@ -364,7 +364,8 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
         max_epochs: int = 400, patience: int = 20, early_stopping: bool = True, lr: float = 1e-3,
         out_dir: str | None = None, resume: bool = False, checkpoint_every: int = 10, sym_samples: int = 5,
         x64: bool = False, quick: bool = False, quiet: bool = False, medium_shared_widths: str = "divide",
-        rollout_steps: int = 50, rollout_trajectories: int = 5, flags_text: str | None = None,
+        rollout_steps: int = 50, rollout_trajectories: int = 5, lane_groups: str = "shape",
+        flags_text: str | None = None,
         command: str | None = None, notes=()) -> list[dict]:
     """Task 3: trains all lanes, measures rollouts and writes results, figures and report.md to out_dir.
 
@@ -403,7 +404,8 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
         config = TrainConfig(loss="mse", learning_rate=lr, max_epochs=max_epochs, patience=patience,
                              early_stopping=early_stopping, checkpoint_dir=os.path.abspath(
                                  os.path.join(out_dir, "checkpoints", arch)),
-                             checkpoint_every=checkpoint_every, resume=resume, sym_samples=sym_samples, quiet=quiet)
+                             checkpoint_every=checkpoint_every, resume=resume, sym_samples=sym_samples, quiet=quiet,
+                             lane_groups=lane_groups)
         fingerprint = {"task": 3, "architecture": arch, "model_size": model_size, "quick": bool(quick),
                        "medium_shared_widths": medium_shared_widths, "dtype": np.dtype(dtype).name}
         arch_rows, params = sweep(

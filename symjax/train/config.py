@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 LOSSES = ("mse", "cross_entropy")
+LANE_GROUPS = ("shape", "single")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -52,6 +53,13 @@ class TrainConfig:
       sym_samples: random keys per test example for `symmetry_error_fn`.
       quiet: no progress bar.
       eval_batch_size: examples per evaluation chunk (bounds memory).
+      lane_groups: how lanes are split into jitted epoch programs.
+        'shape': one program per distinct (batch_size, steps per epoch), so no
+        lane computes another lane's padding; each group costs one compilation,
+        and a group whose lanes have all stopped is skipped.
+        'single': one program for all lanes, padded to the largest batch and
+        step count (one compilation; best when compilation dominates, e.g.
+        a few epochs). Results are the same either way.
     """
 
     loss: str
@@ -66,3 +74,4 @@ class TrainConfig:
     sym_samples: int = 5
     quiet: bool = False
     eval_batch_size: int = 4096
+    lane_groups: str = "shape"

@@ -1,19 +1,24 @@
-"""sweep(): train many lanes of one architecture in one jitted, vmapped program.
+"""sweep(): train many lanes of one architecture in jitted, vmapped programs.
 
 Flow of a call:
   1. validate inputs (no compilation yet);
-  2. take this process's contiguous slice of the lanes (multi-host), pad the
-     lane count to a multiple of the local device count by repeating lane 0,
-     and shard every per-lane array over a 1-D 'lanes' mesh of the local devices;
-  3. init (or restore from the newest valid checkpoint);
-  4. one jitted call per epoch (lax.scan over padded steps inside vmap over
-     lanes), with early stopping inside it; progress bar, checkpoints and the
-     epoch callback in the Python loop;
-  5. evaluate every lane on its test set and build one result row per lane.
+  2. take this process's contiguous slice of the lanes (multi-host);
+  3. init all lanes (or restore them from the newest valid checkpoint);
+  4. split the lanes into groups (config.lane_groups: one group per distinct
+     batch size and step count, or one group of all lanes); pad each group's
+     lane count to a multiple of the local device count by repeating its first
+     lane, and shard its per-lane arrays over a 1-D 'lanes' mesh of the local
+     devices;
+  5. per epoch, one jitted call per group that still has an active lane
+     (lax.scan over the group's padded steps inside vmap over its lanes), with
+     early stopping inside it; progress bar, checkpoints (all lanes, in lane
+     order) and the epoch callback in the Python loop;
+  6. evaluate every lane on its test set and build one result row per lane.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from typing import Callable
@@ -26,9 +31,44 @@ from tqdm.auto import tqdm
 from symjax.train import epoch as ep
 from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
-from symjax.train.lanes import (build_lane_arrays, lane_key_data, pad_rows, padded_lane_count, process_slice,
-                                take_rows)
+from symjax.train.lanes import LaneArrays
+from symjax.train.lanes import (build_lane_arrays, group_lanes, lane_key_data, merge_lanes, pad_rows,
+                                padded_lane_count, process_slice, take_lanes, take_rows)
 from symjax.train.validate import validate_config, validate_lanes, validate_pool
+
+
+@dataclasses.dataclass
+class _Group:
+    """Lanes trained by one jitted epoch program, padded to their own largest batch and step count.
+
+    members: positions of the group's lanes among this process's lanes.
+    lanes, state: the group's LaneArrays and TrainState on the devices, the lane
+      axis padded to a multiple of the device count (rows past len(members) repeat row 0).
+    prog: the static TrainProgram of the group's shapes.
+    """
+
+    members: np.ndarray
+    lanes: LaneArrays
+    state: ep.TrainState
+    prog: ep.TrainProgram
+
+    @classmethod
+    def start(cls, members, local: list[Lane], host_state: ep.TrainState, by_lane, n_devices: int,
+              program_fields: dict) -> "_Group":
+        host_lanes = build_lane_arrays([local[i] for i in members])
+        n_rows = padded_lane_count(len(members), n_devices)
+        prog = ep.TrainProgram(batch=int(host_lanes.batch_size.max()), steps=int(host_lanes.n_steps.max()),
+                               **program_fields)
+        return cls(members=members,
+                   lanes=jax.device_put(pad_rows(host_lanes, n_rows), by_lane),
+                   state=jax.device_put(pad_rows(take_lanes(host_state, members), n_rows), by_lane),
+                   prog=prog)
+
+    def run_epoch(self, pool_x, pool_y, epoch: int, hyper: ep.Hyper):
+        """Trains the group one epoch (0-based index `epoch`); returns its validation losses (device, padded)."""
+        self.state, val_loss = ep.run_epoch(self.state, self.lanes, pool_x, pool_y, np.int32(epoch), hyper,
+                                            self.prog)
+        return val_loss
 
 
 def _checkpoint_dir(config: TrainConfig) -> str:
@@ -70,8 +110,9 @@ def sweep(
       epoch_callback: called after every epoch (and after its checkpoint) as
         epoch_callback(epoch, summary) with epoch = epochs done (1-based) and
         summary = {'val_loss', 'best_val', 'active', 'diverged'} (numpy (L,)
-        arrays over this process's lanes) and 'devices' (devices the lanes are
-        sharded over).
+        arrays over this process's lanes; val_loss is the latest validation
+        loss, held from the last epoch its group ran, NaN before any) and
+        'devices' (devices the lanes are sharded over).
       return_params: also return the evaluated params of every lane.
 
     Returns:
@@ -102,60 +143,62 @@ def sweep(
     n_lanes = padded_lane_count(n_real, len(devices))
 
     host_lanes = build_lane_arrays(local)
-    lane_arrays = jax.device_put(pad_rows(host_lanes, n_lanes), by_lane)
     fingerprint = None
     if config.checkpoint_dir is not None:
         fingerprint = make_fingerprint(local, config, pool_x, pool_y, augment_fn is not None, config_fingerprint)
     pool_x, pool_y = jax.device_put((pool_x, pool_y), replicated)
-    train_prog = ep.TrainProgram(
-        init_fn=init_fn,
-        apply_fn=apply_fn,
-        augment_fn=augment_fn,
-        loss=config.loss,
-        batch=int(host_lanes.batch_size.max()),
-        steps=int(host_lanes.n_steps.max()),
-        eval_batch_size=int(config.eval_batch_size),
-    )
     hyper = jax.device_put(ep.Hyper(learning_rate=np.float32(config.learning_rate),
                                     patience=np.int32(config.patience),
                                     early_stopping=np.bool_(config.early_stopping)), replicated)
     key_data = jax.device_put(pad_rows(lane_key_data([l.seed for l in local]), n_lanes), by_lane)
-    state = jax.device_put(ep.init_state(key_data, hyper, train_prog), by_lane)
+    host_state = take_rows(ep.init_state(key_data, hyper, init_fn), n_real)
 
     start_epoch = 0
     store = None
     if fingerprint is not None:
         store = CheckpointStore(_checkpoint_dir(config), fingerprint, config.keep_checkpoints)
         if config.resume:
-            restored = store.restore_latest(take_rows(state, n_real))
+            restored = store.restore_latest(host_state)
             if restored is not None:
                 start_epoch, host_state = restored
-                state = jax.device_put(pad_rows(host_state, n_lanes), by_lane)
         else:
             store.clear()
 
+    groups = [
+        _Group.start(members, local, host_state, by_lane, len(devices),
+                     dict(init_fn=init_fn, apply_fn=apply_fn, augment_fn=augment_fn, loss=config.loss,
+                          eval_batch_size=int(config.eval_batch_size)))
+        for members in group_lanes(host_lanes, config.lane_groups)
+    ]
+    members = [g.members for g in groups]
+    stopped = np.asarray(host_state.stopped).copy()
+    val_loss = np.full(n_real, np.nan, np.asarray(host_state.best_val).dtype)
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
               disable=config.quiet or not sys.stdout.isatty()) as bar:
-        stopped = np.asarray(state.stopped)[:n_real]
         for epoch in range(start_epoch, config.max_epochs):
             if stopped.all():
                 break
-            state, val_loss = ep.run_epoch(state, lane_arrays, pool_x, pool_y, np.int32(epoch), hyper, train_prog)
-            stopped = np.asarray(state.stopped)[:n_real]
+            # A group whose lanes have all stopped would leave its state unchanged: skip it.
+            running = [g for g in groups if not stopped[g.members].all()]
+            group_val = [g.run_epoch(pool_x, pool_y, epoch, hyper) for g in running]
+            for g, v in zip(running, group_val):
+                val_loss[g.members] = np.asarray(v)[: len(g.members)]
+                stopped[g.members] = np.asarray(g.state.stopped)[: len(g.members)]
             done = epoch + 1
             if store is not None and done % config.checkpoint_every == 0:
-                store.save(done, take_rows(state, n_real))
-            best_val = np.asarray(state.best_val)[:n_real]
+                store.save(done, merge_lanes([g.state for g in groups], members))
+            best_val = merge_lanes([g.state.best_val for g in groups], members)
             bar.update(1)
             bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
             if epoch_callback is not None:
                 epoch_callback(done, {
-                    "val_loss": np.asarray(val_loss)[:n_real],
+                    "val_loss": val_loss.copy(),
                     "best_val": best_val,
                     "active": ~stopped,
-                    "diverged": np.asarray(state.diverged)[:n_real],
-                    "devices": len(state.stopped.sharding.device_set),
+                    "diverged": merge_lanes([g.state.diverged for g in groups], members),
+                    "devices": len(groups[0].state.stopped.sharding.device_set),
                 })
+    host_state = merge_lanes([g.state for g in groups], members)
 
     eval_prog = ep.EvalProgram(
         apply_fn=apply_fn,
@@ -164,12 +207,14 @@ def sweep(
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
     )
-    use_best = jax.device_put(np.asarray(state.diverged) | config.early_stopping, by_lane)
-    metrics = ep.evaluate(state, use_best, lane_arrays, pool_x, pool_y, eval_prog)
+    host = host_state
+    chosen = np.asarray(host.diverged) | config.early_stopping
+    metrics = ep.evaluate(jax.device_put(pad_rows(host, n_lanes), by_lane),
+                          jax.device_put(pad_rows(chosen, n_lanes), by_lane),
+                          jax.device_put(pad_rows(host_lanes, n_lanes), by_lane), pool_x, pool_y, eval_prog)
     test_loss, test_acc, sym_error = (np.asarray(m)[:n_real] for m in metrics)
-    host = take_rows(state, n_real)
     n_params = sum(int(np.prod(a.shape[1:])) for a in jax.tree.leaves(host.params))
-    best_epoch = np.where(np.asarray(use_best)[:n_real], host.best_epoch, host.epochs)
+    best_epoch = np.where(chosen, host.best_epoch, host.epochs)
     wall_s = time.perf_counter() - start_time
 
     rows = []
@@ -190,7 +235,6 @@ def sweep(
         rows.append(row)
     if not return_params:
         return rows
-    chosen = np.asarray(use_best)[:n_real]
     params = jax.tree.map(lambda best, final: np.where(chosen.reshape((-1,) + (1,) * (best.ndim - 1)), best, final),
                           host.best_params, host.params)
     return rows, params

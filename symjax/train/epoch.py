@@ -177,14 +177,16 @@ def _one_off_jit(fn: Callable) -> Callable:
     return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options())
 
 
-def init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
+def init_state(key_data: jnp.ndarray, hyper: Hyper, init_fn: Callable) -> TrainState:
     """Fresh state for L lanes from their raw key data (L, K) (jitted, once per sweep)."""
-    return _one_off_jit(_init_state)(key_data, hyper, prog=prog)
+    return _one_off_jit(_init_state)(key_data, hyper, prog=init_fn)
 
 
-def _init_state(key_data: jnp.ndarray, hyper: Hyper, prog: TrainProgram) -> TrainState:
+def _init_state(key_data: jnp.ndarray, hyper: Hyper, prog: Callable) -> TrainState:
+    """prog: the init_fn (key -> params); named `prog` for the shared static argument of _one_off_jit."""
+
     def one(kd):
-        params = prog.init_fn(jax.random.fold_in(jax.random.wrap_key_data(kd), INIT))
+        params = prog(jax.random.fold_in(jax.random.wrap_key_data(kd), INIT))
         return TrainState(
             params=params,
             opt_state=optimizer(hyper.learning_rate).init(params),

@@ -65,6 +65,45 @@ def build_lane_arrays(lanes: list[Lane]) -> LaneArrays:
     )
 
 
+def group_lanes(lanes: LaneArrays, mode: str) -> list[np.ndarray]:
+    """Positions of the lanes trained by each jitted epoch program.
+
+    mode 'single': one group of all lanes. mode 'shape': one group per distinct
+    (batch_size, n_steps), groups ordered by their first lane, lanes in order.
+    Example: batch sizes (4, 16, 4) with equal steps -> [[0, 2], [1]].
+    """
+    n = lanes.batch_size.shape[0]
+    if mode == "single":
+        return [np.arange(n)]
+    if mode != "shape":
+        raise ValueError(f"lane groups: expected 'shape' or 'single', got {mode!r}")
+    shapes = list(zip(lanes.batch_size.tolist(), lanes.n_steps.tolist()))
+    first = {}
+    for i, shape in enumerate(shapes):
+        first.setdefault(shape, []).append(i)
+    return [np.array(members) for members in first.values()]
+
+
+def take_lanes(tree, members: np.ndarray):
+    """Rows `members` of the leading axis of every leaf, as numpy arrays."""
+    return jax.tree.map(lambda a: np.asarray(a)[members], tree)
+
+
+def merge_lanes(parts, groups: list[np.ndarray]):
+    """Inverse of splitting by `groups`: parts[g] holds (at least) len(groups[g]) rows for
+    lanes groups[g]; returns numpy leaves with all lanes in their original order."""
+    n = sum(len(members) for members in groups)
+
+    def merge(*leaves):
+        first = np.asarray(leaves[0])
+        out = np.empty((n,) + first.shape[1:], first.dtype)
+        for members, leaf in zip(groups, leaves):
+            out[members] = np.asarray(leaf)[: len(members)]
+        return out
+
+    return jax.tree.map(merge, *parts)
+
+
 def lane_key_data(seeds: list[int]) -> np.ndarray:
     """Raw key data (L, K) uint32 (K = 2 for threefry) of each lane's key: fold_in(key(seed), LANE_KEY_SALT)."""
     keys = [jax.random.fold_in(jax.random.key(int(s)), LANE_KEY_SALT) for s in seeds]

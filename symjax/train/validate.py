@@ -7,13 +7,15 @@ import numbers
 import jax
 import numpy as np
 
-from symjax.train.config import LOSSES, Lane, TrainConfig
+from symjax.train.config import LANE_GROUPS, LOSSES, Lane, TrainConfig
 
 
 def validate_config(config: TrainConfig) -> None:
     """Raises ValueError for a config that cannot run."""
     if config.loss not in LOSSES:
         raise ValueError(f"unknown loss: expected one of {LOSSES}, got {config.loss!r}")
+    if config.lane_groups not in LANE_GROUPS:
+        raise ValueError(f"TrainConfig.lane_groups: expected one of {LANE_GROUPS}, got {config.lane_groups!r}")
     positive = {
         "max_epochs": config.max_epochs,
         "patience": config.patience,
