@@ -57,6 +57,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 import time
 
 import jax
@@ -408,11 +409,19 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
                              lane_groups=lane_groups)
         fingerprint = {"task": 3, "architecture": arch, "model_size": model_size, "quick": bool(quick),
                        "medium_shared_widths": medium_shared_widths, "dtype": np.dtype(dtype).name}
+
+        def log_epoch(epoch, summary, arch=arch):
+            # Without a terminal the progress bar is off; print a line every 10 epochs instead.
+            if not quiet and not sys.stdout.isatty() and (epoch % 10 == 0 or epoch == max_epochs):
+                print(f"task 3 {model_size} {arch}: epoch {epoch}/{max_epochs}, "
+                      f"{int(summary['active'].sum())}/{len(summary['active'])} lanes active, best val loss min "
+                      f"{float(np.min(summary['best_val'])):.4g} ({time.perf_counter() - start:.0f} s)", flush=True)
+
         arch_rows, params = sweep(
             lambda key, spec=spec: spec.init(key, dtype), spec.apply, pool["pool_x"], pool["pool_y"], lanes, config,
             augment_fn=common.augmentation(action, action),
             symmetry_error_fn=common.symmetry_error_fn(spec.apply, action, action),
-            config_fingerprint=fingerprint, return_params=True)
+            config_fingerprint=fingerprint, epoch_callback=log_epoch, return_params=True)
         if not arch_rows:  # a process with no lanes of its own (more processes than lanes)
             continue
         pred, true = lane_rollouts(spec.apply, params, pool["mean"], pool["std"],

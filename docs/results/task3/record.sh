@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# How docs/results/task3/ was recorded: the cut of the full grid stated in report.md.
+# How docs/results/task3/ was recorded: the full grid (data sizes 1000-40000, 3 seeds, 4 variants,
+# patience 20) for each model size, then the three merged; the cut: at most 200 of the study's 400 epochs.
 #   docs/results/task3/record.sh          # train the three model sizes, then merge
 #   docs/results/task3/record.sh merge    # merge runs/task3_record/* into docs/results/task3/ again
-# The full grid (400 epochs, data sizes 1000-40000) is, per model size:
-#   python experiments/task3.py --model_size=small|medium|large
+#   MAX_EPOCHS=400 RESUME=1 docs/results/task3/record.sh   # continue the same lanes to the full 400 epochs
+# With MAX_EPOCHS=400 and no cut this is, per model size: python experiments/task3.py --model_size=<size>
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PYTHON=${PYTHON:-python}
 RUNS=runs/task3_record
 DOCS=docs/results/task3
-ARGS=(--data_sizes=1000,5000 --max_epochs=200 --patience=20 --seeds=3 --quiet)
+ARGS=(--max_epochs="${MAX_EPOCHS:-200}" --patience=20 --seeds=3)
+if [[ -n "${RESUME:-}" ]]; then ARGS+=(--resume); fi
 
 if [[ "${1:-}" != "merge" ]]; then
   mkdir -p "$RUNS"
-  : > "$RUNS/wall_s.txt"
+  [[ -n "${RESUME:-}" ]] || : > "$RUNS/wall_s.txt"
   for size in small medium large; do
     start=$(date +%s.%N)
-    nice -n 10 "$PYTHON" experiments/task3.py --model_size="$size" "${ARGS[@]}" --out_dir="$RUNS/$size"
+    nice -n 10 "$PYTHON" experiments/task3.py --model_size="$size" "${ARGS[@]}" --out_dir="$RUNS/$size" \
+      | tee "$RUNS/$size.log"
     echo "$size $(echo "$(date +%s.%N) - $start" | bc)" >> "$RUNS/wall_s.txt"
   done
 fi
@@ -37,8 +40,12 @@ for size in sizes:
     rows += read_results(os.path.join(runs, size))
     flags_text += f"# {size}\n" + open(os.path.join(runs, size, "flags.txt")).read()
     shutil.copyfile(os.path.join(runs, size, "fig9_task3_rollouts.png"), os.path.join(docs, f"fig9_task3_rollouts_{size}.png"))
-walls = dict(line.split() for line in open(os.path.join(runs, "wall_s.txt")) if line.strip())
-total = sum(float(v) for v in walls.values())
+walls = {}  # seconds per model size, summed over resumed runs
+for line in open(os.path.join(runs, "wall_s.txt")):
+    if line.strip():
+        size, seconds = line.split()
+        walls[size] = walls.get(size, 0.0) + float(seconds)
+total = sum(walls.values())
 notes = open(os.path.join(docs, "notes.md")).read().strip()
 extra = f"""- Commands (`docs/results/task3/record.sh`): for each model size in small, medium, large:
   `python experiments/task3.py --model_size=<size> {args} --out_dir=runs/task3_record/<size>`, then the rows merged here.
