@@ -15,6 +15,7 @@ import csv
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -138,6 +139,52 @@ def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env
     for got, want in zip(rows, base_rows):
         assert {k: v for k, v in got.items() if k != "wall_s"} == {k: v for k, v in want.items() if k != "wall_s"}
     assert "--resume=True" in (out_dir / "flags.txt").read_text()
+
+
+def _free_slurm_job_id() -> int:
+    """A SLURM_JOB_ID whose coordinator port (JAX: 61440 + id % 4096) is free on this machine."""
+    for job_id in np.random.default_rng().permutation(4096):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 61440 + int(job_id)))
+            except OSError:
+                continue
+        return int(job_id)
+    raise RuntimeError("no free port in 61440-65535")
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process(quick_run, tmp_path, env):
+    """--distributed under a (simulated, one-node) SLURM job of 2 tasks: each process trains its
+    slice of the lanes, process 0 merges the rows; they equal the one-process run's rows."""
+    _, base_rows, _ = quick_run
+    out_dir = tmp_path / "two"
+    job_id = _free_slurm_job_id()
+    procs = []
+    for rank in (0, 1):
+        slurm = dict(SLURM_JOB_ID=str(job_id), SLURM_NTASKS="2", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
+                     SLURM_STEP_NODELIST="127.0.0.1", JAX_PLATFORMS="cpu")
+        procs.append(subprocess.Popen(
+            _script("--quick", "--quiet", "--distributed", "--checkpoint_every=1", f"--out_dir={out_dir}"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, **slurm}, cwd=REPO))
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    assert (out_dir / "results.part0.jsonl").is_file() and (out_dir / "results.part1.jsonl").is_file()
+    for arch in ("vanilla", "shared"):
+        assert sorted(p.name for p in (out_dir / "checkpoints" / arch).iterdir()) == ["process_0", "process_1"]
+    rows = _read_rows(out_dir)
+    key = lambda r: (r["model"], r["data_size"], r["seed"])  # noqa: E731
+    assert sorted(map(key, rows)) == sorted(map(key, base_rows))
+    base = {key(r): r for r in base_rows}
+    for row in rows:
+        want = base[key(row)]
+        for col, value in row.items():
+            if col in ("test_loss", "sym_error", "rollout_mse", "energy_drift", "momentum_drift"):
+                # The lanes run in programs of 2 instead of 4 lanes: equal up to float rounding.
+                np.testing.assert_allclose(float(value), float(want[col]), rtol=1e-5, atol=1e-9, err_msg=col)
+            elif col != "wall_s":
+                assert value == want[col], (key(row), col)
 
 
 @pytest.mark.parametrize("flag, needles", [
