@@ -23,6 +23,8 @@ from symjax.report import (
     reference_value,
     write_report,
 )
+from symjax.report.rows import normalize_row
+from symjax.report.tables import rollout_median_table
 
 THESIS_TXT = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "000_a5cb1518543a7505.txt"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -219,6 +221,22 @@ def test_task2_and_task3_tables():
     assert "rollout mse" in t3 and "energy drift" in t3
     line = _table_line(t3, "large", 1000, "vanilla")
     assert reference_value(3, "large", 1000, "vanilla", "params", as_text=True) in line
+
+
+def test_rollout_median_table():
+    rows = [normalize_row(r) for r in task3_rows()]
+    small_shared = [r for r in rows if (r["setting"], r["model"]) == ("small", "shared")]
+    for r, value in zip(small_shared, (1.0, 3.0, 1000.0, 2.0)):  # median of 1, 2, 3, 1000 = 2.5
+        r["rollout_mse"] = value
+    small_shared[0]["diverged"] = True  # left out: median of 2, 3, 1000 = 3
+    table = rollout_median_table(rows)
+    lines = table.splitlines()
+    assert lines[0].startswith("| model size | variant | lanes | median rollout mse")
+    assert len(lines) == 2 + 2 * 4  # small and large x four variants
+    assert lines[2] == "| small | shared | 3 | 3.00e+00 | 1.00e-02 | 1.00e-06 |"
+    assert "| small | vanilla | 4 | 1.00e-01 | 1.00e-02 | 1.00e-06 |" in lines
+    assert lines[-1].startswith("| large | vanilla_aug |")  # sizes small -> large, models in report order
+    assert rollout_median_table([normalize_row(r) for r in task2_rows()]) == ""
 
 
 # ------------------------------------------------------------------- claims

@@ -12,11 +12,12 @@ metrics in scientific notation with 2 decimals, parameter counts as integers.
 
 from __future__ import annotations
 
+import statistics
 from typing import Callable, Iterable, Sequence
 
 from .aggregate import index_aggregates
 from .reference import reference_index, reference_table_name
-from .rows import model_rank, setting_rank, size_key
+from .rows import is_diverged, model_rank, setting_rank, size_key
 
 DASH = "—"
 ROLLOUT_METRICS = ("rollout_mse", "energy_drift", "momentum_drift")
@@ -192,6 +193,29 @@ def task3_table(aggregates: Sequence[dict]) -> str:
         if any(agg.get(f"{field}_mean") is not None for agg in aggregates):
             metrics.append((field.replace("_", " "), field, fmt_sci, False))
     return _long_table(3, aggregates, metrics)
+
+
+def rollout_median_table(rows: Sequence[dict]) -> str:
+    """Medians of the rollout metrics per (model size, variant) over all its non-diverged lanes.
+
+    The rollout metrics are heavy-tailed (one runaway rollout dominates a mean), so
+    the median over every data size and seed is the robust summary. Rows are
+    normalised result rows of task 3; returns "" when none has rollout metrics.
+    """
+    cells: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if is_diverged(row) or row.get("rollout_mse") is None:
+            continue
+        cells.setdefault((row["setting"], row["model"]), []).append(row)
+    if not cells:
+        return ""
+    lines = ["| model size | variant | lanes | " + " | ".join(f"median {m.replace('_', ' ')}" for m in ROLLOUT_METRICS)
+             + " |", "|---|---|---|" + "---|" * len(ROLLOUT_METRICS)]
+    for setting, model in sorted(cells, key=lambda k: (setting_rank(k[0]), model_rank(k[1]))):
+        group = cells[setting, model]
+        medians = [fmt_sci(float(statistics.median(r[m] for r in group))) for m in ROLLOUT_METRICS]
+        lines.append(f"| {setting} | {model} | {len(group)} | " + " | ".join(medians) + " |")
+    return "\n".join(lines)
 
 
 def make_table(task: int, aggregates: Sequence[dict]) -> str:

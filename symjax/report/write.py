@@ -15,7 +15,7 @@ from symjax.io import atomic_write_text
 
 from .rows import is_diverged, normalize_row
 from .summary import summary_markdown
-from .tables import make_table
+from .tables import make_table, rollout_median_table
 
 _FIGURE_CAPTIONS = {
     "fig4_task1_loss_sym.png": "Figure 4 layout: test loss and symmetry error vs train size, one curve per n_blocks.",
@@ -83,7 +83,13 @@ def report_markdown(task: int, rows: list[dict], aggregates: list[dict], figure_
     if extra_md.strip():
         parts += ["## How this run was produced", "", extra_md.strip(), ""]
     parts += ["## Results", "", make_table(task, aggregates), "",
-              "Aggregates (all metrics, including epochs) are also in `aggregate.csv`.", "",
+              "Aggregates (all metrics, including epochs) are also in `aggregate.csv`.", ""]
+    medians = rollout_median_table(rows) if int(task) == 3 else ""
+    if medians:
+        parts += ["### Rollout metrics: medians over all data sizes and seeds", "",
+                  "Means of the rollout metrics are dominated by single runaway rollouts; the medians "
+                  "below summarise the same lanes robustly.", "", medians, ""]
+    parts += [
               "## Claims checked on this run", "",
               "Counts over conditions use the means above; counts over lanes use every non-diverged lane. "
               "Comparisons are strict (ties do not count).", "",
