@@ -198,7 +198,7 @@ def sweep(
                     "diverged": merge_lanes([g.state.diverged for g in groups], members),
                     "devices": len(groups[0].state.stopped.sharding.device_set),
                 })
-    host_state = merge_lanes([g.state for g in groups], members)
+    host = merge_lanes([g.state for g in groups], members)  # final state of every lane, in lane order
 
     eval_prog = ep.EvalProgram(
         apply_fn=apply_fn,
@@ -207,7 +207,6 @@ def sweep(
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
     )
-    host = host_state
     chosen = np.asarray(host.diverged) | config.early_stopping
     metrics = ep.evaluate(jax.device_put(pad_rows(host, n_lanes), by_lane),
                           jax.device_put(pad_rows(chosen, n_lanes), by_lane),
