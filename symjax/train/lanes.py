@@ -77,11 +77,10 @@ def group_lanes(lanes: LaneArrays, mode: str) -> list[np.ndarray]:
         return [np.arange(n)]
     if mode != "shape":
         raise ValueError(f"lane groups: expected 'shape' or 'single', got {mode!r}")
-    shapes = list(zip(lanes.batch_size.tolist(), lanes.n_steps.tolist()))
-    first = {}
-    for i, shape in enumerate(shapes):
-        first.setdefault(shape, []).append(i)
-    return [np.array(members) for members in first.values()]
+    by_shape: dict[tuple[int, int], list[int]] = {}  # insertion order = order of first lane
+    for i, shape in enumerate(zip(lanes.batch_size.tolist(), lanes.n_steps.tolist())):
+        by_shape.setdefault(shape, []).append(i)
+    return [np.array(members) for members in by_shape.values()]
 
 
 def take_lanes(tree, members: np.ndarray):
