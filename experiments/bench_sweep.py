@@ -15,8 +15,6 @@ Prints a markdown table; with --out, writes it as the section
 
 import datetime
 import os
-import platform
-import subprocess
 import time
 
 import jax
@@ -25,6 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from symjax.io import atomic_write_text
+from symjax.tasks.common import machine_description
 from symjax.train import Lane, TrainConfig, sweep
 
 FLAGS = flags.FLAGS
@@ -103,17 +102,9 @@ def matmul_flops(n=2048, repeats=10):
     return 2 * n ** 3 / float(np.median(times))
 
 
-def machine():
-    model = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    devices = ", ".join(sorted({d.device_kind for d in jax.devices()}))
-    return (f"{os.cpu_count()} CPUs (nproc {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()}), "
-            f"{model}; jax {jax.__version__} on {jax.default_backend()} ({devices}); Python {platform.python_version()}; "
-            f"load average at start {os.getloadavg()[0]:.1f} (other jobs share the machine)")
+def lane_steps(lanes):
+    """Real steps per epoch of each lane: ceil(train size / batch size)."""
+    return [-(-len(l.train_idx) // l.batch_size) for l in lanes]
 
 
 def write_section(path, text):
@@ -137,7 +128,7 @@ MODES = (
 
 def run_modes(lanes, x, y, epochs):
     """[(mode name, wall s, steady s per epoch, executed examples per epoch)] for one epoch count."""
-    steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+    steps = lane_steps(lanes)
     results = []
     for name, groups in MODES:
         config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=epochs, early_stopping=False, quiet=True,
@@ -159,7 +150,7 @@ def run_modes(lanes, x, y, epochs):
 
 
 def table(results, lanes, epochs):
-    steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+    steps = lane_steps(lanes)
     real_examples = sum(len(l.train_idx) for l in lanes)
     rows = []
     for name, wall, steady, executed in results:
@@ -188,11 +179,11 @@ def table(results, lanes, epochs):
 
 def main(argv):
     del argv
-    info = machine()
+    info = f"{machine_description()}; load average at start {os.getloadavg()[0]:.1f}"
     x, y = make_pool()
     lanes = make_lanes(FLAGS.seeds, len(x))
     epoch_counts = [int(e) for e in FLAGS.epochs]
-    steps = [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+    steps = lane_steps(lanes)
     real_examples = sum(len(l.train_idx) for l in lanes)  # per epoch
     padded_examples = len(lanes) * max(steps) * max(l.batch_size for l in lanes)  # per epoch, one program
     groups = sorted({(l.batch_size, s) for l, s in zip(lanes, steps)})
