@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -192,12 +193,22 @@ def test_checkpoint_resumes_across_lane_grouping(tmp_path):
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
     ckpt = str(tmp_path / "ckpt")
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=3, checkpoint_every=3, checkpoint_dir=ckpt)
-    sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config)  # single program, saves step_3
+    first = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config)  # single program, saves step_3
+    info_path = os.path.join(ckpt, "step_3", "fingerprint.json")
+    with open(info_path) as f:
+        info = json.load(f)
+    assert 0 < info["wall_s"] <= first[0]["wall_s"]
+    info["wall_s"] += 1000.0  # as if the first pass had taken 1000 s longer: the resumed rows must count it
+    with open(info_path, "w") as f:
+        json.dump(info, f)
     seen = []
+    call_start = time.perf_counter()
     resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes,
                     dataclasses.replace(config, max_epochs=6, resume=True, lane_groups="shape"),
                     symmetry_error_fn=sym_fn, epoch_callback=lambda e, s: seen.append(e))
+    call_s = time.perf_counter() - call_start
     assert seen == [4, 5, 6]
+    assert all(info["wall_s"] < r["wall_s"] <= info["wall_s"] + call_s for r in resumed)
     straight = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes,
                      dataclasses.replace(config, max_epochs=6, checkpoint_dir=None, lane_groups="shape"),
                      symmetry_error_fn=sym_fn)

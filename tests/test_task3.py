@@ -92,7 +92,9 @@ def test_quick_run_writes_contract(quick_run):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in out_dir.iterdir() if ".tmp" in p.name]
     report = (out_dir / "report.md").read_text()
-    assert t3.FIGURE_NAME in report and "Machine:" in report and "Wall time" in report
+    assert t3.FIGURE_NAME in report and "Machine:" in report and "Wall time of this invocation" in report
+    sweeps_wall = sum({r["model"].split("_")[0]: float(r["wall_s"]) for r in rows}.values())  # vanilla, shared
+    assert f"the sweeps' own wall times sum to {sweeps_wall:.1f} s" in report
     assert "--model_size=small" in (out_dir / "flags.txt").read_text()
 
     assert len(rows) == 4 * 2  # 4 variants x 2 seeds x data size 1000

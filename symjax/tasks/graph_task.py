@@ -304,7 +304,8 @@ def _grid_notes(opts: Options, kept: int, dropped: int, num_graphs: int, wall_s:
                 command: str | None, rows: list[dict]) -> str:
     """extra_md for report.md: data, settings, what the run covers against the study's grid.
 
-    wall_s None (a report rewritten from results): the sum of the finished sweeps' wall times is given.
+    wall_s None (a resumed run, or a report rewritten from results): the sum of the finished sweeps' wall
+    times is given.
     """
     full = Options()
     cuts = []
@@ -332,7 +333,8 @@ def _grid_notes(opts: Options, kept: int, dropped: int, num_graphs: int, wall_s:
         (f"- Wall time: {wall_s / 60:.1f} min for the whole run (all sweeps, compilation and evaluation)."
          if wall_s is not None else
          f"- Wall time: {sum({r['sweep']: r['wall_s'] for r in rows}.values()) / 60:.1f} min, the sum over the "
-         "finished sweeps (each from its start to its evaluation, compilation included)."),
+         "finished sweeps (each from its start to its evaluation, compilation included; a resumed sweep counts "
+         "its earlier passes up to the checkpoint it resumed from)."),
         f"- Data: NCI1, {num_graphs} graphs; {kept} have <= {opts.max_nodes} nodes and are used by the dense "
         f"models ({dropped} dropped). Data size {ALL_LABEL} stands for all graphs: {kept} for the dense models, "
         f"all {num_graphs} for shared_sparse. Split 8:1:1 (val = test = size // 10), a new random split per seed.",

@@ -336,13 +336,15 @@ def plot_rollouts(path: str, panels: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------- run
-def _extra_markdown(*, command, wall_s, model_size, data_sizes, seeds, models, max_epochs, patience, lr, quick,
-                    rollout_steps, rollout_trajectories, medium_shared_widths, pool, dtype, notes) -> str:
+def _extra_markdown(*, command, wall_s, sweeps_wall_s, model_size, data_sizes, seeds, models, max_epochs, patience,
+                    lr, quick, rollout_steps, rollout_trajectories, medium_shared_widths, pool, dtype, notes) -> str:
     n_test_traj = pool["test_trajectories"].shape[0]
     lines = [
         f"- Command: `{command}`" if command else "- Called as `symjax.tasks.three_body_task.run(...)`.",
         f"- Machine: {common.machine_description()}",
-        f"- Wall time of the whole run (data, all sweeps, rollouts, report): {wall_s:.1f} s.",
+        f"- Wall time of this invocation (data, all sweeps, rollouts, report): {wall_s:.1f} s; the sweeps' own "
+        f"wall times sum to {sweeps_wall_s:.1f} s (a resumed sweep counts its earlier passes up to the "
+        "checkpoint it resumed from).",
         f"- Grid: model size {model_size}; data sizes {list(data_sizes)}; seeds {list(seeds)}; "
         f"models {list(models)}; at most {max_epochs} epochs, patience {patience}; Adam lr {lr}; "
         f"MSE; dtype {np.dtype(dtype).name}"
@@ -448,7 +450,13 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
         rows = read_results(out_dir)
     if best_panels:
         plot_rollouts(os.path.join(out_dir, FIGURE_NAME), best_panels)
-    extra = _extra_markdown(command=command, wall_s=time.perf_counter() - start, model_size=model_size,
+    sweep_wall_s = {}  # (model size, architecture) -> wall time; the slowest process for a multi-process sweep
+    for r in rows:
+        key = (r["setting"], VARIANTS[r["model"]][0])
+        sweep_wall_s[key] = max(sweep_wall_s.get(key, 0.0), float(r["wall_s"]))
+    sweeps_wall_s = sum(sweep_wall_s.values())
+    extra = _extra_markdown(command=command, wall_s=time.perf_counter() - start, sweeps_wall_s=sweeps_wall_s,
+                            model_size=model_size,
                             data_sizes=data_sizes, seeds=seeds, models=models, max_epochs=max_epochs,
                             patience=patience, lr=lr, quick=quick, rollout_steps=rollout_steps,
                             rollout_trajectories=rollout_trajectories, medium_shared_widths=medium_shared_widths,

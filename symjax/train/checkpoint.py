@@ -4,7 +4,10 @@ Layout of a checkpoint directory::
 
     checkpoint_dir/step_<epoch>/            orbax checkpoint of the state leaves (atomic rename)
     checkpoint_dir/step_<epoch>/fingerprint.json
-        {"fingerprint": {...run description...}, "epoch": e, "state_sha256": "..."}
+        {"fingerprint": {...run description...}, "epoch": e, "state_sha256": "...", "wall_s": t}
+
+wall_s is the sweep's wall time up to the save, earlier resumed passes included;
+it is bookkeeping for reports, not part of the run's identity.
 
 fingerprint.json is written (temp file + os.replace) after orbax has committed
 the step directory, so a step directory without it is an interrupted save. On
@@ -165,19 +168,25 @@ class CheckpointStore:
         for epoch in stale:
             shutil.rmtree(self._path(epoch))
 
-    def save(self, epoch: int, state) -> None:
-        """Saves state (pytree of numpy arrays) as step_<epoch>, then keeps the newest `keep`."""
+    def save(self, epoch: int, state, wall_s: float = 0.0) -> None:
+        """Saves state (pytree of numpy arrays) as step_<epoch>, then keeps the newest `keep`.
+
+        wall_s: the sweep's wall time so far (seconds), returned again by restore_latest.
+        """
         leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
         os.makedirs(self.directory, exist_ok=True)
         path = self._path(epoch)
         self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
         atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
-            "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves)})
+            "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
+            "wall_s": float(wall_s)})
         for old in self.steps()[self.keep:]:
             shutil.rmtree(self._path(old), ignore_errors=True)
 
     def restore_latest(self, template):
-        """(epoch, state) from the newest valid checkpoint, or None if there is none.
+        """(epoch, state, wall_s) from the newest valid checkpoint, or None if there is none.
+
+        wall_s is the value given to save (0.0 for checkpoints that do not record it).
 
         Args:
           template: pytree of numpy arrays with the structure, shapes and dtypes of the state.
@@ -214,7 +223,7 @@ class CheckpointStore:
             if _digest(restored) != saved_sha or saved_epoch != epoch:
                 warnings.warn(f"skipping checkpoint {path}: contents do not match {FINGERPRINT_FILE}")
                 continue
-            return epoch, jax.tree.unflatten(treedef, restored)
+            return epoch, jax.tree.unflatten(treedef, restored), float(info.get("wall_s", 0.0))
         if self.steps():
             warnings.warn(f"no valid checkpoint in {self.directory}; starting fresh")
         else:

@@ -121,7 +121,9 @@ def sweep(
       sym_error (None without symmetry_error_fn), params (scalars in one lane's
       params), epochs (epochs trained), best_epoch (epoch of the evaluated params'
       validation loss; 0 = initial params), diverged, wall_s (wall time of
-      this call). Evaluated params: best by validation loss when
+      the sweep: this call plus, when it resumed, the time the checkpoint
+      records for the earlier calls up to its save; epochs trained after that
+      checkpoint and lost to an interruption are not counted). Evaluated params: best by validation loss when
       config.early_stopping or the lane diverged, else the final params.
       With return_params=True: (rows, params), params a pytree of numpy arrays
       (L, ...) over this process's lanes, in lane order.
@@ -154,13 +156,14 @@ def sweep(
     host_state = take_rows(ep.init_state(key_data, hyper, init_fn), n_real)
 
     start_epoch = 0
+    earlier_wall_s = 0.0  # wall time of earlier calls, restored from the checkpoint resumed from
     store = None
     if fingerprint is not None:
         store = CheckpointStore(_checkpoint_dir(config), fingerprint, config.keep_checkpoints)
         if config.resume:
             restored = store.restore_latest(host_state)
             if restored is not None:
-                start_epoch, host_state = restored
+                start_epoch, host_state, earlier_wall_s = restored
         else:
             store.clear()
 
@@ -186,7 +189,8 @@ def sweep(
                 stopped[g.members] = np.asarray(g.state.stopped)[: len(g.members)]
             done = epoch + 1
             if store is not None and done % config.checkpoint_every == 0:
-                store.save(done, merge_lanes([g.state for g in groups], members))
+                store.save(done, merge_lanes([g.state for g in groups], members),
+                           wall_s=earlier_wall_s + time.perf_counter() - start_time)
             best_val = merge_lanes([g.state.best_val for g in groups], members)
             bar.update(1)
             bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
@@ -214,7 +218,7 @@ def sweep(
     test_loss, test_acc, sym_error = (np.asarray(m)[:n_real] for m in metrics)
     n_params = sum(int(np.prod(a.shape[1:])) for a in jax.tree.leaves(host.params))
     best_epoch = np.where(chosen, host.best_epoch, host.epochs)
-    wall_s = time.perf_counter() - start_time
+    wall_s = earlier_wall_s + time.perf_counter() - start_time
 
     rows = []
     for i, lane in enumerate(local):
