@@ -71,6 +71,9 @@ MNIST_SHA256 = {
 }
 """SHA-256 of the four gzipped files of the official MNIST release."""
 
+SHARED_MNIST_DIR = SHARED_DATA_DIR / "MNIST"
+"""``<repository root>/../shared/data/MNIST``; a module attribute so tests can redirect it."""
+
 IDX_MAGIC = {3: 2051, 1: 2049}  # number of dimensions -> magic number
 
 
@@ -115,7 +118,7 @@ def _candidates() -> list[Path]:
     if env:
         out.append(Path(env))
     out.append(cache_dir() / "MNIST")
-    out.append(SHARED_DATA_DIR / "MNIST")
+    out.append(SHARED_MNIST_DIR)
     return out
 
 
