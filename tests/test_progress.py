@@ -49,10 +49,11 @@ class RecordingStream(io.StringIO):
         return self.getvalue().splitlines()
 
 
-def summary(active, best_val):
+def summary(active, best_val, diverged=None):
     active = np.asarray(active, bool)
+    diverged = np.zeros(active.shape, bool) if diverged is None else np.asarray(diverged, bool)
     return {"val_loss": np.asarray(best_val, np.float32), "best_val": np.asarray(best_val, np.float32),
-            "active": active, "diverged": np.zeros(active.shape, bool), "devices": 1}
+            "active": active, "diverged": diverged, "devices": 1}
 
 
 def progress_lines(stream):
@@ -104,8 +105,9 @@ def test_interval_trigger_and_early_end():
     run_epochs(progress, clock, range(1, 12), [7.0] * 11, active=(True,), best=(1.0,))
     assert [re.search(r"epoch (\d+)/", l).group(1) for l in progress_lines(stream)] == ["5", "10"]
     # Every lane stops at epoch 12: that is the sweep's last epoch, so it gets a line.
-    run_epochs(progress, clock, [12], [7.0], active=(False,), best=(1.0,))
-    assert progress_lines(stream)[-1].startswith("[t] sweep 1/1 A: epoch 12/100, 0/1 lanes active")
+    clock.t += 7.0
+    progress.on_epoch(12, summary((False,), (1.0,), diverged=(True,)))
+    assert progress_lines(stream)[-1].startswith("[t] sweep 1/1 A: epoch 12/100, 0/1 lanes active (1 diverged), ")
 
 
 def test_resumed_sweep_counts_from_its_first_epoch():
@@ -163,9 +165,9 @@ def test_terminal_draws_a_tqdm_bar_and_no_interval_lines():
     progress.sweep_finished("A", 2, {"first_epoch": 1.0, "train": 20.0, "evaluate": 0.1, "total": 21.0})
     text = stream.getvalue()
     assert "\r" in text and "%|" in text  # tqdm redraws its bar in place
-    assert "20/20" in text and "2/2 active" in text
+    assert "20/20" in text and "2/2 lanes active" in text
     newline_lines = [l.split("\r")[-1] for l in text.split("\n")]
-    assert not [l for l in newline_lines if "lanes active" in l]
+    assert not [l for l in text.replace("\r", "\n").split("\n") if l.startswith("[t] sweep 1/1 A: epoch")]
     assert "[t] sweep 1/1 A: started, 2 lanes, at most 20 epochs" in newline_lines
     assert "[t] note" in newline_lines
     assert any(l.startswith("[t] sweep 1/1 A: finished, 2 lanes, 20 epochs") for l in newline_lines)

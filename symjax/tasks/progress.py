@@ -191,8 +191,11 @@ class RunProgress:
         self._running = sweep
         self._line(f"{self._where(sweep)}: started, {int(lanes)} lanes, at most {sweep.max_epochs} epochs")
         if self.is_tty and not self.quiet:
-            self._bar = tqdm(total=sweep.max_epochs, desc=f"[{self.name}] {self._where(sweep)}", unit="epoch",
-                             file=self.stream, leave=False, dynamic_ncols=True)
+            # No tqdm ETA: the postfix carries the estimate for the whole invocation.
+            self._bar = tqdm(total=sweep.max_epochs, desc=self._where(sweep), unit="epoch", file=self.stream,
+                             leave=False, dynamic_ncols=True,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                        "[{elapsed}, {rate_fmt}{postfix}]")
 
     def sweep_skipped(self, label: str, reason: str) -> None:
         """Marks the first pending sweep named `label` as skipped (no epochs left to it); one line."""
@@ -203,8 +206,9 @@ class RunProgress:
     def on_epoch(self, epoch: int, summary: dict) -> None:
         """The engine's epoch_callback: `epoch` epochs done (1-based) in the running sweep.
 
-        summary: numpy arrays (L,) 'best_val' (best validation loss of each lane)
-        and 'active' (lane still training); other keys are ignored.
+        summary: numpy arrays (L,) 'best_val' (best validation loss of each lane),
+        'active' (lane still training) and optionally 'diverged' (counted in the
+        line when any); other keys are ignored.
         """
         sweep = self._running
         if sweep is None:
@@ -220,25 +224,26 @@ class RunProgress:
         sweep.epochs_seen += 1
         sweep.last_tick = now
         sweep.epoch = int(epoch)
+        if self.quiet:
+            return
         active = np.asarray(summary["active"], bool)
         best = np.asarray(summary["best_val"], float)
         best_val = float(np.min(best[np.isfinite(best)])) if np.isfinite(best).any() else float("nan")
+        diverged = int(np.sum(summary.get("diverged", 0)))
+        lanes = f"{int(active.sum())}/{active.size} lanes active" + (f" ({diverged} diverged)" if diverged else "")
         left = format_duration(self.seconds_left())
-        if self.quiet:
-            return
         if self._bar is not None:
             self._bar.n = min(sweep.epoch, sweep.max_epochs)
-            self._bar.set_postfix_str(f"{int(active.sum())}/{active.size} active, best val "
-                                      f"{_format_loss(best_val)}, left <= {left}", refresh=False)
+            self._bar.set_postfix_str(f"{lanes}, best val {_format_loss(best_val)}, left <= {left}", refresh=False)
             self._bar.refresh()
             return
         last = sweep.epoch >= sweep.max_epochs or not active.any()
         if (last or sweep.epoch - sweep.line_epoch >= self.every_epochs
                 or now - sweep.line_time >= self.interval_s):
             sweep.line_epoch, sweep.line_time = sweep.epoch, now
-            self._line(f"{self._where(sweep)}: epoch {sweep.epoch}/{sweep.max_epochs}, "
-                       f"{int(active.sum())}/{active.size} lanes active, best val {_format_loss(best_val)}, "
-                       f"elapsed {format_duration(self.elapsed())}, left <= {left}")
+            self._line(f"{self._where(sweep)}: epoch {sweep.epoch}/{sweep.max_epochs}, {lanes}, "
+                       f"best val {_format_loss(best_val)}, elapsed {format_duration(self.elapsed())}, "
+                       f"left <= {left}")
 
     def sweep_finished(self, label: str, lanes: int, timings: dict) -> None:
         """Ends the running sweep `label`; one line with the engine's timings (seconds).
