@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 # Loggers whose INFO/DEBUG records configure_logging(False) hides. orbax logs through absl.logging,
 # whose records go to the Python logger 'absl'; jax logs to 'jax.*' (e.g. jax._src.xla_bridge).
-LIBRARY_LOGGERS = ("absl", "jax", "orbax", "tensorstore", "etils", "flax", "chex", "optax", "jraph", "asyncio")
+LIBRARY_LOGGERS = ("absl", "jax", "jaxlib", "orbax", "tensorstore", "etils", "flax", "chex", "optax", "jraph", "asyncio")
 
 _PYTHON_FORMATWARNING = warnings.formatwarning
 
@@ -122,6 +122,18 @@ class RunProgress:
       is_tty: True draws a tqdm bar, False writes lines; None asks stream.isatty().
 
     Methods take the engine's numbers: on_epoch is the engine's epoch_callback.
+    How a driver uses it (the engine runs with TrainConfig(quiet=True), so it draws no bar)::
+
+        progress = RunProgress("task3", [(plan.label, plan.max_epochs) for plan in plans])
+        for plan in plans:
+            if plan.done:
+                progress.sweep_skipped(plan.label, "finished earlier; results reused")
+                continue
+            progress.sweep_started(plan.label, len(plan.lanes))
+            result = sweep(plan.fns, x, y, plan.lanes, plan.config, epoch_callback=progress.on_epoch)
+            progress.sweep_finished(plan.label, len(plan.lanes), result.timings)
+            progress.message(f"wrote {path}")   # not print(): keeps the terminal bar intact
+        progress.close()
     """
 
     def __init__(self, name: str, sweeps: list[tuple[str, int]], *, quiet: bool = False, stream=None,
