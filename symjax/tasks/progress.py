@@ -41,7 +41,8 @@ from tqdm import tqdm
 
 # Loggers whose INFO/DEBUG records configure_logging(False) hides. orbax logs through absl.logging,
 # whose records go to the Python logger 'absl'; jax logs to 'jax.*' (e.g. jax._src.xla_bridge).
-LIBRARY_LOGGERS = ("absl", "jax", "jaxlib", "orbax", "tensorstore", "etils", "flax", "chex", "optax", "jraph", "asyncio")
+LIBRARY_LOGGERS = (
+    "absl", "jax", "jaxlib", "orbax", "tensorstore", "etils", "flax", "chex", "optax", "jraph", "asyncio")
 
 _PYTHON_FORMATWARNING = warnings.formatwarning
 
