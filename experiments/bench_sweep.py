@@ -24,9 +24,11 @@ from absl import app, flags
 
 from symjax.io import atomic_write_text
 from symjax.tasks.common import machine_description
+from symjax.tasks.progress import configure_logging, define_verbose_flag
 from symjax.train import Lane, LaneFns, TrainConfig, sweep
 
 FLAGS = flags.FLAGS
+define_verbose_flag()
 flags.DEFINE_list("epochs", ["20"], "Epochs per lane (fixed, no early stopping); one table per value.")
 flags.DEFINE_integer("seeds", 3, "Seeds per (size, augmentation) cell.")
 flags.DEFINE_bool("sequential", True, "Also train the lanes one after another for comparison.")
@@ -184,6 +186,7 @@ def table(results, lanes, epochs, peak):
 
 def main(argv):
     del argv
+    configure_logging(FLAGS.verbose)
     info = f"{machine_description()}; load average at start {os.getloadavg()[0]:.1f}"
     x, y = make_pool()
     lanes = make_lanes(FLAGS.seeds, len(x))
