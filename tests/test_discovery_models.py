@@ -214,3 +214,89 @@ def test_bad_model_options_are_one_line_errors(make, message):
     with pytest.raises(ValueError, match=message) as err:
         make()
     assert "\n" not in str(err.value)
+
+
+# -- end to end through the lane engine ---------------------------------------------------------------
+
+from symjax.data import mnist as mnist_data  # noqa: E402
+from symjax.train import Lane, TrainConfig, sweep  # noqa: E402
+
+
+def _train(experiment, variant, splits, lams, epochs=3, batch=32, lr=1e-2, **options):
+    """One sweep: a lane per lam (same seed), tiny sizes; returns (model, SweepResult)."""
+    model = dm.build_model(experiment, variant, **options)
+    lanes = [Lane(seed=0, train_idx=splits.train_idx, val_idx=splits.val_idx, test_idx=splits.test_idx,
+                  batch_size=batch, learning_rate=lr,
+                  hyper={k: lam for k in model.hyper_keys}, meta={"model": variant, "lam": lam}) for lam in lams]
+    config = TrainConfig(loss=dm.LOSSES[experiment], max_epochs=epochs, early_stopping=False, quiet=True,
+                         sym_samples=2)
+    return model, sweep(dm.lane_fns(model), splits.x, splits.y, lanes, config)
+
+
+def _lane(params, i):
+    return jax.tree.map(lambda leaf: leaf[i], params)
+
+
+def _check_rows(result, n_lanes):
+    assert len(result.rows) == n_lanes
+    for row in result.rows:
+        assert np.isfinite(row["test_loss"]) and row["epochs"] >= 1 and np.isfinite(row["sym_error"])
+
+
+def test_set_sum_trains_end_to_end_and_lam_pulls_the_soft_weights_to_shared():
+    splits = dd.set_sum(0, 256, 64, 64)
+    model, result = _train("set_sum", "soft", splits, [0.0, 10.0], epochs=3, lr=0.1)
+    _check_rows(result, 2)
+    distance = [float(discovery.sharing_distance(model.matrix(_lane(result.params, i)), model.action_out,
+                                                 model.action_in, layout="out_in")) for i in range(2)]
+    assert distance[1] < 0.5 * distance[0]
+    model, result = _train("set_sum", "generic", splits, [1e-2, 1e-4], epochs=3, lr=0.1)
+    _check_rows(result, 2)
+    assert result.params["w"].shape == (2, 10, 10)
+
+
+def test_translation_1d_trains_end_to_end_generic_with_l1_and_hard():
+    splits = dd.translation_1d(0, 300, 100, 100)
+    model, result = _train("translation_1d", "generic_elu_l1", splits, [1e-4, 1e-2])
+    _check_rows(result, 2)
+    assert result.params["w"].shape == (2, 5, 10, 10)
+    assert all(0.0 <= row["test_acc"] <= 1.0 for row in result.rows)
+    model, result = _train("translation_1d", "hard", splits, [0.0])
+    assert result.rows[0]["sym_error"] < 1e-10
+
+
+def test_translation_2d_trains_end_to_end_soft_and_cnn():
+    splits = dd.translation_2d(0, 120, 30, 30)
+    model, result = _train("translation_2d", "soft", splits, [1e-3, 1.0])
+    _check_rows(result, 2)
+    assert result.params["w"].shape == (2, 3, 10, 10, 10, 10)
+    model, result = _train("translation_2d", "cnn", splits, [0.0])
+    assert result.rows[0]["sym_error"] < 1e-10
+
+
+@pytest.mark.skipif(not (mnist_data.SHARED_MNIST_DIR / mnist_data.TEST_FILES[0]).is_file(),
+                    reason="MNIST test files not present")
+def test_mnist_trains_end_to_end_on_a_small_canvas():
+    digits = mnist_data.load_mnist()
+    splits = dd.mnist_canvas(0, digits.images, digits.labels, 64, 16, 16, canvas=32)
+    model, result = _train("mnist", "generic", splits, [1e-4, 1e-2], epochs=2, batch=16, offsets=(4, 2), canvas=32)
+    _check_rows(result, 2)
+    assert result.params["w"].shape == (2, 10, 16, 16, 32, 32)
+
+
+def test_degree_trains_end_to_end_generic_and_gcn_on_the_by_graph_split():
+    splits = dd.degree(0, split="by_graph", n_graphs=120, n_val_graphs=20, n_test_graphs=20)
+    model, result = _train("degree", "generic", splits, [0.0, 1.0], epochs=3, lr=0.05)
+    _check_rows(result, 2)
+    model, result = _train("degree", "gcn", splits, [0.0], epochs=2)
+    assert result.rows[0]["sym_error"] < 1e-8
+
+
+def test_build_model_rejects_unknown_names_and_knows_every_variant():
+    for experiment, variants in dm.VARIANTS.items():
+        for variant in variants:
+            dm.build_model(experiment, variant)
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        dm.build_model("rotation", "generic")
+    with pytest.raises(ValueError, match="mnist variant must be one of"):
+        dm.build_model("mnist", "generic_relu")

@@ -54,10 +54,16 @@ from symjax.functional import Dense, SharedDense, normal
 from symjax.functional import init as init_spec
 from symjax.metrics import symmetry_error
 from symjax.models.sequential import Sequential
+from symjax.train import LaneFns
 
 __all__ = [
     "ACTIVATIONS",
     "CNN",
+    "EXPERIMENTS",
+    "LOSSES",
+    "VARIANTS",
+    "build_model",
+    "lane_fns",
     "DeepSets",
     "DegreeMLP",
     "GCN",
@@ -552,3 +558,63 @@ class GCN:
 
     def symmetry_error(self, params, key, x):
         return _degree_symmetry_error(self, params, key, x)
+
+
+# -- experiments --------------------------------------------------------------------------------------
+
+EXPERIMENTS = ("set_sum", "translation_1d", "translation_2d", "mnist", "degree")
+
+VARIANTS = {
+    "set_sum": ("generic", "soft", "hard", "deepsets"),
+    "translation_1d": ("generic_sigmoid", "generic_tanh", "generic_elu", "generic_elu_l1", "soft", "hard", "cnn"),
+    "translation_2d": ("generic", "soft", "hard", "cnn"),
+    "mnist": ("generic", "soft", "hard", "cnn"),
+    "degree": ("generic", "soft", "hard", "gcn"),
+}
+"""Model variants of each experiment; the reference's generic model first, the baseline last."""
+
+LOSSES = {"set_sum": "mse", "translation_1d": "cross_entropy", "translation_2d": "cross_entropy",
+          "mnist": "cross_entropy", "degree": "mse"}
+"""The lane engine's loss per experiment (the reference trains set_sum and degree with mean L1)."""
+
+
+def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, canvas: int = 56):
+    """The model ``variant`` of ``experiment`` (see VARIANTS).
+
+    Translation models: stride 1 for the synthetic images, stride 2 on the
+    MNIST canvas (28 x 28 translations of a 56 x 56 canvas, reference §3.2);
+    the soft and hard variants use ELU (the reference's best activation).
+    ``offsets`` (b, b') of the generic offset-sharing penalty default to (1, 1)
+    (one translation step; stride 1) for the synthetic images and to the
+    reference's (16, 4) for MNIST. ``canvas``: MNIST canvas side (tests use a
+    smaller one).
+
+    Raises:
+      ValueError: unknown experiment or variant, offsets outside the image.
+    """
+    _check_choice("experiment", experiment, EXPERIMENTS)
+    _check_choice(f"{experiment} variant", variant, VARIANTS[experiment])
+    if experiment == "set_sum":
+        return DeepSets() if variant == "deepsets" else SetSumLinear(sharing=variant)
+    if experiment == "degree":
+        return GCN() if variant == "gcn" else DegreeMLP(sharing=variant)
+    classes, shape, stride, kernel = {
+        "translation_1d": (5, (10,), 1, (4,)),
+        "translation_2d": (3, (10, 10), 1, (5, 5)),
+        "mnist": (10, (canvas, canvas), 2, (28, 28)),
+    }[experiment]
+    if variant == "cnn":
+        return CNN(classes, shape, kernel, stride=stride, padding="valid" if experiment == "mnist" else "circular")
+    if offsets is None:
+        offsets = (16, 4) if experiment == "mnist" else (1, 1)
+    if variant.startswith("generic"):
+        _, *activation = variant.split("_", 1)
+        activation = activation[0] if activation else "elu"
+        l1 = activation.endswith("_l1")
+        return TranslationModel(classes, shape, stride, activation.removesuffix("_l1"), "generic", tuple(offsets), l1)
+    return TranslationModel(classes, shape, stride, "elu", variant, tuple(offsets))
+
+
+def lane_fns(model):
+    """The model as the lane engine's ``LaneFns`` (init, apply, symmetry_error, penalty)."""
+    return LaneFns(init=model.init, apply=model.apply, symmetry_error=model.symmetry_error, penalty=model.penalty)
