@@ -21,9 +21,11 @@ Decisions:
     share better than chance (above it) and worse (below it).
   * Nested groups: if W is G-shared plus isotropic noise, every subgroup H of G
     shares W as well and scores the same as G in expectation (s ≈ noise
-    fraction for both). The score says which groups the weights respect; among
-    those that score alike, the largest group (fewest orbits) is the strongest
-    statement. ``rank_symmetries`` breaks exact ties that way.
+    fraction for both); an exactly G-shared W scores 0 for G and all its
+    subgroups. The score says which groups the weights respect; among those
+    that score alike, the largest group (fewest orbits) is the strongest
+    statement. ``rank_symmetries`` breaks ties that way, counting scores equal
+    when they agree to ``tie_tolerance`` (default 1e-6, float32 resolution).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def sharing_score(w, action_out: Action, action_in: Action, *, layout: str) -> j
     return _squared_distance(jnp.asarray(w), projected) / chance
 
 
-def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: str) -> list[dict]:
+def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: str,
+                    tie_tolerance: float = 1e-6) -> list[dict]:
     """Which candidate symmetry does this weight matrix share best? Rows best (lowest score) first.
 
     Args:
@@ -78,14 +81,16 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
       candidates: name -> (action_out, action_in), e.g. from
         ``symjax.discovery.presets``; every pair must match w's shape.
       layout: 'out_in' or 'in_out'.
+      tie_tolerance: scores are compared rounded to multiples of this; equal
+        ones are ordered by fewer orbits, then larger group order, then name.
     Returns:
-      A list of dicts, one per candidate, sorted by score, exact ties broken by
-      fewer orbits, then larger group order, then name: ``name``, ``group``
+      A list of dicts, one per candidate, best first: ``name``, ``group``
       (the group's name), ``order`` (|G|), ``orbits`` (k), ``chance``
       (1 - k/(mn)), ``distance``, ``score`` (Python numbers). Print with
       ``ranking_table``.
     """
     checks.layout(layout)
+    checks.nonnegative(tie_tolerance, "tie_tolerance")
     if not isinstance(candidates, Mapping) or not candidates:
         raise ValueError(f"candidates must be a non-empty dict name -> (action_out, action_in); got {candidates!r}")
     w = checks.weights(w)
@@ -109,7 +114,11 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
             "distance": float(sharing_distance(w, action_out, action_in, layout=layout)),
             "score": float(sharing_score(w, action_out, action_in, layout=layout)),
         })
-    return sorted(rows, key=lambda r: (r["score"], r["orbits"], -r["order"], r["name"]))
+    def key(row):
+        score = round(row["score"] / tie_tolerance) if tie_tolerance > 0 else row["score"]
+        return score, row["orbits"], -row["order"], row["name"]
+
+    return sorted(rows, key=key)
 
 
 def _order_text(order: int) -> str:
