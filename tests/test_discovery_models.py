@@ -300,3 +300,14 @@ def test_build_model_rejects_unknown_names_and_knows_every_variant():
         dm.build_model("rotation", "generic")
     with pytest.raises(ValueError, match="mnist variant must be one of"):
         dm.build_model("mnist", "generic_relu")
+
+
+def test_penalty_weights_are_checked_before_training():
+    model = dm.TranslationModel(5, (10,), l1=True)
+    assert dm.check_hyper_values(model, {"lam": 1e-4, "l1": 0}) == {"lam": 1e-4, "l1": 0.0}
+    with pytest.raises(ValueError, match="penalty weight lam must be a finite number >= 0; got -0.1"):
+        dm.check_hyper_values(model, {"lam": -0.1, "l1": 0.0})
+    with pytest.raises(ValueError, match=r"expects penalty weights \('lam', 'l1'\)"):
+        dm.check_hyper_values(model, {"lam": 0.1})
+    with pytest.raises(ValueError, match="got nan"):
+        dm.check_hyper_values(dm.DegreeMLP(sharing="soft"), {"lam": float("nan")})

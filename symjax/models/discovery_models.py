@@ -63,6 +63,7 @@ __all__ = [
     "LOSSES",
     "VARIANTS",
     "build_model",
+    "check_hyper_values",
     "lane_fns",
     "DeepSets",
     "DegreeMLP",
@@ -613,6 +614,23 @@ def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, 
         l1 = activation.endswith("_l1")
         return TranslationModel(classes, shape, stride, activation.removesuffix("_l1"), "generic", tuple(offsets), l1)
     return TranslationModel(classes, shape, stride, "elu", variant, tuple(offsets))
+
+
+def check_hyper_values(model, hyper: dict) -> dict:
+    """``hyper`` as float32-ready floats after checking it holds exactly ``model.hyper_keys``, each finite and >= 0.
+
+    Raises:
+      ValueError: a missing or extra key, or a negative / non-finite weight (one line, before any compilation).
+    """
+    if sorted(hyper) != sorted(model.hyper_keys):
+        raise ValueError(f"{type(model).__name__} expects penalty weights {model.hyper_keys}; got {sorted(hyper)}")
+    out = {}
+    for name, value in hyper.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(f"penalty weight {name} must be a finite number >= 0; got {value!r}")
+        out[name] = float(value)
+    return out
 
 
 def lane_fns(model):
