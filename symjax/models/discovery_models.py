@@ -42,14 +42,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 
 import jax
 import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from symjax import actions, groups
+from symjax import actions, discovery, groups
 from symjax.functional import Dense, SharedDense, normal
 from symjax.functional import init as init_spec
 from symjax.metrics import symmetry_error
@@ -83,11 +82,6 @@ ACTIVATIONS = {
     "identity": lambda h: h,
 }
 SHARINGS = ("generic", "hard", "soft")
-
-
-def _discovery():
-    """The discovery library (symjax.discovery), imported when a penalty is first traced."""
-    return importlib.import_module("symjax.discovery")
 
 
 def _check_choice(what: str, value, allowed) -> None:
@@ -188,10 +182,9 @@ class SetSumLinear:
 
         def penalty(params, hyper):
             _check_hyper(hyper, self.hyper_keys, self)
-            d = _discovery()
             w = params["w"]
-            term = (d.sigmoid_sparsity(w, scale=100.0) if self.sharing == "generic"
-                    else d.orbit_tie(w, self.action_out, self.action_in, layout="out_in"))
+            term = (discovery.sigmoid_sparsity(w, scale=100.0) if self.sharing == "generic"
+                    else discovery.orbit_tie(w, self.action_out, self.action_in, layout="out_in"))
             return hyper["lam"] * term
         return penalty
 
@@ -350,16 +343,15 @@ class TranslationModel:
 
         def penalty(params, hyper):
             _check_hyper(hyper, self.hyper_keys, self)
-            d = _discovery()
             w = params["w"]
             if self.sharing == "soft":
-                return hyper["lam"] * d.orbit_tie(self.matrix(params), self.action_out, self.action_in,
+                return hyper["lam"] * discovery.orbit_tie(self.matrix(params), self.action_out, self.action_in,
                                                   layout="out_in")
             b, b2 = self.offsets
             axes = tuple(range(1, 1 + 2 * n_t))
-            total = hyper["lam"] * d.offset_tie(w, (b,) * n_t + (b2,) * n_t, axes, wrap=True, p=1)
+            total = hyper["lam"] * discovery.offset_tie(w, (b,) * n_t + (b2,) * n_t, axes, wrap=True, p=1)
             if self.l1:
-                total = total + hyper["l1"] * d.l1(w)
+                total = total + hyper["l1"] * discovery.l1(w)
             return total
         return penalty
 
@@ -488,7 +480,7 @@ class DegreeMLP:
 
         def penalty(params, hyper):
             _check_hyper(hyper, self.hyper_keys, self)
-            return hyper["lam"] * _discovery().orbit_tie(params["w"], self.action_out, self.action_in,
+            return hyper["lam"] * discovery.orbit_tie(params["w"], self.action_out, self.action_in,
                                                          layout="out_in")
         return penalty
 
