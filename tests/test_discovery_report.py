@@ -123,3 +123,8 @@ def test_figures_are_written_as_png(tmp_path):
             for lam in (1e-3, 1.0)]
     assert open(rf.lambda_figure(rows, str(tmp_path / "l.png"), "test_acc"), "rb").read(4) == b"\x89PNG"
     assert rf.lambda_figure([{"model": "hard", "lam": None}], str(tmp_path / "n.png"), "test_acc") is None
+
+
+def test_choices_list_the_data_and_model_choices():
+    text = rd.choices_markdown("degree")
+    assert "probability 0.5" in text and "GCN" in text and text.count("\n- ") >= 8

@@ -60,6 +60,7 @@ __all__ = [
     "CNN",
     "EXPERIMENTS",
     "LOSSES",
+    "MODEL_CHOICES",
     "VARIANTS",
     "build_model",
     "check_hyper_values",
@@ -565,6 +566,20 @@ VARIANTS = {
     "degree": ("generic", "soft", "hard", "gcn"),
 }
 """Model variants of each experiment; the reference's generic model first, the baseline last."""
+
+MODEL_CHOICES = {
+    "generic weights": "no bias (the reference's weight is the only parameter); entries N(0, 1 / fan_in)",
+    "set_sum loss": "mean squared error (the lane engine has no L1 loss; the reference trains with mean L1)",
+    "degree loss": "mean squared error (the reference: mean L1)",
+    "DeepSets": "phi: 1 -> 32 -> 32, sum over the set, rho: 32 -> 32 -> 1, ReLU",
+    "CNN (1-D, 2-D)": "circular padding, one output channel per class, bias, ELU, mean over positions",
+    "CNN (MNIST)": "10 kernels 28 x 28, stride 2, no padding (15 x 15 positions), bias, ELU, mean over positions",
+    "GCN": "node input 1; symmetric normalisation with self-loops (jraph.GraphConvolution); bias after aggregation",
+    "soft and hard translation models": "ELU, the reference's best activation",
+    "offsets (b, b')": "(1, 1) for the synthetic images (one translation step); MNIST default the reference's (16, 4)",
+    "L1 weight of generic_elu_l1": "hyper 'l1', a lane value like 'lam' (the reference does not give it)",
+}
+"""Model choices where reference 001 is silent (printed by the reports)."""
 
 LOSSES = {"set_sum": "mse", "translation_1d": "cross_entropy", "translation_2d": "cross_entropy",
           "mnist": "cross_entropy", "degree": "mse"}

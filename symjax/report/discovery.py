@@ -35,7 +35,7 @@ import numpy as np
 from symjax import discovery
 from symjax.data.discovery import CHOICES
 from symjax.discovery import presets
-from symjax.models.discovery_models import EXPERIMENTS, degree_accuracy
+from symjax.models.discovery_models import EXPERIMENTS, MODEL_CHOICES, degree_accuracy
 
 from .aggregate import mean_std
 from .tables import markdown_table
@@ -290,6 +290,7 @@ def claims_markdown(claims: Sequence[dict]) -> str:
 
 
 def choices_markdown(experiment: str) -> str:
-    """The data choices made where reference 001 is silent, as a bullet list."""
+    """The data and model choices made where reference 001 is silent, as a bullet list."""
     _check_experiment(experiment)
-    return "\n".join(f"- {key}: {text}" for key, text in CHOICES[experiment].items())
+    items = list(CHOICES[experiment].items()) + list(MODEL_CHOICES.items())
+    return "\n".join(f"- {key}: {text}" for key, text in items)
