@@ -305,3 +305,15 @@ def test_penalty_weights_are_checked_before_training():
         dm.check_hyper_values(model, {"lam": 0.1})
     with pytest.raises(ValueError, match="got nan"):
         dm.check_hyper_values(dm.DegreeMLP(sharing="soft"), {"lam": float("nan")})
+
+
+def test_class_bias_shifts_every_translation_score_of_its_class():
+    model = dm.build_model("translation_1d", "hard", class_bias=True)
+    params = model.init(KEY)
+    params["class_bias"] = jnp.arange(5.0)
+    x = np.random.default_rng(2).random((2, 10)).astype(np.float32)
+    w = np.asarray(model.weight(params), np.float64)
+    elu = lambda v: np.where(v > 0, v, np.exp(v) - 1)
+    expected = np.array([[np.mean(elu(w[k] @ xb + k)) for k in range(5)] for xb in x])
+    np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
+    assert "class_bias" not in dm.build_model("translation_1d", "hard").init(KEY)

@@ -239,10 +239,13 @@ class TranslationModel:
     Weight W (C, *T, *P): for class k and translation t, a template over the
     pixels p (T = dims // stride translations per axis, P = image dims):
 
-        s[b, k, t] = sum_p W[k, t, p] x[b, p]       one matmul (B, |P|) @ (|P|, C |T|)
+        s[b, k, t] = sum_p W[k, t, p] x[b, p] (+ c_k)       one matmul (B, |P|) @ (|P|, C |T|)
         logit[b, k] = mean_t act(s[b, k, t])
 
-    (softmax in the cross-entropy). The true symmetry: translations t -> t + e_a,
+    (softmax in the cross-entropy). The reference's weight is its only
+    parameter; ``bias=True`` adds a per-class bias c_k inside the activation
+    (params 'class_bias' (C,), zeros at init; translation-invariant, so the
+    same in every sharing variant). The true symmetry: translations t -> t + e_a,
     pixels p -> p + stride e_a (mod dims), C_{T_1} (x C_{T_2}) acting on both.
 
     generic penalty (reference eq. in §3.2):
@@ -257,6 +260,7 @@ class TranslationModel:
     sharing: str = "generic"
     offsets: tuple = (1, 1)
     l1: bool = False
+    bias: bool = False
 
     def __post_init__(self):
         _check_choice("sharing", self.sharing, SHARINGS)
@@ -316,8 +320,12 @@ class TranslationModel:
 
     def init(self, key):
         if self.sharing == "hard":
-            return init_spec(key, self.shared)
-        return {"w": _free_weight(key, self.weight_shape, self.num_pixels)}
+            params = init_spec(key, self.shared)
+        else:
+            params = {"w": _free_weight(key, self.weight_shape, self.num_pixels)}
+        if self.bias:
+            params["class_bias"] = jnp.zeros((self.num_classes,), jnp.float32)
+        return params
 
     def weight(self, params):
         """W (C, *T, *P)."""
@@ -334,6 +342,8 @@ class TranslationModel:
         flat = x.reshape(x.shape[0], self.num_pixels)
         w = self.weight(params).reshape(self.num_classes * self.num_translations, self.num_pixels)
         s = (flat @ w.T).reshape(x.shape[0], self.num_classes, self.num_translations)
+        if self.bias:
+            s = s + params["class_bias"][:, None]
         return jnp.mean(ACTIVATIONS[self.activation](s), axis=-1)
 
     @property
@@ -578,6 +588,8 @@ MODEL_CHOICES = {
     "soft and hard translation models": "ELU, the reference's best activation",
     "offsets (b, b')": "(1, 1) for the synthetic images (one translation step); MNIST default the reference's (16, 4)",
     "L1 weight of generic_elu_l1": "hyper 'l1', a lane value like 'lam' (the reference does not give it)",
+    "class bias": "off by default (the reference's weight is its only parameter); build_model(class_bias=True) adds "
+                  "a per-class bias inside the activation",
 }
 """Model choices where reference 001 is silent (printed by the reports)."""
 
@@ -586,7 +598,8 @@ LOSSES = {"set_sum": "mse", "translation_1d": "cross_entropy", "translation_2d":
 """The lane engine's loss per experiment (the reference trains set_sum and degree with mean L1)."""
 
 
-def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, canvas: int = 56):
+def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, canvas: int = 56,
+                class_bias: bool = False):
     """The model ``variant`` of ``experiment`` (see VARIANTS).
 
     Translation models: stride 1 for the synthetic images, stride 2 on the
@@ -595,7 +608,8 @@ def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, 
     ``offsets`` (b, b') of the generic offset-sharing penalty default to (1, 1)
     (one translation step; stride 1) for the synthetic images and to the
     reference's (16, 4) for MNIST. ``canvas``: MNIST canvas side (tests use a
-    smaller one).
+    smaller one). ``class_bias``: a per-class bias inside the activation of the
+    translation models (not in the reference).
 
     Raises:
       ValueError: unknown experiment or variant, offsets outside the image.
@@ -619,8 +633,9 @@ def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, 
         _, *activation = variant.split("_", 1)
         activation = activation[0] if activation else "elu"
         l1 = activation.endswith("_l1")
-        return TranslationModel(classes, shape, stride, activation.removesuffix("_l1"), "generic", tuple(offsets), l1)
-    return TranslationModel(classes, shape, stride, "elu", variant, tuple(offsets))
+        return TranslationModel(classes, shape, stride, activation.removesuffix("_l1"), "generic", tuple(offsets), l1,
+                                class_bias)
+    return TranslationModel(classes, shape, stride, "elu", variant, tuple(offsets), bias=class_bias)
 
 
 def check_hyper_values(model, hyper: dict) -> dict:
