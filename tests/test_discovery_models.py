@@ -244,28 +244,22 @@ def test_set_sum_trains_end_to_end_and_lam_pulls_the_soft_weights_to_shared():
     distance = [float(discovery.sharing_distance(model.matrix(_lane(result.params, i)), model.action_out,
                                                  model.action_in, layout="out_in")) for i in range(2)]
     assert distance[1] < 0.5 * distance[0]
-    model, result = _train("set_sum", "generic", splits, [1e-2, 1e-4], epochs=3, lr=0.1)
-    _check_rows(result, 2)
     assert result.params["w"].shape == (2, 10, 10)
 
 
-def test_translation_1d_trains_end_to_end_generic_with_l1_and_hard():
+def test_translation_1d_trains_end_to_end_generic_with_l1():
     splits = dd.translation_1d(0, 300, 100, 100)
     model, result = _train("translation_1d", "generic_elu_l1", splits, [1e-4, 1e-2])
     _check_rows(result, 2)
     assert result.params["w"].shape == (2, 5, 10, 10)
     assert all(0.0 <= row["test_acc"] <= 1.0 for row in result.rows)
-    model, result = _train("translation_1d", "hard", splits, [0.0])
-    assert result.rows[0]["sym_error"] < 1e-10
 
 
-def test_translation_2d_trains_end_to_end_soft_and_cnn():
+def test_translation_2d_trains_end_to_end_soft():
     splits = dd.translation_2d(0, 120, 30, 30)
     model, result = _train("translation_2d", "soft", splits, [1e-3, 1.0])
     _check_rows(result, 2)
     assert result.params["w"].shape == (2, 3, 10, 10, 10, 10)
-    model, result = _train("translation_2d", "cnn", splits, [0.0])
-    assert result.rows[0]["sym_error"] < 1e-10
 
 
 @pytest.mark.skipif(not (mnist_data.SHARED_MNIST_DIR / mnist_data.TEST_FILES[0]).is_file(),
@@ -278,12 +272,12 @@ def test_mnist_trains_end_to_end_on_a_small_canvas():
     assert result.params["w"].shape == (2, 10, 16, 16, 32, 32)
 
 
-def test_degree_trains_end_to_end_generic_and_gcn_on_the_by_graph_split():
+def test_degree_trains_end_to_end_soft_on_the_by_graph_split():
     splits = dd.degree(0, split="by_graph", n_graphs=120, n_val_graphs=20, n_test_graphs=20)
-    model, result = _train("degree", "generic", splits, [0.0, 1.0], epochs=3, lr=0.05)
+    model, result = _train("degree", "soft", splits, [0.0, 10.0], epochs=3, lr=0.05)
     _check_rows(result, 2)
-    model, result = _train("degree", "gcn", splits, [0.0], epochs=2)
-    assert result.rows[0]["sym_error"] < 1e-8
+    errors = [row["sym_error"] for row in result.rows]
+    assert errors[1] < 0.5 * errors[0]  # a large lam pulls W towards a I + b 11^T: closer to equivariant
 
 
 def test_build_model_rejects_unknown_names_and_knows_every_variant():
