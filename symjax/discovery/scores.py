@@ -24,8 +24,11 @@ Decisions:
     fraction for both); an exactly G-shared W scores 0 for G and all its
     subgroups. The score says which groups the weights respect; among those
     that score alike, the largest group (fewest orbits) is the strongest
-    statement. ``rank_symmetries`` breaks ties that way, counting scores equal
-    when they agree to ``tie_tolerance`` (default 1e-6, float32 resolution).
+    statement. ``rank_symmetries`` ranks that way: candidates scoring within
+    ``tie_tolerance`` (default 1e-3) of the best remaining score count as tied
+    and the one with fewest orbits ranks first. Differences larger than that
+    are taken at face value, so a subgroup can still outrank its group when
+    noise happens to fit it better by more than the tolerance.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def sharing_score(w, action_out: Action, action_in: Action, *, layout: str) -> j
 
 
 def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: str,
-                    tie_tolerance: float = 1e-6) -> list[dict]:
+                    tie_tolerance: float = 1e-3) -> list[dict]:
     """Which candidate symmetry does this weight matrix share best? Rows best (lowest score) first.
 
     Args:
@@ -81,8 +84,9 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
       candidates: name -> (action_out, action_in), e.g. from
         ``symjax.discovery.presets``; every pair must match w's shape.
       layout: 'out_in' or 'in_out'.
-      tie_tolerance: scores are compared rounded to multiples of this; equal
-        ones are ordered by fewer orbits, then larger group order, then name.
+      tie_tolerance: the candidates within this of the lowest remaining score
+        are tied and ordered by fewer orbits, then larger group order, then
+        name; then the next lowest remaining score, and so on.
     Returns:
       A list of dicts, one per candidate, best first: ``name``, ``group``
       (the group's name), ``order`` (|G|), ``orbits`` (k), ``chance``
@@ -114,11 +118,14 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
             "distance": float(sharing_distance(w, action_out, action_in, layout=layout)),
             "score": float(sharing_score(w, action_out, action_in, layout=layout)),
         })
-    def key(row):
-        score = round(row["score"] / tie_tolerance) if tie_tolerance > 0 else row["score"]
-        return score, row["orbits"], -row["order"], row["name"]
-
-    return sorted(rows, key=key)
+    remaining = sorted(rows, key=lambda r: r["score"])
+    ranked = []
+    while remaining:
+        cut = remaining[0]["score"] + tie_tolerance
+        tied = [r for r in remaining if r["score"] <= cut]
+        ranked += sorted(tied, key=lambda r: (r["orbits"], -r["order"], r["name"]))
+        remaining = [r for r in remaining if r["score"] > cut]
+    return ranked
 
 
 def _order_text(order: int) -> str:
