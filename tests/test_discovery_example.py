@@ -29,3 +29,12 @@ def test_without_the_penalty_the_kernel_is_not_shared(example):
     kernel, _ = example.train_linen(steps=50, lam=0.0)
     row = next(r for r in example.rank(kernel) if r["name"] == f"S_{example.N} invariant")
     assert row["score"] > 0.5
+
+
+def test_readme_snippet_runs_and_ranks_s_n_first():
+    readme = (PATH.parents[1] / "README.md").read_text()
+    section = readme.index("## Learning a symmetry from data")
+    start = readme.index("```python", section) + len("```python")
+    namespace = {}
+    exec(readme[start:readme.index("```", start)].replace("print(", "(lambda *a: None)("), namespace)
+    assert namespace["rows"][0]["name"] == "S_5 invariant"
