@@ -43,11 +43,17 @@ from symjax.discovery import checks
 from symjax.discovery.projection import orbit_ids, orbit_projection
 
 
-def _squared_distance(w: jax.Array, projected: jax.Array) -> jax.Array:
-    """||W - P W||^2 / ||W||^2, 0 where W = 0."""
+def _squared_distance(w, action_out: Action, action_in: Action, layout: str) -> jax.Array:
+    """||W - P_G W||^2 / ||W||^2, 0 where W = 0."""
+    projected = orbit_projection(w, action_out, action_in, layout=layout)
+    w = jnp.asarray(w, projected.dtype)
     total = jnp.sum(jnp.square(w))
     residual = jnp.sum(jnp.square(w - projected))
     return jnp.where(total > 0, residual / jnp.where(total > 0, total, 1), 0.0)
+
+
+def _score(squared_distance: jax.Array, chance: float) -> jax.Array:
+    return jnp.ones_like(squared_distance) if chance == 0.0 else squared_distance / chance
 
 
 def chance_level(action_out: Action, action_in: Action) -> float:
@@ -58,8 +64,7 @@ def chance_level(action_out: Action, action_in: Action) -> float:
 
 def sharing_distance(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
     """||W - P_G W||_F / ||W||_F in [0, 1]; 0 for W = 0. A scalar, jit-able."""
-    projected = orbit_projection(w, action_out, action_in, layout=layout)
-    return jnp.sqrt(_squared_distance(jnp.asarray(w), projected))
+    return jnp.sqrt(_squared_distance(w, action_out, action_in, layout))
 
 
 def sharing_score(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
@@ -68,11 +73,7 @@ def sharing_score(w, action_out: Action, action_in: Action, *, layout: str) -> j
     Defined as 1 when k = m n (every weight its own orbit; see the module
     docstring). A scalar, jit-able.
     """
-    projected = orbit_projection(w, action_out, action_in, layout=layout)
-    chance = chance_level(action_out, action_in)
-    if chance == 0.0:
-        return jnp.ones((), projected.dtype)
-    return _squared_distance(jnp.asarray(w), projected) / chance
+    return _score(_squared_distance(w, action_out, action_in, layout), chance_level(action_out, action_in))
 
 
 def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: str,
@@ -109,15 +110,10 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
                              f"got {tuple(w.shape)}")
         _, _, k = orbit_ids(action_out, action_in, layout)
         group = action_out.group
-        rows.append({
-            "name": name,
-            "group": group.name or repr(group),
-            "order": group.order,
-            "orbits": k,
-            "chance": chance_level(action_out, action_in),
-            "distance": float(sharing_distance(w, action_out, action_in, layout=layout)),
-            "score": float(sharing_score(w, action_out, action_in, layout=layout)),
-        })
+        chance = chance_level(action_out, action_in)
+        squared = _squared_distance(w, action_out, action_in, layout)
+        rows.append({"name": name, "group": group.name or repr(group), "order": group.order, "orbits": k,
+                     "chance": chance, "distance": float(jnp.sqrt(squared)), "score": float(_score(squared, chance))})
     remaining = sorted(rows, key=lambda r: r["score"])
     ranked = []
     while remaining:
