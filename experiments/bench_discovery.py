@@ -6,8 +6,10 @@
    same penalty differentiated by plain autodiff through P_G (no custom JVP).
 2. pairwise_tie (p = 1 by sorting, p = 2 closed form) with its gradient on
    10^6 weights (target: well under a second).
-All jit-compiled, steady state, median of --repeats. Timing and section
-writing are bench_sharing's (so are its --repeats, --batch, --channels and
+All jit-compiled, steady state, median of --repeats; the orbit_tie and dense
+calls are timed in turn, one of each per round, so that load from other jobs
+on a shared machine falls on both alike. Section writing and the pairwise
+timing are bench_sharing's (so are its --repeats, --batch, --channels and
 --out flags).
 
     python experiments/bench_discovery.py --out=docs/benchmarks.md --note="shared with other jobs"
@@ -16,6 +18,7 @@ writing are bench_sharing's (so are its --repeats, --batch, --channels and
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 
@@ -51,10 +54,23 @@ def orbit_tie_timings(points: int, channels: int, batch: int, repeats: int) -> d
     autodiff = jax.jit(jax.value_and_grad(
         lambda w: jnp.sum(jnp.square(w - discovery.orbit_projection(w, action, action, layout="out_in")))))
     dense = jax.jit(jax.value_and_grad(lambda w, x: jnp.sum(jnp.square(x @ w.T))))
-    return {"size": size, "orbits": orbits, "build": build,
-            "orbit_tie": median_time(tie, w, repeats=repeats),
-            "autodiff": median_time(autodiff, w, repeats=repeats),
-            "dense": median_time(dense, w, x, repeats=repeats)}
+    times = interleaved_medians({"orbit_tie": (tie, (w,)), "autodiff": (autodiff, (w,)), "dense": (dense, (w, x))},
+                                repeats)
+    return {"size": size, "orbits": orbits, "build": build, **times}
+
+
+def interleaved_medians(calls: dict, repeats: int) -> dict:
+    """Median seconds of each jitted call, timed in turn (one of each per round) so load from other jobs
+    falls on all of them alike; each is compiled and run once first."""
+    for fn, args in calls.values():
+        jax.block_until_ready(fn(*args))
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, (fn, args) in calls.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def pairwise_timings(size: int, repeats: int) -> dict:
