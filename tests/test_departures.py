@@ -108,8 +108,12 @@ def test_split_by_trajectory_is_disjoint_sized_and_seeded():
 
 
 def test_split_by_trajectory_refuses_too_few_trajectories():
-    # 40000 pairs: 32000 training pairs need 65 trajectories of 499, 8000 validation pairs 17 -> 82.
-    with pytest.raises(ValueError, match="needs at least 65 \\+ 17 = 82 trajectories"):
+    # 40000 pairs: 32000 training pairs need 65 trajectories of 499 (64 hold 31936), 8000 validation
+    # pairs 17 (16 hold 7984): 82. The --quick pool (99 pairs each), 1000 pairs: 800 -> 9, 200 -> 3.
+    assert tb.trajectories_for_split(40000) == 82
+    assert tb.trajectories_for_split(1000, pairs_per_trajectory=99) == 12
+    assert tb.trajectories_for_split(1000) == 3
+    with pytest.raises(ValueError, match="needs at least 82 trajectories of 499 pairs; got 81"):
         tb.split_pairs_by_trajectory(0, 40000, 81)
     train, val = tb.split_pairs_by_trajectory(0, 40000, 82)
     assert not set((train // 499).tolist()) & set((val // 499).tolist())
@@ -209,6 +213,9 @@ def test_constant_difference_is_significant_with_zero_width():
     assert (low["boot_low"], low["boot_high"]) == (-0.25, -0.25)
     assert low["verdict"] == "shared lower"
     assert high["mean_diff"] == 0.125 and high["verdict"] == "vanilla lower"
+    table = significance.significance_markdown(out).splitlines()
+    assert len(table) == 4 and "mean shared - vanilla" in table[0]
+    assert table[3] == "| 5 | 8000 | 4 | -0.25 | [-0.25, -0.25] | [-0.25, -0.25] | shared lower |"
 
 
 def test_zero_mean_difference_is_not_significant_and_t_interval_by_hand():

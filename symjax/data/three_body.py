@@ -252,6 +252,9 @@ def sample_initial_states(rng: np.random.Generator, num: int, velocity_centring:
       masses (10, 10, 20) the total momentum is then 10 v_3 (generally not 0)
       and the centre of mass drifts.
 
+    The sentence's words ("평균", the mean) read as 'plain'; its stated
+    purpose (no translation of the whole system) holds only for 'mass'.
+
     Positions are left as drawn. The 12 numbers of a state are drawn one state
     after another, so the first k states of a larger draw equal a draw of k
     states from the same generator state.
@@ -468,6 +471,33 @@ def denormalize(z, mean, std):
     return z * std + mean
 
 
+def _train_val_counts(data_size: int, train_fraction: float) -> tuple[int, int]:
+    """(n_train, n_val) = (round(train_fraction n), n - n_train), each checked to be >= 1."""
+    if not isinstance(data_size, (int, np.integer)) or data_size < 2:
+        raise ValueError(f"data_size must be an integer >= 2; got {data_size!r}")
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction}")
+    n_train = int(round(train_fraction * data_size))
+    n_val = data_size - n_train
+    if n_train < 1 or n_val < 1:
+        raise ValueError(f"data_size={data_size} with train_fraction={train_fraction} leaves "
+                         f"{n_train} training and {n_val} validation pairs; expected at least 1 of each")
+    return n_train, n_val
+
+
+def trajectories_for_split(data_size: int, pairs_per_trajectory: int = PAIRS_PER_TRAJECTORY,
+                           train_fraction: float = TRAIN_FRACTION) -> int:
+    """Fewest trajectories that ``split_pairs_by_trajectory`` can split ``data_size`` pairs from.
+
+    ceil(n_train / P) + ceil(n_val / P): 1000 -> 2 + 1 = 3 and 40000 -> 65 + 17 = 82
+    with P = 499 (one more than ``num_trajectories_needed(40000)`` = 81).
+    """
+    if not isinstance(pairs_per_trajectory, (int, np.integer)) or pairs_per_trajectory < 1:
+        raise ValueError(f"pairs_per_trajectory must be an integer >= 1; got {pairs_per_trajectory!r}")
+    n_train, n_val = _train_val_counts(data_size, train_fraction)
+    return -(-n_train // pairs_per_trajectory) + -(-n_val // pairs_per_trajectory)
+
+
 def split_pairs_by_trajectory(
     seed,
     data_size: int,
@@ -513,26 +543,16 @@ def split_pairs_by_trajectory(
 
     Raises:
       ValueError: when T is too small to hold both sides on disjoint
-        trajectories (T < ceil(n_train / P) + ceil(n_val / P)).
+        trajectories (T < ``trajectories_for_split(n, P)``).
     """
-    for name, value, low in (("data_size", data_size, 2), ("num_trajectories", num_trajectories, 2),
-                             ("pairs_per_trajectory", pairs_per_trajectory, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction}")
-    n_train = int(round(train_fraction * data_size))
-    n_val = data_size - n_train
-    if n_train < 1 or n_val < 1:
-        raise ValueError(f"data_size={data_size} with train_fraction={train_fraction} leaves "
-                         f"{n_train} training and {n_val} validation pairs; expected at least 1 of each")
+    needed = trajectories_for_split(data_size, pairs_per_trajectory, train_fraction)
+    if not isinstance(num_trajectories, (int, np.integer)) or num_trajectories < needed:
+        raise ValueError(f"splitting {data_size} pairs {train_fraction:g}:{1 - train_fraction:g} by trajectory "
+                         f"needs at least {needed} trajectories of {pairs_per_trajectory} pairs; "
+                         f"got {num_trajectories!r}")
+    n_train, n_val = _train_val_counts(data_size, train_fraction)
     min_val = -(-n_val // pairs_per_trajectory)
     min_train = -(-n_train // pairs_per_trajectory)
-    if min_val + min_train > num_trajectories:
-        raise ValueError(
-            f"splitting {data_size} pairs {n_train}:{n_val} by trajectory needs at least "
-            f"{min_train} + {min_val} = {min_train + min_val} trajectories of {pairs_per_trajectory} pairs; "
-            f"got {num_trajectories}")
     num_val = int(np.clip(round(num_trajectories * n_val / data_size), min_val, num_trajectories - min_train))
     rng = np.random.default_rng(seed)
     trajectories = rng.permutation(num_trajectories)
