@@ -181,7 +181,26 @@ class SharedGraphModel:
 
 
 @dataclasses.dataclass(frozen=True)
-class VanillaGraphModel:
+class _PaddedGraphMLP:
+    """Fields, checks and init of the two vanilla models (dense graphs padded to max_nodes slots)."""
+
+    max_nodes: int = 50
+    hidden: tuple = HIDDEN[3]
+    d_in: int = NUM_NODE_LABELS
+
+    def __post_init__(self):
+        _check_widths(self.hidden)
+        _check_max_nodes(self.max_nodes)
+
+    def specs(self) -> dict:
+        raise NotImplementedError
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        return _init_specs(key, self.specs(), dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class VanillaGraphModel(_PaddedGraphMLP):
     """Ordinary MLP on slot rows [A_i, X_i] -> attention pooling -> classifier (NOT invariant).
 
     apply(params, (A, X, mask)): A (..., n, n) with n == max_nodes, X (..., n, 37),
@@ -194,20 +213,10 @@ class VanillaGraphModel:
         z = sum_i a_i H_i                   (..., h_L)
     """
 
-    max_nodes: int = 50
-    hidden: tuple = HIDDEN[3]
-    d_in: int = NUM_NODE_LABELS
-
-    def __post_init__(self):
-        _check_widths(self.hidden)
-        _check_max_nodes(self.max_nodes)
 
     def specs(self) -> dict:
         return {**_mlp_specs(self.max_nodes + self.d_in, self.hidden), "attention": Dense(self.hidden[-1], 1),
                 **_head_specs(self.hidden[-1])}
-
-    def init(self, key, dtype=jnp.float32) -> dict:
-        return _init_specs(key, self.specs(), dtype)
 
     def apply(self, params, inputs):
         adjacency, features, mask = inputs
@@ -229,7 +238,7 @@ class VanillaGraphModel:
 
 
 @dataclasses.dataclass(frozen=True)
-class FlatVanillaGraphModel:
+class FlatVanillaGraphModel(_PaddedGraphMLP):
     """Ordinary MLP on the flattened padded graph -> classifier (NOT invariant).
 
     The study (ch. 4 §3): "Vanilla MLP에서는 adjacency matrix 50×50 과 node
@@ -261,13 +270,6 @@ class FlatVanillaGraphModel:
         (D + 1) h_1 + sum_l (h_l + 1) h_{l+1} + (h_L + 1) h_L + (h_L + 1) 2.
     """
 
-    max_nodes: int = 50
-    hidden: tuple = HIDDEN[3]
-    d_in: int = NUM_NODE_LABELS
-
-    def __post_init__(self):
-        _check_widths(self.hidden)
-        _check_max_nodes(self.max_nodes)
 
     @property
     def input_size(self) -> int:
@@ -276,9 +278,6 @@ class FlatVanillaGraphModel:
 
     def specs(self) -> dict:
         return {**_mlp_specs(self.input_size, self.hidden), **_head_specs(self.hidden[-1])}
-
-    def init(self, key, dtype=jnp.float32) -> dict:
-        return _init_specs(key, self.specs(), dtype)
 
     def apply(self, params, inputs):
         adjacency, features, mask = inputs
