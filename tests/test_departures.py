@@ -164,7 +164,7 @@ def test_flat_vanilla_on_nci1_is_the_flat_mlp_and_not_invariant(nci1):
         lambda g: m.apply(p, g), (a, x, mask), actions.GraphAction(s_n), actions.trivial(s_n, 2),
         jax.random.key(2)))(p))
     assert err(model, params) > 1e-4
-    shared = gm.SharedGraphModel((16, 8))
+    shared = gm.SharedGraphModel((4,))
     assert err(shared, shared.init(jax.random.key(1))) < 1e-10  # the same measurement sees an invariant model
     with pytest.raises(ValueError, match=r"FlatVanillaGraphModel\(max_nodes=50\) expects A"):
         model.apply(params, (a[:, :40, :40], x[:, :40], mask[:, :40]))
