@@ -9,8 +9,8 @@
 All jit-compiled, steady state, median of --repeats; the orbit_tie and dense
 calls are timed in turn, one of each per round, so that load from other jobs
 on a shared machine falls on both alike. Section writing and the pairwise
-timing are bench_sharing's (so are its --repeats, --batch, --channels and
---out flags).
+timing are bench_sharing's (so are its --repeats, --batch, --channels, --out
+and --verbose flags).
 
     python experiments/bench_discovery.py --out=docs/benchmarks.md --note="shared with other jobs"
 """
@@ -29,9 +29,10 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_sharing import median_time, write_section  # noqa: E402  (defines --repeats --batch --channels --out)
+from bench_sharing import median_time, write_section  # noqa: E402  (defines --repeats, --out and more)
 from symjax import actions, discovery, groups, sharing  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
+from symjax.tasks.progress import configure_logging  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("points", 100, "S_n on n blocks (x --channels) in and out.")
@@ -103,6 +104,7 @@ def markdown(tie: dict, pairwise: dict) -> str:
 
 def main(argv):
     del argv
+    configure_logging(FLAGS.verbose)
     tie = orbit_tie_timings(FLAGS.points, FLAGS.channels, FLAGS.batch, FLAGS.repeats)
     print(f"orbit_tie: {tie}", flush=True)
     pairwise = pairwise_timings(FLAGS.pairwise_size, FLAGS.repeats)

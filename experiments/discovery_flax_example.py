@@ -20,6 +20,7 @@ from flax import nnx
 
 from symjax import actions, discovery, groups
 from symjax.discovery import presets
+from symjax.tasks.progress import configure_logging, define_verbose_flag
 
 N, HIDDEN = 5, 20  # set size; hidden width (4 channels per set element, so equivariant candidates fit too)
 S_N = groups.symmetric(N)
@@ -104,14 +105,16 @@ def rank(kernel):
     return discovery.rank_symmetries(kernel, presets.candidates_1d(HIDDEN, N, output="both"), layout="in_out")
 
 
-FLAGS = flags.DEFINE_integer("steps", 400, "Adam steps (full batch of 1024 sets)")
+STEPS = flags.DEFINE_integer("steps", 400, "Adam steps (full batch of 1024 sets)")
 LAM = flags.DEFINE_float("lam", 10.0, "weight λ of orbit_tie on the first kernel")
+define_verbose_flag()
 
 
 def main(argv):
     del argv
+    configure_logging(flags.FLAGS.verbose)
     for name, train in (("flax.linen", train_linen), ("flax.nnx", train_nnx)):
-        kernel, mse = train(FLAGS.value, LAM.value)
+        kernel, mse = train(STEPS.value, LAM.value)
         print(f"{name}: task MSE {mse:.2e}")
         print(discovery.ranking_table(rank(kernel)))
 
