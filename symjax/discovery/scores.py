@@ -8,8 +8,9 @@ For W (m x n) and a group G with k orbits of weight positions:
 
 Chance level: for W with i.i.d. N(0, σ^2) entries, W - P_G W is the
 projection onto a subspace of dimension mn - k, so E||W - P_G W||^2 = σ^2 (mn - k)
-and E||W||^2 = σ^2 mn; the ratio of the two expectations is c, and s ≈ 1 for
-random weights whatever the group's size. This is what lets candidates with
+and E||W||^2 = σ^2 mn. The ratio ||W - P_G W||^2 / ||W||^2 is Beta((mn - k)/2, k/2)
+distributed, so its expectation is exactly c, and s ≈ 1 for random weights
+whatever the group's size. This is what lets candidates with
 different numbers of orbits be compared in one table.
 
 Decisions:
