@@ -76,8 +76,10 @@ def test_shared_layer_scores_zero_for_its_group_and_more_for_a_larger_one():
     assert float(discovery.sharing_score(w, spec.action_out, spec.action_in, layout="out_in")) < 1e-12
     larger = (actions.blocks(s5, 3), actions.blocks(s5, 2))
     assert float(discovery.sharing_score(w, *larger, layout="out_in")) > 0.1
-    np.testing.assert_allclose(discovery.orbit_coefficients(w, spec.action_out, spec.action_in, layout="out_in"),
-                               functional.init(jax.random.key(3), spec)["w"], rtol=1e-6)
+    coefficients = functional.init(jax.random.key(3), spec)["w"]
+    for matrix, layout in ((w, "out_in"), (w.T, "in_out")):
+        np.testing.assert_allclose(discovery.orbit_coefficients(matrix, spec.action_out, spec.action_in,
+                                                                layout=layout), coefficients, rtol=1e-6)
 
 
 @pytest.mark.parametrize("group, channels_out, channels_in", [
