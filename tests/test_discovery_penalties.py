@@ -34,6 +34,11 @@ def test_pairwise_tie_value_and_gradient_match_brute_force_with_ties(values, p):
     np.testing.assert_allclose(grad, brute_grad, rtol=1e-5, atol=1e-5)
 
 
+def test_pairwise_tie_signed_zeros_tie():
+    w = jnp.array([-0.0, 0.0, 1.0, -0.0, -2.0])  # an earlier -0 ties with a later +0
+    np.testing.assert_array_equal(jax.grad(discovery.pairwise_tie)(w), jax.grad(brute_pairwise, argnums=0)(w, 1))
+
+
 @pytest.mark.parametrize("p", [1, 2])
 def test_pairwise_tie_any_shape_and_under_jit(p):
     w = jax.random.normal(jax.random.key(0), (3, 4, 2))
