@@ -131,7 +131,8 @@ def test_tree_penalty_on_linen_and_nnx_params():
     got = discovery.tree_penalty(state, discovery.l1, select="kernel")
     assert float(got) == pytest.approx(float(jnp.sum(jnp.abs(layer.kernel[...]))))
     # a traced per-lane weight passes unchecked
-    assert float(jax.jit(lambda lam: discovery.tree_penalty(state, discovery.l1, select="kernel", weight=lam))(0.0)) == 0
+    traced = jax.jit(lambda lam: discovery.tree_penalty(state, discovery.l1, select="kernel", weight=lam))
+    assert float(traced(0.0)) == 0.0
 
 
 def test_tree_penalty_bad_input():

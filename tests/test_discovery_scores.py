@@ -76,8 +76,10 @@ def test_shared_layer_scores_zero_for_its_group_and_more_for_a_larger_one():
     assert float(discovery.sharing_score(w, spec.action_out, spec.action_in, layout="out_in")) < 1e-12
     larger = (actions.blocks(s5, 3), actions.blocks(s5, 2))
     assert float(discovery.sharing_score(w, *larger, layout="out_in")) > 0.1
-    np.testing.assert_allclose(discovery.orbit_coefficients(w, spec.action_out, spec.action_in, layout="out_in"),
-                               functional.init(jax.random.key(3), spec)["w"], rtol=1e-6)
+    coefficients = functional.init(jax.random.key(3), spec)["w"]
+    for matrix, layout in ((w, "out_in"), (w.T, "in_out")):
+        np.testing.assert_allclose(discovery.orbit_coefficients(matrix, spec.action_out, spec.action_in,
+                                                                layout=layout), coefficients, rtol=1e-6)
 
 
 @pytest.mark.parametrize("group, channels_out, channels_in", [
@@ -131,6 +133,18 @@ def test_rank_symmetries_exact_ties_go_to_the_larger_group():
     candidates = {"C_3": (actions.trivial(groups.cyclic(3), 2), actions.base(groups.cyclic(3))),
                   "S_3": (actions.trivial(S3, 2), BASE3)}
     assert [r["name"] for r in discovery.rank_symmetries(w, candidates, layout="out_in")] == ["S_3", "C_3"]
+
+
+def test_rank_symmetries_a_subgroup_fitting_noise_within_the_tolerance_ranks_below_its_group():
+    from symjax.discovery import presets
+    mirror = presets.mirror(3)  # (0 2): a subgroup of S_3 with more orbits
+    w = np.array([[1.01, 0.98, 1.01]])  # mirror-shared exactly; S_3 residual (0.01, -0.02, 0.01)
+    candidates = {"S_3": (actions.trivial(S3, 1), BASE3), "mirror": (actions.trivial(mirror, 1), actions.base(mirror))}
+    # S_3: ||r||^2 = 6e-4 over ||W||^2 ~ 3, chance 2/3 -> score ~ 3e-4; mirror: 0
+    assert [r["name"] for r in discovery.rank_symmetries(w, candidates, layout="out_in")] == ["S_3", "mirror"]
+    strict = discovery.rank_symmetries(w, candidates, layout="out_in", tie_tolerance=0.0)
+    assert [r["name"] for r in strict] == ["mirror", "S_3"]
+    assert strict[1]["score"] == pytest.approx(6e-4 / np.sum(w ** 2) / (2 / 3), rel=1e-4)
 
 
 @pytest.mark.parametrize("call, message", [

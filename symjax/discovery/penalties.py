@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from symjax.discovery import checks, shifts as shifts_lib
 
@@ -42,10 +44,23 @@ def pairwise_tie(w, p: int = 1) -> jax.Array:
     n = flat.size
     if p == 2:
         return n * jnp.sum(jnp.square(flat - jnp.mean(flat))) if n else jnp.zeros((), flat.dtype)
-    # ascending by value, equal values in descending index order (matches jax's subgradient, see above)
-    order = n - 1 - jnp.argsort(flat[::-1], stable=True)
+    # ascending by value, equal values in descending index order (jax's subgradient, see above)
+    _, minus_index = lax.sort((_ordered_int_keys(flat), -lax.iota(jnp.int32, n)), num_keys=2, is_stable=False)
     coefficient = (2 * jnp.arange(n) - n + 1).astype(flat.dtype)
-    return jnp.sum(coefficient * flat[order])
+    return jnp.sum(coefficient * flat[-minus_index])
+
+
+def _ordered_int_keys(flat: jax.Array) -> jax.Array:
+    """Signed integers of the floats' width, ordered as the (non-NaN) floats are, with -0 == +0.
+
+    The IEEE bit pattern read as a signed integer orders non-negative floats;
+    flipping the magnitude bits of negative ones reverses their order. (XLA's
+    CPU sort compares such integers faster than floats.)
+    """
+    bits = lax.bitcast_convert_type(jnp.where(flat == 0, jnp.zeros_like(flat), flat),
+                                    jnp.dtype(f"int{8 * flat.dtype.itemsize}"))
+    magnitude = jnp.array(np.iinfo(bits.dtype).max, bits.dtype)
+    return bits ^ ((bits >> (bits.dtype.itemsize * 8 - 1)) & magnitude)
 
 
 def offset_tie(w, shifts, axes, wrap: bool = True, p: int = 1) -> jax.Array:

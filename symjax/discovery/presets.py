@@ -163,8 +163,7 @@ def translation_pair(grid, image=None, *, axes: Sequence[int] | None = None,
     strides = [p // t for p, t in zip(image, grid)]
     moves = [(a, False) for a in axes] + ([(a, True) for a in axes] if reflections else [])
     moves = [(a, flip) for a, flip in moves if grid[a] >= 2 and (not flip or grid[a] >= 3)]
-    letter = "D" if reflections else "C"
-    name = " x ".join(f"{letter}_{grid[a]}" for a in axes) if moves else "1"
+    name = " x ".join(f"{'D' if (a, True) in moves else 'C'}_{grid[a]}" for a in axes) if moves else "1"
     group = groups.from_generators([_grid_images(grid, a, 1, flip) for a, flip in moves],
                                    degree=int(np.prod(grid)), name=name)
     action_out = actions.base(group)

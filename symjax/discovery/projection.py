@@ -55,11 +55,17 @@ def _orbit_means(w: jax.Array, ids: np.ndarray, sizes: np.ndarray, k: int) -> ja
     return sums / jnp.asarray(sizes, w.dtype)
 
 
+def _project(w: jax.Array, ids: np.ndarray, sizes: np.ndarray, k: int) -> jax.Array:
+    return jnp.take(_orbit_means(w, ids, sizes, k), jnp.asarray(ids)).reshape(w.shape)
+
+
 def orbit_coefficients(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
     """The orbit means (k,): the coefficients of the hard-shared layer nearest to W.
 
+    Numbered as ``sharing.orbit_index_map(action_out, action_in)`` numbers
+    the orbits, so the same for either layout:
     ``functional.expand(orbit_coefficients(W, ...), index_map)`` is P_G W in
-    'out_in' layout (``SharedDense(action_in, action_out)``'s ``w``).
+    'out_in' layout, and the vector is ``SharedDense(action_in, action_out)``'s ``w``.
     """
     w = checks.matrix(w, action_out, action_in, layout)
     return _orbit_means(w, *orbit_ids(action_out, action_in, layout))
@@ -73,8 +79,7 @@ def orbit_projection(w, action_out: Action, action_in: Action, *, layout: str) -
         action_out.size, n = action_in.size.
     """
     w = checks.matrix(w, action_out, action_in, layout)
-    ids, sizes, k = orbit_ids(action_out, action_in, layout)
-    return jnp.take(_orbit_means(w, ids, sizes, k), jnp.asarray(ids)).reshape(w.shape)
+    return _project(w, *orbit_ids(action_out, action_in, layout))
 
 
 def orbit_tie(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
@@ -88,7 +93,7 @@ def orbit_tie(w, action_out: Action, action_in: Action, *, layout: str) -> jax.A
     ids, sizes, k = orbit_ids(action_out, action_in, layout)
 
     def residual(v):
-        return v - jnp.take(_orbit_means(v, ids, sizes, k), jnp.asarray(ids)).reshape(v.shape)
+        return v - _project(v, ids, sizes, k)
 
     @jax.custom_jvp
     def squared_distance(v):

@@ -8,8 +8,9 @@ For W (m x n) and a group G with k orbits of weight positions:
 
 Chance level: for W with i.i.d. N(0, σ^2) entries, W - P_G W is the
 projection onto a subspace of dimension mn - k, so E||W - P_G W||^2 = σ^2 (mn - k)
-and E||W||^2 = σ^2 mn; the ratio of the two expectations is c, and s ≈ 1 for
-random weights whatever the group's size. This is what lets candidates with
+and E||W||^2 = σ^2 mn. The ratio ||W - P_G W||^2 / ||W||^2 is Beta((mn - k)/2, k/2)
+distributed, so its expectation is exactly c, and s ≈ 1 for random weights
+whatever the group's size. This is what lets candidates with
 different numbers of orbits be compared in one table.
 
 Decisions:
@@ -24,8 +25,11 @@ Decisions:
     fraction for both); an exactly G-shared W scores 0 for G and all its
     subgroups. The score says which groups the weights respect; among those
     that score alike, the largest group (fewest orbits) is the strongest
-    statement. ``rank_symmetries`` breaks ties that way, counting scores equal
-    when they agree to ``tie_tolerance`` (default 1e-6, float32 resolution).
+    statement. ``rank_symmetries`` ranks that way: candidates scoring within
+    ``tie_tolerance`` (default 1e-3) of the best remaining score count as tied
+    and the one with fewest orbits ranks first. Differences larger than that
+    are taken at face value, so a subgroup can still outrank its group when
+    noise happens to fit it better by more than the tolerance.
 """
 
 from __future__ import annotations
@@ -40,11 +44,17 @@ from symjax.discovery import checks
 from symjax.discovery.projection import orbit_ids, orbit_projection
 
 
-def _squared_distance(w: jax.Array, projected: jax.Array) -> jax.Array:
-    """||W - P W||^2 / ||W||^2, 0 where W = 0."""
+def _squared_distance(w, action_out: Action, action_in: Action, layout: str) -> jax.Array:
+    """||W - P_G W||^2 / ||W||^2, 0 where W = 0."""
+    projected = orbit_projection(w, action_out, action_in, layout=layout)
+    w = jnp.asarray(w, projected.dtype)
     total = jnp.sum(jnp.square(w))
     residual = jnp.sum(jnp.square(w - projected))
     return jnp.where(total > 0, residual / jnp.where(total > 0, total, 1), 0.0)
+
+
+def _score(squared_distance: jax.Array, chance: float) -> jax.Array:
+    return jnp.ones_like(squared_distance) if chance == 0.0 else squared_distance / chance
 
 
 def chance_level(action_out: Action, action_in: Action) -> float:
@@ -55,8 +65,7 @@ def chance_level(action_out: Action, action_in: Action) -> float:
 
 def sharing_distance(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
     """||W - P_G W||_F / ||W||_F in [0, 1]; 0 for W = 0. A scalar, jit-able."""
-    projected = orbit_projection(w, action_out, action_in, layout=layout)
-    return jnp.sqrt(_squared_distance(jnp.asarray(w), projected))
+    return jnp.sqrt(_squared_distance(w, action_out, action_in, layout))
 
 
 def sharing_score(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
@@ -65,15 +74,11 @@ def sharing_score(w, action_out: Action, action_in: Action, *, layout: str) -> j
     Defined as 1 when k = m n (every weight its own orbit; see the module
     docstring). A scalar, jit-able.
     """
-    projected = orbit_projection(w, action_out, action_in, layout=layout)
-    chance = chance_level(action_out, action_in)
-    if chance == 0.0:
-        return jnp.ones((), projected.dtype)
-    return _squared_distance(jnp.asarray(w), projected) / chance
+    return _score(_squared_distance(w, action_out, action_in, layout), chance_level(action_out, action_in))
 
 
 def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: str,
-                    tie_tolerance: float = 1e-6) -> list[dict]:
+                    tie_tolerance: float = 1e-3) -> list[dict]:
     """Which candidate symmetry does this weight matrix share best? Rows best (lowest score) first.
 
     Args:
@@ -81,8 +86,9 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
       candidates: name -> (action_out, action_in), e.g. from
         ``symjax.discovery.presets``; every pair must match w's shape.
       layout: 'out_in' or 'in_out'.
-      tie_tolerance: scores are compared rounded to multiples of this; equal
-        ones are ordered by fewer orbits, then larger group order, then name.
+      tie_tolerance: the candidates within this of the lowest remaining score
+        are tied and ordered by fewer orbits, then larger group order, then
+        name; then the next lowest remaining score, and so on.
     Returns:
       A list of dicts, one per candidate, best first: ``name``, ``group``
       (the group's name), ``order`` (|G|), ``orbits`` (k), ``chance``
@@ -105,20 +111,18 @@ def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layou
                              f"got {tuple(w.shape)}")
         _, _, k = orbit_ids(action_out, action_in, layout)
         group = action_out.group
-        rows.append({
-            "name": name,
-            "group": group.name or repr(group),
-            "order": group.order,
-            "orbits": k,
-            "chance": chance_level(action_out, action_in),
-            "distance": float(sharing_distance(w, action_out, action_in, layout=layout)),
-            "score": float(sharing_score(w, action_out, action_in, layout=layout)),
-        })
-    def key(row):
-        score = round(row["score"] / tie_tolerance) if tie_tolerance > 0 else row["score"]
-        return score, row["orbits"], -row["order"], row["name"]
-
-    return sorted(rows, key=key)
+        chance = chance_level(action_out, action_in)
+        squared = _squared_distance(w, action_out, action_in, layout)
+        rows.append({"name": name, "group": group.name or repr(group), "order": group.order, "orbits": k,
+                     "chance": chance, "distance": float(jnp.sqrt(squared)), "score": float(_score(squared, chance))})
+    remaining = sorted(rows, key=lambda r: r["score"])
+    ranked = []
+    while remaining:
+        cut = remaining[0]["score"] + tie_tolerance
+        tied = [r for r in remaining if r["score"] <= cut]
+        ranked += sorted(tied, key=lambda r: (r["orbits"], -r["order"], r["name"]))
+        remaining = [r for r in remaining if r["score"] > cut]
+    return ranked
 
 
 def _order_text(order: int) -> str:
