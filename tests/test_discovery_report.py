@@ -45,6 +45,12 @@ def test_lane_sharing_and_pattern_measures_per_lane():
     assert [round(r["colsum_deviation"], 6) for r in rows] == [0.0, 0.5]
     assert rows[0]["top_symmetry"] == "S_10"
     assert rd.lane_sharing("set_sum", dm.DeepSets(), _stack(dm.DeepSets().init(KEY))) == [{}, {}]
+    # columns summing to 1 make y = sum(x) whatever W looks like: the pooled map is S_10-shared (score 0)
+    w = np.random.default_rng(3).random((10, 10))
+    row = rd.lane_sharing("set_sum", model, {"w": (w / w.sum(axis=0))[None]})[0]
+    assert row["sharing_score"] < 1e-10 and row["top_symmetry"] == "S_10" and row["colsum_deviation"] < 1e-6
+    row = rd.lane_sharing("degree", dm.DegreeMLP(), {"w": np.eye(10)[None] * 2})[0]
+    assert row["colsum_deviation"] == pytest.approx(1.0) and row["top_symmetry"] == "S_10"
     model = dm.TranslationModel(2, (6,))
     circulant = np.stack([[np.roll(np.arange(6.0) * (k + 1), t) for t in range(6)] for k in range(2)])
     row = rd.lane_sharing("translation_1d", model, {"w": circulant[None]})[0]

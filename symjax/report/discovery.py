@@ -8,7 +8,8 @@ arrays in lane order) and the experiment's data:
   and rounding; images: accuracy);
 * ``candidates`` / ``lane_sharing``: how shared each lane's generic weights
   are under the true symmetry and decoys (``symjax.discovery.rank_symmetries``
-  on the weight of every class; scores: 0 = exactly shared, 1 = chance),
+  on the weight of every class, on set_sum's pooled map; scores: 0 = exactly
+  shared, 1 = chance),
   plus the reference's own pattern measures (column-sum deviation,
   translation correlation);
 * ``check_claims`` / ``claims_markdown``: reference 001's claims, one by one,
@@ -35,7 +36,7 @@ import numpy as np
 from symjax import discovery
 from symjax.data.discovery import CHOICES
 from symjax.discovery import presets
-from symjax.models.discovery_models import EXPERIMENTS, MODEL_CHOICES, degree_accuracy
+from symjax.models.discovery_models import EXPERIMENTS, MODEL_CHOICES, SetSumLinear, degree_accuracy
 
 from .aggregate import mean_std
 from .tables import markdown_table
@@ -104,15 +105,18 @@ def task_metrics(experiment: str, predictions: np.ndarray, y: np.ndarray) -> dic
 # -- sharing scores -----------------------------------------------------------------------------------
 
 def candidates(model) -> dict:
-    """Candidate symmetries of one class weight of ``model`` (name -> (action_out, action_in)).
+    """Candidate symmetries of what ``analysed_matrices`` returns (name -> (action_out, action_in)).
 
-    Set and degree models (W n x n): trivial, S_n, C_n, D_n, mirror_n acting
-    alike on outputs and inputs (``presets.candidates_1d``). Translation
-    models (one class's W[t, p], |T| x |P|): 1-D as the set models (C_10 is
-    the cyclic translation group), 2-D ``presets.candidates_2d`` on the
-    translation grid (both axes, one axis, with flips, S_hw at stride 1).
+    set_sum (the pooled map u, 1 x n): trivial, S_n, C_n, D_n, mirror_n acting
+    on the inputs with the output fixed (``presets.candidates_1d`` invariant).
+    degree (W n x n) and 1-D translations (one class's W[t, p], stride 1): the
+    same groups acting alike on outputs and inputs. 2-D translations:
+    ``presets.candidates_2d`` on the translation grid (both axes, one axis,
+    with flips, S_hw at stride 1).
     """
     shape = tuple(getattr(model, "image_shape", ()))
+    if isinstance(model, SetSumLinear):
+        return presets.candidates_1d(1, model.n, output="invariant")
     if not shape:
         return presets.candidates_1d(model.n, model.n)
     if len(shape) == 1:
@@ -122,9 +126,16 @@ def candidates(model) -> dict:
     return presets.candidates_2d(*shape, grid=model.translations)
 
 
-def class_matrices(model, params) -> np.ndarray:
-    """The generic weight as one (out, in) matrix per class: (C, |T|, |P|), or (1, n, n) for set / degree."""
+def analysed_matrices(model, params) -> np.ndarray:
+    """The matrices whose sharing is scored: (C, |T|, |P|) class weights, (1, n, n) for degree.
+
+    set_sum: the pooled linear map u = 1^T W, (1, 1, n): the model computes
+    y = u . x, so it is permutation invariant iff u is constant, whatever W's
+    own pattern (the reference's column-sum criterion, read as a sharing score).
+    """
     w = np.asarray(model.weight(params))
+    if isinstance(model, SetSumLinear):
+        return w.sum(axis=0)[None, None, :]
     if not getattr(model, "image_shape", ()):
         return w[None]
     return w.reshape(model.num_classes, model.num_translations, model.num_pixels)
@@ -136,7 +147,7 @@ def true_symmetry(model) -> str:
 
 
 def sharing_summary(model, params) -> dict:
-    """Rank the candidates on every class weight of one lane.
+    """Rank the candidates on every analysed matrix (``analysed_matrices``) of one lane.
 
     Returns:
       true_symmetry, sharing_score (mean over classes of the true group's
@@ -147,7 +158,7 @@ def sharing_summary(model, params) -> dict:
     found = candidates(model)
     true = true_symmetry(model)
     firsts, scores = [], collections.defaultdict(list)
-    for w in class_matrices(model, params):
+    for w in analysed_matrices(model, params):
         rows = discovery.rank_symmetries(w, found, layout="out_in")
         firsts.append(rows[0]["name"])
         for row in rows:
@@ -160,8 +171,13 @@ def sharing_summary(model, params) -> dict:
 
 
 def pattern_measures(experiment: str, model, params) -> dict:
-    """Reference 001's own measures: colsum_deviation (set_sum), translation_correlation (images)."""
-    if experiment == "set_sum":
+    """Reference 001's own measures: colsum_deviation (set_sum, degree), translation_correlation (images).
+
+    For degree, sum_k relu(sum_j A_ij W_kj) equals the degree sum_j A_ij for
+    every graph when W >= 0 and every column of W sums to 1, so the column-sum
+    deviation is reported there too.
+    """
+    if experiment in ("set_sum", "degree"):
         return {"colsum_deviation": float(discovery.column_sum_deviation(model.matrix(params), layout="out_in"))}
     if getattr(model, "image_shape", ()):
         return {"translation_correlation": float(discovery.translation_correlation(
