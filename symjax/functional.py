@@ -66,6 +66,37 @@ def init(key: jax.Array, spec, dtype=jnp.float32) -> dict:
             for index, (name, (shape, initializer)) in enumerate(sorted(info.items()))}
 
 
+def check_params(params, spec) -> None:
+    """Raises ValueError (at trace time) unless ``params`` has exactly the names and shapes of ``spec.param_info()``.
+
+    A wrongly sized coefficient vector would otherwise reach a gather
+    (``expand``) whose out-of-range indices return NaN, or a bias would broadcast.
+    """
+    info = spec.param_info()
+    names = sorted(params) if hasattr(params, "keys") else None
+    if names != sorted(info):
+        got = names if names is not None else type(params).__name__
+        raise ValueError(f"{spec!r}: expected params with names {sorted(info)}, got {got}")
+    for name, (shape, _) in sorted(info.items()):
+        got = tuple(jnp.shape(params[name]))
+        if got != tuple(shape):
+            raise ValueError(f"{spec!r}: expected params[{name!r}] of shape {tuple(shape)}, got {got}")
+
+
+def float_input(x, params):
+    """x as an inexact array: integer and bool inputs are promoted to the params' float dtype.
+
+    Inexact inputs are returned unchanged (a float16 input keeps float16 outputs).
+    A bool or integer x (a 0/1 indicator, counts) would otherwise be multiplied
+    by weights cast to its own dtype, truncating them to integers (mostly 0).
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return x
+    dtypes = [jnp.asarray(leaf).dtype for leaf in jax.tree_util.tree_leaves(params)]
+    return x.astype(jnp.result_type(*dtypes) if dtypes else jnp.float32)
+
+
 def check_last_axis(x, expected: int, what: str) -> None:
     """Raises (at trace time) unless x.shape[-1] == expected; never broadcasts silently."""
     if x.ndim < 1 or x.shape[-1] != expected:
@@ -123,11 +154,19 @@ class SharedDense:
         return info
 
     def weights(self, params) -> jax.Array:
-        """The expanded weight matrix W, (action_out.size, action_in.size)."""
+        """The expanded weight matrix W, (..., action_out.size, action_in.size), from w (..., num_weights)."""
+        w_shape = tuple(jnp.shape(params["w"]))
+        if not w_shape or w_shape[-1] != self.num_weights:
+            raise ValueError(f"{self!r}: expected params['w'] of shape (..., {self.num_weights}), got {w_shape}")
         return expand(params["w"], self.weight_map)
 
     def apply(self, params, x):
-        """y = x W^T + b for x (..., action_in.size) -> (..., action_out.size)."""
+        """y = x W^T + b for x (..., action_in.size) -> (..., action_out.size).
+
+        Integer and bool x are promoted to the params' dtype (``float_input``).
+        """
+        check_params(params, self)
+        x = float_input(x, params)
         check_last_axis(x, self.action_in.size, f"SharedDense with input action {self.action_in!r}")
         y = x @ self.weights(params).T.astype(x.dtype)
         if self.use_bias:
@@ -155,6 +194,9 @@ class Dense:
         return info
 
     def apply(self, params, x):
+        """y = x K + b for x (..., d_in) -> (..., d_out); integer and bool x promoted to the params' dtype."""
+        check_params(params, self)
+        x = float_input(x, params)
         check_last_axis(x, self.d_in, f"Dense({self.d_in} -> {self.d_out})")
         y = x @ params["kernel"]
         return y + params["bias"] if self.use_bias else y

@@ -77,3 +77,109 @@ def test_validate_predictions_refuses_shapes_that_would_broadcast():
     with pytest.raises(ValueError, match=r"predictions \(1, 1\) and targets \(1,\)"):
         validate_predictions(init_fn, apply_fn, x, np.zeros(5, np.float32), "mse")
     validate_predictions(init_fn, apply_fn, x, np.zeros((5, 1), np.float32), "mse")
+
+
+# ---------------------------------------------------------------- 2. layer inputs and params
+
+from symjax import actions, functional, groups  # noqa: E402
+from symjax.layers import GraphLayer, SetLayer, SwapBlockLayer, check_graphs  # noqa: E402
+
+
+def _shared_dense():
+    s3 = groups.symmetric(3)
+    return functional.SharedDense(actions.base(s3), actions.base(s3))
+
+
+def test_shared_dense_promotes_integer_and_bool_inputs_to_float():
+    spec = _shared_dense()
+    params = {"w": jnp.array([0.25, -0.5]), "b": jnp.array([1.5])}  # W = 0.25 I - 0.5 (1 - I)
+    x = np.array([[1, 0, 2]])
+    expected = np.array([[0.25 * 1 - 0.5 * 2, -0.5 * 3, 0.25 * 2 - 0.5 * 1]]) + 1.5
+    bool_expected = np.array([[0.25 - 0.5, -0.5 - 0.5, -0.5 + 0.25]]) + 1.5  # x > 0 is [1, 0, 1]
+    for given, want in ((x.astype(np.int32), expected), (x > 0, bool_expected)):
+        y = spec.apply(params, given)
+        assert y.dtype == jnp.float32
+        np.testing.assert_allclose(y, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, shape", [("w", (3,)), ("w", (1,)), ("b", (2,))])
+def test_shared_dense_refuses_wrongly_sized_params(name, shape):
+    spec = _shared_dense()
+    params = {"w": jnp.ones(2), "b": jnp.ones(1)}
+    params[name] = jnp.ones(shape)
+    with pytest.raises(ValueError, match=rf"expected params\['{name}'\] of shape \({2 if name == 'w' else 1},\), "
+                                         rf"got \({shape[0]},\)"):
+        jax.jit(spec.apply)(params, jnp.ones((1, 3)))
+
+
+LAYERS = [(SetLayer(num_blocks=3, d_in=2, d_out=4), (5, 3, 2)),
+          (SwapBlockLayer(d_in=2, d_out=4), (5, 3, 2)),
+          (functional.Dense(d_in=2, d_out=4), (5, 2))]
+
+
+@pytest.mark.parametrize("spec, x_shape", LAYERS, ids=lambda v: type(v).__name__)
+def test_layers_refuse_a_bias_that_would_broadcast(spec, x_shape):
+    params = functional.init(jax.random.key(0), spec)
+    bias = "bias" if "bias" in params else "b_sym"
+    params[bias] = jnp.ones(1)  # (1,) broadcasts against (d_out,) without the check
+    with pytest.raises(ValueError, match=rf"params\['{bias}'\] of shape \(4,\), got \(1,\)"):
+        spec.apply(params, jnp.ones(x_shape))
+
+
+@pytest.mark.parametrize("spec, x_shape", LAYERS, ids=lambda v: type(v).__name__)
+def test_layers_give_float_outputs_equal_to_float_inputs_for_integer_inputs(spec, x_shape):
+    params = functional.init(jax.random.key(0), spec)
+    x = np.random.default_rng(0).integers(-3, 4, x_shape)
+    y = spec.apply(params, x.astype(np.int32))
+    assert y.dtype == jnp.float32
+    np.testing.assert_allclose(y, spec.apply(params, x.astype(np.float32)), rtol=1e-6)
+
+
+def test_graph_layer_refuses_wrong_W_and_promotes_integer_features():
+    layer = GraphLayer(d_in=2, d_out=3)
+    params = functional.init(jax.random.key(0), layer)
+    adjacency = np.array([[0, 1], [1, 0]], np.float32)
+    features = np.array([[1, 0], [2, 1]])
+    y_int = layer.apply(params, (adjacency, features.astype(np.int32)))
+    np.testing.assert_allclose(y_int, layer.apply(params, (adjacency, features.astype(np.float32))), rtol=1e-6)
+    params["W"] = jnp.ones((4, 2, 3))
+    with pytest.raises(ValueError, match=r"params\['W'\] of shape \(5, 2, 3\), got \(4, 2, 3\)"):
+        layer.apply(params, (adjacency, features))
+
+
+# ---------------------------------------------------------------- 8. GraphsTuples
+
+
+def _two_graphs(**changes):
+    """A path 0-1 (graph 0) and a single node 2 with a self-loop (graph 1)."""
+    import jraph
+    fields = dict(nodes=np.ones((3, 2), np.float32), edges=None, senders=np.array([0, 1, 2]),
+                  receivers=np.array([1, 0, 2]), n_node=np.array([2, 1]), n_edge=np.array([2, 1]), globals=None)
+    fields.update(changes)
+    return jraph.GraphsTuple(**fields)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(senders=np.array([0, 1, 3])), r"senders: expected node ids in \[0, 3\), got 3 at edge 2"),
+    (dict(receivers=np.array([1, -1, 2])), r"receivers: expected node ids in \[0, 3\), got -1 at edge 1"),
+    (dict(n_node=np.array([2, 2])), r"n_node: expected counts summing to 3 \(the rows of nodes\), got sum 4"),
+    (dict(n_edge=np.array([1, 1])), r"sum\(n_edge\) 2"),
+    (dict(senders=np.array([0, 2, 2])), r"edge 1 from node 2 \(graph 1\) to node 0 \(graph 0\)"),
+    (dict(n_node=np.array([2.0, 1.0])), r"n_node: expected a 1-D integer array"),
+])
+def test_check_graphs_names_the_bad_field(changes, message):
+    with pytest.raises(ValueError, match=message):
+        check_graphs(_two_graphs(**changes))
+
+
+def test_graph_layer_checks_concrete_graphs_and_refuses_to_check_tracers():
+    layer = GraphLayer(d_in=2, d_out=3)
+    params = functional.init(jax.random.key(0), layer)
+    check_graphs(_two_graphs())
+    assert layer.apply(params, _two_graphs()).shape == (3, 3)
+    with pytest.raises(ValueError, match=r"got 3 at edge 2"):
+        layer.apply(params, _two_graphs(senders=np.array([0, 1, 3])))
+    with pytest.raises(TypeError, match="got tracers"):
+        jax.jit(check_graphs)(_two_graphs())
+    # under jit the layer cannot check (documented); a valid graph still computes
+    assert jax.jit(layer.apply)(params, _two_graphs()).shape == (3, 3)

@@ -59,6 +59,8 @@ from typing import Sequence
 import jraph
 import numpy as np
 
+from symjax.layers.graph import check_graphs
+
 __all__ = [
     "NCI1_URL",
     "NCI1_SHA256",
@@ -552,7 +554,8 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
       ``jraph.GraphsTuple`` of numpy arrays with
       nodes float32 (total_nodes, num_node_labels) one-hot node labels,
       senders / receivers int32 (total_edges,) renumbered into the batch,
-      n_node / n_edge int32 (len(indices),), edges None, globals None.
+      n_node / n_edge int32 (len(indices),), edges None, globals None;
+      checked by ``symjax.layers.check_graphs``.
     """
     idx = _check_indices(ds, indices)
     node_ids, _, edge_ids, _ = _gather(ds, idx)
@@ -561,7 +564,7 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
     shift = np.repeat(batch_start - ds.node_offsets[idx], ds.edge_counts[idx])
     nodes = np.zeros((node_ids.size, ds.num_node_labels), dtype=np.float32)
     nodes[np.arange(node_ids.size), ds.node_labels[node_ids]] = 1.0
-    return jraph.GraphsTuple(
+    graphs = jraph.GraphsTuple(
         nodes=nodes,
         edges=None,
         senders=(ds.senders[edge_ids] + shift).astype(np.int32),
@@ -570,6 +573,8 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
         n_edge=ds.edge_counts[idx].astype(np.int32),
         globals=None,
     )
+    check_graphs(graphs)  # a TUDataset built by hand (not by load_tu_dataset) may hold bad ids
+    return graphs
 
 
 def graph_sizes(ds: TUDataset) -> np.ndarray:
