@@ -43,8 +43,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.actions import Action
-from symjax.sharing import _check_same_group, bias_index_map, orbit_index_map
+from symjax.actions import Action, align
+from symjax.sharing import bias_index_map, orbit_index_map
 
 Initializer = Callable[[jax.Array, tuple, Any], jax.Array]
 
@@ -124,7 +124,8 @@ class SharedDense:
     use_bias: bool = True
 
     def __post_init__(self):
-        _check_same_group(self.action_out, self.action_in)
+        out, inp = align(self.action_out, self.action_in, names=("action_out", "action_in"))
+        object.__setattr__(self, "action_in", inp)  # one presentation of the group for both
 
     def __repr__(self):
         return (f"SharedDense({self.action_in.size} -> {self.action_out.size}, {self.num_weights} weight orbits"

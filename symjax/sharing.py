@@ -32,17 +32,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from symjax.actions import Action, Component, trivial
-
-
-def _check_same_group(action_out: Action, action_in: Action) -> None:
-    for name, a in (("action_out", action_out), ("action_in", action_in)):
-        if not isinstance(a, Action):
-            raise TypeError(f"{name} must be a symjax.actions.Action; got {type(a).__name__}")
-    if action_out.group != action_in.group:
-        raise ValueError(
-            f"action_out and action_in must act through the same group; got {action_out.group!r} "
-            f"and {action_in.group!r}")
+from symjax.actions import Action, Component, align, trivial
 
 
 def point_pair_orbits(images_out: np.ndarray, images_in: np.ndarray) -> tuple[np.ndarray, int]:
@@ -120,7 +110,8 @@ def orbit_index_map(action_out: Action, action_in: Action) -> tuple[np.ndarray, 
 
     Args:
       action_out: the group's action on the layer's output indices (m).
-      action_in: the same group's action on the input indices (n).
+      action_in: the same group's action on the input indices (n); its group may
+        be given by other generators (``actions.align``).
     Returns:
       (index_map int32 (m, n) with values in [0, num_orbits), num_orbits).
       ``index_map`` is constant exactly on the orbits of pairs (i, j) under
@@ -133,7 +124,7 @@ def orbit_index_map(action_out: Action, action_in: Action) -> tuple[np.ndarray, 
       >>> index_map.tolist(), k
       ([[0, 1, 1], [1, 0, 1], [1, 1, 0]], 2)
     """
-    _check_same_group(action_out, action_in)
+    action_out, action_in = align(action_out, action_in, names=("action_out", "action_in"))
     return _orbit_index_map_cached(action_out, action_in)
 
 

@@ -183,3 +183,65 @@ def test_graph_layer_checks_concrete_graphs_and_refuses_to_check_tracers():
         jax.jit(check_graphs)(_two_graphs())
     # under jit the layer cannot check (documented); a valid graph still computes
     assert jax.jit(layer.apply)(params, _two_graphs()).shape == (3, 3)
+
+
+# ---------------------------------------------------------------- 10. groups given by generators
+
+from symjax import sharing  # noqa: E402
+from symjax.metrics import symmetry_error  # noqa: E402
+
+CYCLE, SWAP = [1, 2, 0], [1, 0, 2]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([["1", "0"]], r"generator 0 must hold integer permutation images; got \['1', '0'\]"),
+    ([[True, False]], r"generator 0 must hold integer permutation images; got \[True, False\]"),
+    ([1, 0], r"expected a list of permutations .*got generator 0 of shape \(\)"),
+])
+def test_from_generators_names_what_it_expected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        groups.from_generators(bad)
+
+
+def test_generators_in_another_order_give_the_same_group():
+    a = groups.from_generators([CYCLE, SWAP])
+    b = groups.from_generators([SWAP, CYCLE])
+    assert a != b  # presentations differ (actions store images of these generators) ...
+    assert a.same_elements(b) and b.same_elements(groups.symmetric(3))  # ... the permutations do not
+    assert not a.same_elements(groups.cyclic(3))
+    summed = actions.direct_sum(actions.base(a), actions.base(b))
+    # S_3 on two copies of its points: generator k moves both blocks alike
+    np.testing.assert_array_equal(summed.generators, [CYCLE + [3 + i for i in CYCLE], SWAP + [3 + i for i in SWAP]])
+
+
+def test_orbits_between_presentations_match_the_brute_force_orbits():
+    a = groups.from_generators([CYCLE, SWAP])
+    b = groups.from_generators([SWAP, CYCLE])
+    out = actions.from_images(a, [CYCLE, SWAP])  # S_3 on its points, given by images of a's generators
+    index_map, k = sharing.orbit_index_map(out, actions.base(b))
+    # S_3 acting on pairs (i, j) of points: the diagonal and the rest
+    assert k == 2 and index_map.tolist() == [[0, 1, 1], [1, 0, 1], [1, 1, 0]]
+    spec = functional.SharedDense(actions.base(b), out)
+    w = spec.weights({"w": jnp.array([2.0, -1.0]), "b": jnp.zeros(1)})
+    for g in groups.symmetric(3).elements():  # W rho_in(g) = rho_out(g) W for every element
+        p = np.eye(3)[g]
+        np.testing.assert_allclose(w @ p.T, p.T @ w)
+
+
+def test_different_groups_print_what_differs():
+    c3 = groups.from_generators([CYCLE])
+    s3 = groups.from_generators([CYCLE, SWAP])
+    with pytest.raises(ValueError, match=r"generator \[1, 0, 2\] of the second group \(order 6\) is not in the "
+                                         r"other \(order 3\)"):
+        actions.direct_sum(actions.base(c3), actions.base(s3))
+    with pytest.raises(ValueError, match=r"with generators \[\[1, 2, 0\]\].*with generators \[\[1, 2, 0\], "
+                                         r"\[1, 0, 2\]\]"):
+        sharing.orbit_index_map(actions.base(c3), actions.base(s3))
+
+
+def test_symmetry_error_accepts_another_presentation_of_the_group():
+    a = groups.from_generators([CYCLE, SWAP])
+    b = groups.from_generators([SWAP, CYCLE])
+    f = lambda x: jnp.sum(x, axis=-1, keepdims=True)  # invariant
+    err = symmetry_error(f, jnp.arange(6.0).reshape(2, 3), actions.base(a), actions.trivial(b), jax.random.key(0))
+    assert float(err) == 0.0
