@@ -245,3 +245,63 @@ def test_symmetry_error_accepts_another_presentation_of_the_group():
     f = lambda x: jnp.sum(x, axis=-1, keepdims=True)  # invariant
     err = symmetry_error(f, jnp.arange(6.0).reshape(2, 3), actions.base(a), actions.trivial(b), jax.random.key(0))
     assert float(err) == 0.0
+
+
+# ---------------------------------------------------------------- 5. a damaged NCI1 copy
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from symjax.data import tu  # noqa: E402
+
+NCI1_DIR = Path(tu.__file__).resolve().parents[2].parent / "shared" / "data" / "NCI1"
+needs_nci1 = pytest.mark.skipif(not (NCI1_DIR / "NCI1_A.txt").is_file(), reason=f"NCI1 not present at {NCI1_DIR}")
+
+
+def _damaged_copy(tmp_path, fname, line, text):
+    """The four NCI1 files copied to tmp_path/NCI1, 1-based ``line`` of ``fname`` replaced by ``text``.
+
+    Returns (directory, the line's original text).
+    """
+    copy = tmp_path / "NCI1"
+    copy.mkdir()
+    for f in tu.dataset_files("NCI1"):
+        shutil.copy(NCI1_DIR / f, copy / f)
+    lines = (copy / fname).read_bytes().split(b"\n")  # the files end lines with \r\n: keep the \r
+    original = lines[line - 1].rstrip(b"\r")
+    lines[line - 1] = text.encode() + lines[line - 1][len(original):]
+    (copy / fname).write_bytes(b"\n".join(lines))
+    return copy, original.decode()
+
+
+@needs_nci1
+def test_malformed_nci1_line_is_reported_with_how_to_restore(tmp_path, monkeypatch):
+    monkeypatch.setattr(tu, "SHARED_DATA_DIR", NCI1_DIR.parent)
+    copy, _ = _damaged_copy(tmp_path, "NCI1_A.txt", 10, "5, x")
+    with pytest.raises(tu.CorruptDatasetError) as info:
+        tu.load_tu_dataset(copy)
+    message = str(info.value)
+    assert "\n" not in message and info.value.__cause__ is None and info.value.__suppress_context__
+    assert f"{copy / 'NCI1_A.txt'}: line 10: expected an integer, found 'x'" in message
+    assert f"from the shared copy {NCI1_DIR}" in message and tu.NCI1_URL in message
+
+
+@needs_nci1
+def test_changed_nci1_value_is_located_against_the_shared_copy(tmp_path, monkeypatch):
+    monkeypatch.setattr(tu, "SHARED_DATA_DIR", NCI1_DIR.parent)
+    copy, original = _damaged_copy(tmp_path, "NCI1_node_labels.txt", 7, "5")
+    assert original != "5"
+    with pytest.raises(tu.CorruptDatasetError,
+                       match=rf"NCI1_node_labels.txt: line 7: found '5', the official release has '{original}'"):
+        tu.load_tu_dataset(copy)
+
+
+@needs_nci1
+def test_changed_nci1_value_without_a_shared_copy_names_the_digests(tmp_path, monkeypatch):
+    monkeypatch.setattr(tu, "SHARED_DATA_DIR", tmp_path / "no_shared")
+    copy, _ = _damaged_copy(tmp_path, "NCI1_graph_labels.txt", 3, "-1")
+    with pytest.raises(tu.CorruptDatasetError) as info:
+        tu.load_tu_dataset(copy)
+    message = str(info.value)
+    assert "\n" not in message and tu.NCI1_SHA256["NCI1_graph_labels.txt"] in message
+    assert "shared copy" not in message and tu.NCI1_URL in message

@@ -66,6 +66,7 @@ __all__ = [
     "NCI1_SHA256",
     "ENV_VAR",
     "ChecksumMismatchError",
+    "CorruptDatasetError",
     "DatasetNotFoundError",
     "TUDataset",
     "cache_dir",
@@ -108,6 +109,14 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class ChecksumMismatchError(ValueError):
     """A dataset file's SHA-256 digest differs from the expected one."""
+
+
+class CorruptDatasetError(ChecksumMismatchError):
+    """A file of a dataset with known digests (NCI1) is damaged.
+
+    The message is one line: the file, the first malformed or changed line,
+    and how to restore the official files.
+    """
 
 
 # ---------------------------------------------------------------------------
@@ -242,6 +251,15 @@ def _unpack_verified(zip_path: Path, target: Path, name: str) -> None:
                     os.remove(tmp)
 
 
+def _first_mismatch(directory: Path, name: str) -> tuple[str, str, str] | None:
+    """(file name, expected digest, actual digest) of the first file that differs, or None."""
+    for fname, digest in _CHECKSUMS[name].items():
+        actual = hashlib.sha256((directory / fname).read_bytes()).hexdigest()
+        if actual != digest:
+            return fname, digest, actual
+    return None
+
+
 def verify_checksums(directory: str | os.PathLike, name: str = "NCI1") -> None:
     """Check the SHA-256 digests of the four files of ``name`` in ``directory``.
 
@@ -253,12 +271,34 @@ def verify_checksums(directory: str | os.PathLike, name: str = "NCI1") -> None:
     if name not in _CHECKSUMS:
         raise KeyError(f"no checksums known for dataset {name!r}; known: {sorted(_CHECKSUMS)}")
     directory = Path(directory)
-    for fname, digest in _CHECKSUMS[name].items():
-        actual = hashlib.sha256((directory / fname).read_bytes()).hexdigest()
-        if actual != digest:
-            raise ChecksumMismatchError(
-                f"{directory / fname}: expected SHA-256 {digest}, found {actual}"
-            )
+    mismatch = _first_mismatch(directory, name)
+    if mismatch is not None:
+        fname, digest, actual = mismatch
+        raise ChecksumMismatchError(f"{directory / fname}: expected SHA-256 {digest}, found {actual}")
+
+
+def _restore_hint(directory: Path, name: str) -> str:
+    """How to get the official files back into ``directory`` (one clause)."""
+    ways = []
+    shared = SHARED_DATA_DIR / name
+    if _has_files(shared, name) and shared.resolve() != directory.resolve():
+        ways.append(f"copy the four {name}_*.txt files from the shared copy {shared}")
+    ways.append(f"download {URL_TEMPLATE.format(name=name)} again and unpack its {name}_*.txt files there")
+    return f"to restore the official files in {directory}, " + " or ".join(ways)
+
+
+def _locate_change(directory: Path, name: str, fname: str) -> str:
+    """The first line of ``fname`` that differs from an intact shared copy, or '' without one."""
+    shared = SHARED_DATA_DIR / name
+    if not _has_files(shared, name) or shared.resolve() == directory.resolve() or \
+            _first_mismatch(shared, name) is not None:
+        return ""
+    damaged, intact = _read_lines(directory / fname), _read_lines(shared / fname)
+    for k, (found, official) in enumerate(zip(damaged, intact)):
+        if found != official:
+            return f"line {k + 1}: found {found!r}, the official release has {official!r}"
+    k = min(len(damaged), len(intact))
+    return f"line {k + 1}: found {len(damaged)} lines, the official release has {len(intact)}"
 
 
 # ---------------------------------------------------------------------------
@@ -431,16 +471,37 @@ def load_tu_dataset(
       verify: check SHA-256 digests first; applies only to datasets with
         embedded checksums (NCI1) and is skipped for other names.
 
+    Files are parsed before their digests are checked, so a damaged file of
+    an official dataset (``verify`` and NCI1) is reported by its first bad
+    line: malformed, or (when the file parses but its digest differs)
+    different from the intact shared copy ``SHARED_DATA_DIR/name`` if there
+    is one; each message ends with how to restore the files.
+
     Raises:
       ValueError: a malformed file; the message names the file, the 1-based
         line number, what was expected and what was found.
-      ChecksumMismatchError: ``verify`` and a digest differs.
+      CorruptDatasetError: ``verify`` and a file of NCI1 is malformed or its
+        digest differs (one line: file, line, how to restore).
     """
     directory = Path(directory)
-    f_a, f_ind, f_glab, f_nlab = (directory / f for f in dataset_files(name))
-    if verify and name in _CHECKSUMS:
-        verify_checksums(directory, name)
+    official = verify and name in _CHECKSUMS
+    try:
+        dataset = _parse_tu(directory, name)
+    except ValueError as err:
+        if not official:
+            raise
+        raise CorruptDatasetError(f"{err}; {_restore_hint(directory, name)}") from None
+    mismatch = _first_mismatch(directory, name) if official else None
+    if mismatch is not None:
+        fname, digest, actual = mismatch
+        where = _locate_change(directory, name, fname) or f"expected SHA-256 {digest}, found {actual}"
+        raise CorruptDatasetError(f"{directory / fname}: {where}; {_restore_hint(directory, name)}")
+    return dataset
 
+
+def _parse_tu(directory: Path, name: str) -> TUDataset:
+    """``load_tu_dataset`` without the digest check; ValueError names file and line."""
+    f_a, f_ind, f_glab, f_nlab = (directory / f for f in dataset_files(name))
     indicator = _parse_int_table(f_ind, 1)[:, 0]
     num_nodes = indicator.shape[0]
     if num_nodes == 0:
