@@ -305,3 +305,94 @@ def test_changed_nci1_value_without_a_shared_copy_names_the_digests(tmp_path, mo
     message = str(info.value)
     assert "\n" not in message and tu.NCI1_SHA256["NCI1_graph_labels.txt"] in message
     assert "shared copy" not in message and tu.NCI1_URL in message
+
+
+# ---------------------------------------------------------------- 7. a damaged checkpoint
+
+import gc  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+from symjax.train.checkpoint import FINGERPRINT_FILE, CheckpointStore  # noqa: E402
+from test_engine import _truncate_data_files  # noqa: E402
+
+
+def _damaged_store(tmp_path, written_before_files_sha256):
+    """step_2 intact, step_4 with truncated data files; 200 leaves, so many reads are in flight on restore."""
+    store = CheckpointStore(str(tmp_path), {"run": 1}, keep=3)
+    state = {f"leaf{i:03d}": np.full((64,), i, np.float32) for i in range(200)}
+    store.save(2, state)
+    store.save(4, state)
+    step4 = tmp_path / "step_4"
+    _truncate_data_files(step4)
+    if written_before_files_sha256:
+        info = json.loads((step4 / FINGERPRINT_FILE).read_text())
+        info.pop("files_sha256", None)  # (checkpoints written before it existed)
+        (step4 / FINGERPRINT_FILE).write_text(json.dumps(info))
+    return store, state
+
+
+@pytest.mark.parametrize("written_before_files_sha256", [False, True])
+def test_damaged_checkpoint_is_one_warning_line(tmp_path, capfd, caplog, monkeypatch, written_before_files_sha256):
+    reports = []  # what reaches sys.unraisablehook, where orbax's "Event loop is closed" tracebacks went
+    monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    caplog.set_level(logging.DEBUG)
+    for trial in range(2):  # the late reports of a failed orbax restore come in most tries, not all
+        store, state = _damaged_store(tmp_path / str(trial), written_before_files_sha256)
+        orbax_restored = []
+        restore = store._checkpointer.restore
+        monkeypatch.setattr(store._checkpointer, "restore",
+                            lambda path, target: orbax_restored.append(os.path.basename(path)) or restore(path, target))
+        capfd.readouterr()
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            epoch, restored, _ = store.restore_latest(state)
+            time.sleep(0.3)
+            gc.collect()
+            store.save(4, state)  # a resumed sweep saves step_4 again; late reports came up to here
+        assert epoch == 2 and all(np.array_equal(restored[k], state[k]) for k in state)
+        # checkpoints with files_sha256 never reach orbax when damaged
+        assert orbax_restored == (["step_4", "step_2"] if written_before_files_sha256 else ["step_2"])
+        messages = [str(w.message) for w in record]
+        assert len(messages) == 1 and "skipping checkpoint" in messages[0] and "step_4" in messages[0]
+        assert "\n" not in messages[0] and len(messages[0]) < 500
+        out, err = capfd.readouterr()
+        assert not reports, [str(r.exc_value) for r in reports]
+        for text in (out, err, caplog.text):
+            assert "Event loop is closed" not in text and "Traceback" not in text
+
+
+def test_quiet_closed_loop_reports_waits_for_late_reports_and_passes_others_on(monkeypatch):
+    import asyncio
+    import threading
+    from symjax.train.checkpoint import _quiet_closed_loop_reports
+
+    reports = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: reports.append(str(u.exc_value)))
+    closed = asyncio.new_event_loop()
+    closed.close()
+
+    class LateRead:  # a read that completes after the restore failed, as tensorstore's do
+        def __del__(self):
+            closed.call_soon_threadsafe(print)
+
+    class OtherError:
+        def __del__(self):
+            raise KeyError("not ours")
+
+    def late():
+        time.sleep(0.1)
+        LateRead()
+        OtherError()
+
+    with pytest.raises(ValueError, match="damaged"):
+        with _quiet_closed_loop_reports():
+            threading.Thread(target=late).start()
+            raise ValueError("damaged")
+    assert reports == ["'not ours'"]
+    LateRead()  # outside the context nothing is dropped
+    assert reports == ["'not ours'", "Event loop is closed"]
