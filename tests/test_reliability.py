@@ -396,3 +396,31 @@ def test_quiet_closed_loop_reports_waits_for_late_reports_and_passes_others_on(m
     assert reports == ["'not ours'"]
     LateRead()  # outside the context nothing is dropped
     assert reports == ["'not ours'", "Event loop is closed"]
+
+
+# ---------------------------------------------------------------- metrics and sharing entry points
+
+
+def test_symmetry_error_refuses_zero_samples_and_non_actions():
+    s3 = groups.symmetric(3)
+    f = lambda x: x
+    x = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match=r"num_samples: expected an integer >= 1, got 0"):
+        symmetry_error(f, x, actions.base(s3), actions.base(s3), jax.random.key(0), num_samples=0)
+    with pytest.raises(TypeError, match=r"action_out: expected an action with .group and .act.*PermutationGroup"):
+        symmetry_error(f, x, actions.base(s3), s3, jax.random.key(0))
+
+
+def test_point_pair_orbits_refuses_images_of_different_generator_lists():
+    # zip() would silently drop the second generator of the output side
+    with pytest.raises(ValueError, match=r"same generators on both sides, got shapes \(2, 3\) and \(1, 3\)"):
+        sharing.point_pair_orbits(np.array([CYCLE, SWAP]), np.array([CYCLE]))
+    with pytest.raises(ValueError, match=r"images_in: expected integer point images in \[0, 3\).*range \[0, 3\]"):
+        sharing.point_pair_orbits(np.array([CYCLE]), np.array([[1, 3, 0]]))
+    labels, k = sharing.point_pair_orbits(np.array([CYCLE, SWAP]), np.array([CYCLE, SWAP]))
+    assert k == 2 and labels.tolist() == [[0, 1, 1], [1, 0, 1], [1, 1, 0]]  # S_3 on point pairs: diagonal, rest
+
+
+def test_bias_index_map_names_what_it_expected():
+    with pytest.raises(TypeError, match="action_out must be a symjax.actions.Action; got PermutationGroup"):
+        sharing.bias_index_map(groups.symmetric(3))
