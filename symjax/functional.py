@@ -8,7 +8,9 @@ argument) with two methods:
 * ``apply(params, x)`` the forward map.
 
 ``init(key, spec)`` draws all parameters. Frameworks only need these two
-methods (see ``symjax.nn.linen`` and ``symjax.nn.nnx``).
+methods (see ``symjax.nn.linen`` and ``symjax.nn.nnx``). Every ``apply`` checks
+its params against ``param_info`` (``check_params``, at trace time) and promotes
+integer and bool inputs to the params' dtype (``float_input``).
 
 The generic layer, ``SharedDense``, keeps one coefficient per orbit of weight
 positions (study eq. 5) and one per orbit of output indices for the bias:
@@ -29,7 +31,7 @@ Example:
     >>> spec = functional.SharedDense(actions.blocks(s5, 3), actions.blocks(s5, 8))
     >>> params = functional.init(jax.random.key(0), spec)
     >>> {k: v.shape for k, v in params.items()}
-    {'b': (1,), 'w': (48,)}
+    {'b': (8,), 'w': (48,)}
     >>> functional.apply(params, spec, jax.numpy.ones((2, 15))).shape
     (2, 40)
 """
@@ -124,7 +126,7 @@ class SharedDense:
     use_bias: bool = True
 
     def __post_init__(self):
-        out, inp = align(self.action_out, self.action_in, names=("action_out", "action_in"))
+        _, inp = align(self.action_out, self.action_in, names=("action_out", "action_in"))
         object.__setattr__(self, "action_in", inp)  # one presentation of the group for both
 
     def __repr__(self):

@@ -55,6 +55,16 @@ def test_validate_pool_refuses_negative_labels():
         validate_pool(x, y, "cross_entropy")
 
 
+def test_sweep_refuses_a_negative_label_before_compiling():
+    init_fn = lambda key: {"w": jax.random.normal(key, (3, 2))}
+    apply_fn = lambda params, x: x @ params["w"]
+    y = np.zeros(12, np.int32)
+    y[4] = -1  # would index the last class
+    config = TrainConfig(loss="cross_entropy", max_epochs=1, quiet=True)
+    with pytest.raises(ValueError, match=r"-1 at pool_y\[4\]"):
+        sweep(init_fn, apply_fn, np.ones((12, 3), np.float32), y, _one_lane(), config)
+
+
 def test_validate_pool_refuses_labels_past_num_classes():
     x = np.zeros((5, 3), np.float32)
     with pytest.raises(ValueError, match=r"labels in \[0, 2\).*range \[0, 5\]"):

@@ -209,6 +209,7 @@ class GraphLayer:
     ``apply(params, graphs_tuple)`` -> node features (N, d_out).
     global_aggregation: 'sum' (eq. 16–17) or 'mean' (B4, B5 divided by the node count).
     Init: W ~ N(0, 1/(5 d_in)) (LeCun over the concatenated basis), bias 0.
+    A GraphsTuple given under jit is not checked: run ``check_graphs`` on it where it is built.
     """
 
     d_in: int
