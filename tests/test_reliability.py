@@ -175,11 +175,17 @@ def _two_graphs(**changes):
     (dict(n_node=np.array([2, 2])), r"n_node: expected counts summing to 3 \(the rows of nodes\), got sum 4"),
     (dict(n_edge=np.array([1, 1])), r"sum\(n_edge\) 2"),
     (dict(senders=np.array([0, 2, 2])), r"edge 1 from node 2 \(graph 1\) to node 0 \(graph 0\)"),
+    (dict(senders=np.array([0, 2, 2]), edges=np.array([1.0, 0.5, 1.0])), r"edge 1 from node 2"),
+    (dict(edges=np.ones(2)), r"edges: expected one weight per edge \(3\), got shape \(2,\)"),
     (dict(n_node=np.array([2.0, 1.0])), r"n_node: expected a 1-D integer array"),
 ])
 def test_check_graphs_names_the_bad_field(changes, message):
     with pytest.raises(ValueError, match=message):
         check_graphs(_two_graphs(**changes))
+
+
+def test_check_graphs_lets_weight_zero_padding_edges_cross_graphs():
+    check_graphs(_two_graphs(senders=np.array([0, 2, 2]), edges=np.array([1.0, 0.0, 1.0])))
 
 
 def test_graph_layer_checks_concrete_graphs_and_refuses_to_check_tracers():

@@ -86,9 +86,11 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
     Checks, on concrete (host or device) arrays, never tracers:
       n_node, n_edge: 1-D integers >= 0 of one length G; sum(n_node) = N, the
         leading size of ``nodes``; sum(n_edge) = E, the number of edges;
-      senders, receivers: 1-D integers (E,) in [0, N), each edge inside one
-        graph (graph g owns nodes n_node[0] + ... + n_node[g-1] onwards);
-      edges (weights): None or E values.
+      senders, receivers: 1-D integers (E,) in [0, N);
+      edges (weights): None or E values;
+      each edge of non-zero weight inside one graph (graph g owns the n_node[g]
+        nodes after n_node[0] + ... + n_node[g-1]); weight-0 edges add nothing,
+        so padding edges may point anywhere in range.
     Call it where GraphsTuples are built, outside jit. Under jit the arrays are
     tracers without values, so it raises TypeError rather than pass unchecked.
     """
@@ -122,16 +124,17 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
         if bad.size:
             raise ValueError(f"GraphsTuple.{field}: expected node ids in [0, {num_nodes}), got {ids[bad[0]]} "
                              f"at edge {bad[0]}")
+    if graphs.edges is not None and np.size(graphs.edges) != num_edges:
+        raise ValueError(f"GraphsTuple.edges: expected one weight per edge ({num_edges}), got shape "
+                         f"{np.shape(graphs.edges)}")
+    weighted = np.ones(num_edges, bool) if graphs.edges is None else np.reshape(graphs.edges, -1) != 0
     node_graph = np.repeat(np.arange(n_node.size), n_node)
-    cross = np.flatnonzero(node_graph[senders] != node_graph[receivers])
+    cross = np.flatnonzero((node_graph[senders] != node_graph[receivers]) & weighted)
     if cross.size:
         e = int(cross[0])
         raise ValueError(f"GraphsTuple.senders/receivers: expected each edge inside one graph, got edge {e} "
                          f"from node {senders[e]} (graph {node_graph[senders[e]]}) to node {receivers[e]} "
                          f"(graph {node_graph[receivers[e]]})")
-    if graphs.edges is not None and np.size(graphs.edges) != num_edges:
-        raise ValueError(f"GraphsTuple.edges: expected one weight per edge ({num_edges}), got shape "
-                         f"{np.shape(graphs.edges)}")
 
 
 GLOBAL_AGGREGATIONS = ("sum", "mean")
