@@ -79,6 +79,10 @@ def test_validate_predictions_reads_the_class_count_from_the_model():
     with pytest.raises(ValueError, match=r"labels in \[0, 2\).*first bad: 5 at pool_y\[2\]"):
         validate_predictions(init_fn, apply_fn, x, np.array([0, 1, 5, 1, 0]), "cross_entropy")
     validate_predictions(init_fn, apply_fn, x, np.array([0, 1, 1, 1, 0]), "cross_entropy")
+    pytree_apply = lambda params, x: x["a"] @ params["w"] + x["b"]  # a pytree pool of device arrays
+    pool = {"a": jnp.zeros((5, 3)), "b": jnp.zeros((5, 2))}
+    with pytest.raises(ValueError, match=r"labels in \[0, 2\)"):
+        validate_predictions(init_fn, pytree_apply, pool, np.array([0, 2, 1, 1, 0]), "cross_entropy")
 
 
 def test_validate_predictions_refuses_shapes_that_would_broadcast():

@@ -100,7 +100,11 @@ def validate_predictions(init_fn, apply_fn, pool_x, pool_y, loss: str) -> None:
       apply_fn: (params, x_batch) -> predictions.
       pool_x: pytree of arrays (N, ...); pool_y: array (N, ...).
     """
-    first_x = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1,) + np.shape(a)[1:], np.asarray(a).dtype), pool_x)
+    def first_example(a):  # abstract (1, ...) of a leaf; a device array's dtype is read without a copy
+        dtype = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
+        return jax.ShapeDtypeStruct((1,) + np.shape(a)[1:], dtype)
+
+    first_x = jax.tree.map(first_example, pool_x)
     params = jax.eval_shape(init_fn, jax.random.key(0))
     pred = jax.eval_shape(apply_fn, params, first_x)
     if not hasattr(pred, "shape"):
