@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.train import Lane, TrainConfig, sweep
+from symjax.train import Lane, LaneFns, TrainConfig, sweep
 from symjax.train.losses import per_example_loss
 from symjax.train.validate import validate_pool, validate_predictions
 
@@ -34,7 +34,7 @@ def test_sweep_refuses_column_predictions_against_flat_targets():
     y = np.zeros((12,), np.float32)
     config = TrainConfig(loss="mse", max_epochs=1, quiet=True)
     with pytest.raises(ValueError, match=r"predictions \(4, 1\) and targets \(4,\)"):
-        sweep(init_fn, apply_fn, x, y, _one_lane(), config)
+        sweep(LaneFns(init_fn, apply_fn), x, y, _one_lane(), config)
 
 
 def test_mse_of_matching_shapes_is_the_hand_computed_mean():
@@ -62,7 +62,7 @@ def test_sweep_refuses_a_negative_label_before_compiling():
     y[4] = -1  # would index the last class
     config = TrainConfig(loss="cross_entropy", max_epochs=1, quiet=True)
     with pytest.raises(ValueError, match=r"-1 at pool_y\[4\]"):
-        sweep(init_fn, apply_fn, np.ones((12, 3), np.float32), y, _one_lane(), config)
+        sweep(LaneFns(init_fn, apply_fn), np.ones((12, 3), np.float32), y, _one_lane(), config)
 
 
 def test_validate_pool_refuses_labels_past_num_classes():
