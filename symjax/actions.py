@@ -30,8 +30,8 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.groups import (PermutationGroup, StabilizerChain, _as_permutation_array, check_same_group, describe,
-                           difference, inverse)
+from symjax.groups import (PermutationGroup, StabilizerChain, _as_permutation_array, check_same_group, difference,
+                           inverse, presentation)
 
 
 class Component:
@@ -157,7 +157,7 @@ class Action:
         for c in components:
             if c.group != group:
                 raise ValueError(f"all components must act through one presentation of the group; got "
-                                 f"{describe(c.group)} and {describe(group)} (see Action.over)")
+                                 f"{presentation(c.group)} and {presentation(group)} (see Action.over)")
         self.group = group
         self.components = tuple(components)
         self.sizes = tuple(c.points * c.channels for c in self.components)
@@ -184,7 +184,7 @@ class Action:
             return self
         why = difference(self.group, group)
         if why is not None:
-            raise ValueError(f"cannot move {self!r} to {describe(group)}: not the same group ({why})")
+            raise ValueError(f"cannot move {self!r} to {presentation(group)}: not the same group ({why})")
         return Action(group, [c.over(group) for c in self.components])
 
     @functools.cached_property

@@ -339,7 +339,7 @@ def difference(g1: PermutationGroup, g2: PermutationGroup) -> str | None:
     return None
 
 
-def describe(group: PermutationGroup) -> str:
+def presentation(group: PermutationGroup) -> str:
     """repr plus the generators, which tell apart groups whose names print alike."""
     return f"{group!r} with generators {group.generators.tolist()}"
 
@@ -348,8 +348,8 @@ def check_same_group(g1: PermutationGroup, g2: PermutationGroup, owner1: str, ow
     """Raises ValueError unless g1 and g2 hold the same permutations; the message prints what differs."""
     why = None if g1 == g2 else difference(g1, g2)
     if why is not None:
-        raise ValueError(f"{owner1} and {owner2} must act through the same group; got {describe(g1)} and "
-                         f"{describe(g2)}: {why}")
+        raise ValueError(f"{owner1} and {owner2} must act through the same group; got {presentation(g1)} and "
+                         f"{presentation(g2)}: {why}")
 
 
 # -- constructors ---------------------------------------------------------------------------------------

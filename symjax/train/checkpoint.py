@@ -26,10 +26,10 @@ For checkpoints without files_sha256 the restore runs under
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import contextlib
 import re
 import shutil
 import sys
