@@ -54,7 +54,7 @@ def test_sweep_refuses_column_predictions_against_flat_targets():
     x = np.ones((12, 3), np.float32)
     y = np.zeros((12,), np.float32)
     config = TrainConfig(loss="mse", max_epochs=1, quiet=True)
-    with pytest.raises(ValueError, match=r"predictions \(4, 1\) and targets \(4,\)"):
+    with pytest.raises(ValueError, match=r"predictions \(1, 1\) and targets \(1,\)"):  # one example, before compiling
         sweep(LaneFns(init_fn, apply_fn), x, y, _one_lane(), config)
 
 
@@ -83,6 +83,16 @@ def test_sweep_refuses_a_negative_label_before_compiling():
     y[4] = -1  # would index the last class
     config = TrainConfig(loss="cross_entropy", max_epochs=1, quiet=True)
     with pytest.raises(ValueError, match=r"-1 at pool_y\[4\]"):
+        sweep(LaneFns(init_fn, apply_fn), np.ones((12, 3), np.float32), y, _one_lane(), config)
+
+
+def test_sweep_refuses_a_label_past_the_class_count_before_compiling():
+    init_fn = lambda key: {"w": jax.random.normal(key, (3, 2))}
+    apply_fn = lambda params, x: x @ params["w"]
+    y = np.zeros(12, np.int32)
+    y[7] = 5  # two classes: would give NaN losses
+    config = TrainConfig(loss="cross_entropy", max_epochs=1, quiet=True)
+    with pytest.raises(ValueError, match=r"labels in \[0, 2\).*5 at pool_y\[7\]"):
         sweep(LaneFns(init_fn, apply_fn), np.ones((12, 3), np.float32), y, _one_lane(), config)
 
 
