@@ -28,7 +28,9 @@ import pytest
 
 from symjax.data import three_body as tb
 from symjax.models.three_body_models import three_body_model
+from symjax.tasks import driver
 from symjax.tasks import three_body_task as t3
+from quick_baseline import assert_matches
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "experiments" / "task3.py"
@@ -85,17 +87,18 @@ def quick_run(tmp_path_factory, env):
 @pytest.mark.slow
 def test_quick_run_writes_contract(quick_run):
     out_dir, rows, elapsed = quick_run
+    figure = t3.figure_name("small")
     for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv",
-                 "fig8_task3_loss_sym.png", t3.FIGURE_NAME):
+                 "fig8_task3_loss_sym.png", figure):
         assert (out_dir / name).is_file(), name
-    for name in ("fig8_task3_loss_sym.png", t3.FIGURE_NAME):
+    for name in ("fig8_task3_loss_sym.png", figure):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in out_dir.iterdir() if ".tmp" in p.name]
     report = (out_dir / "report.md").read_text()
-    assert t3.FIGURE_NAME in report and "Machine:" in report and "Wall time of this invocation" in report
+    assert figure in report and "Machine:" in report and "Wall time of this invocation" in report
     sweeps_wall = sum({r["model"].split("_")[0]: float(r["wall_s"]) for r in rows}.values())  # vanilla, shared
     assert f"the sweeps' own wall times sum to {sweeps_wall:.1f} s" in report
-    assert "--model_size=small" in (out_dir / "flags.txt").read_text()
+    assert "--model_sizes=small" in (out_dir / "flags.txt").read_text().splitlines()
 
     assert len(rows) == 4 * 2  # 4 variants x 2 seeds x data size 1000
     assert set(CONTRACT) <= set(rows[0])
@@ -115,12 +118,19 @@ def test_quick_run_writes_contract(quick_run):
 
 
 @pytest.mark.slow
+def test_quick_run_reproduces_the_recorded_numbers(quick_run):
+    """The safety net of the driver refactor: bitwise the numbers of the recorded run (tests/quick_baseline.py)."""
+    out_dir, _, _ = quick_run
+    assert_matches(3, out_dir / "results.csv")
+
+
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env):
     base_dir, base_rows, _ = quick_run
     out_dir = tmp_path / "resumed"
     args = ["--quick", "--quiet", "--checkpoint_every=1", f"--out_dir={out_dir}"]
     # Kill the run once the shared sweep has saved its first epoch (the vanilla sweep is then done).
-    marker = out_dir / "checkpoints" / "shared" / "step_1" / "fingerprint.json"
+    marker = out_dir / "checkpoints" / "small_shared" / "step_1" / "fingerprint.json"
     proc = subprocess.Popen(_script(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=REPO)
     deadline = time.monotonic() + 300
@@ -131,7 +141,8 @@ def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    assert not (out_dir / "results.csv").exists()
+    # Results are written after every sweep: the vanilla sweep's rows survive the kill.
+    assert sorted(r["model"] for r in _read_rows(out_dir)) == ["vanilla"] * 2 + ["vanilla_aug"] * 2
 
     resumed = subprocess.run(_script(*args, "--resume"), capture_output=True, text=True, env=env, cwd=REPO,
                              timeout=600)
@@ -174,7 +185,10 @@ def test_two_processes_equal_one_process(quick_run, tmp_path, env):
         assert proc.returncode == 0, err[-3000:]
     assert (out_dir / "results.part0.jsonl").is_file() and (out_dir / "results.part1.jsonl").is_file()
     for arch in ("vanilla", "shared"):
-        assert sorted(p.name for p in (out_dir / "checkpoints" / arch).iterdir()) == ["process_0", "process_1"]
+        folder = out_dir / "checkpoints" / f"small_{arch}"
+        assert sorted(p.name for p in folder.iterdir()) == ["process_0", "process_1"]
+        for process in ("process_0", "process_1"):
+            assert (folder / process / driver.RECORD_FILE).is_file()
     rows = _read_rows(out_dir)
     key = lambda r: (r["model"], r["data_size"], r["seed"])  # noqa: E731
     assert sorted(map(key, rows)) == sorted(map(key, base_rows))
@@ -197,11 +211,31 @@ def test_invalid_flags_rejected_before_compiling(flag, needles, tmp_path, env):
     out_dir = tmp_path / "never"
     proc = subprocess.run(_script(flag, f"--out_dir={out_dir}"), capture_output=True, text=True, env=env, cwd=REPO,
                           timeout=120)
-    assert proc.returncode != 0
-    error_lines = [line for line in proc.stderr.splitlines() if "rror" in line]
-    assert error_lines, proc.stderr
-    assert all(n in error_lines[0] for n in needles), error_lines[0]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
+    assert all(n in lines[0] for n in needles), lines[0]
     assert not out_dir.exists()
+
+
+def test_model_size_is_short_for_model_sizes():
+    """--model_size=large (the README's main job) is --model_sizes=large; both with other sizes is refused."""
+    from absl import flags
+
+    def parse(*args):
+        values = flags.FlagValues()
+        driver.define_flags(t3.Options, values)
+        flags.DEFINE_enum("model_size", None, list(t3.MODEL_SIZES), "", flag_values=values)
+        values(["task3.py", *args])
+        return values
+
+    values = parse("--model_size=large")
+    opts = driver.options_from_flags(t3.TASK, values, t3.model_sizes_flag(values))
+    assert opts.model_sizes == ("large",) and [p.name for p in t3.plan_sweeps(opts)] == ["large_vanilla",
+                                                                                          "large_shared"]
+    assert driver.options_from_flags(t3.TASK, parse()).model_sizes == ("small", "medium", "large")
+    assert t3.model_sizes_flag(parse("--model_size=large", "--model_sizes=large")) == {"model_sizes": ("large",)}
+    with pytest.raises(ValueError, match="--model_size=large and --model_sizes=small"):
+        t3.model_sizes_flag(parse("--model_size=large", "--model_sizes=small"))
 
 
 # ---------------------------------------------------------------- symmetry

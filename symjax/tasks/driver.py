@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -209,7 +210,7 @@ def define_flags(options_type, flag_values=None) -> None:
     """One absl flag per field of ``options_type`` (name, default and help from the dataclass)."""
     from absl import flags  # noqa: PLC0415
 
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     for field in dataclasses.fields(options_type):
         default, help_text, choices = field.default, field.metadata.get("help", ""), field.metadata.get("choices")
         if field.name == "seeds":
@@ -333,9 +334,12 @@ def train_config(task: Task, opts, plan: SweepPlan):
 
 
 def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:
-    """checkpoints/<sweep>/sweep.json (sweep.process<k>.json when several processes share the run)."""
-    name = RECORD_FILE if process_count == 1 else f"sweep.process{process_index}.json"
-    return os.path.join(opts.out_dir, "checkpoints", plan.name, name)
+    """checkpoints/<sweep>/sweep.json; checkpoints/<sweep>/process_<k>/sweep.json with several processes
+    (beside that process's engine checkpoints)."""
+    folder = os.path.join(opts.out_dir, "checkpoints", plan.name)
+    if process_count > 1:
+        folder = os.path.join(folder, f"process_{process_index}")
+    return os.path.join(folder, RECORD_FILE)
 
 
 def _read_json(path: str):
@@ -378,10 +382,9 @@ def check_resume(task: Task, opts, plans: list[SweepPlan]) -> None:
     for plan in plans:
         current = sweep_settings(task, opts, plan)
         folder = os.path.dirname(record_path(opts, plan))
-        names = sorted(n for n in os.listdir(folder) if n.startswith("sweep") and n.endswith(".json")) \
-            if os.path.isdir(folder) else []
-        for name in names:
-            saved = _read_json(os.path.join(folder, name))
+        for path in sorted(glob.glob(os.path.join(folder, RECORD_FILE))
+                           + glob.glob(os.path.join(folder, "process_*", RECORD_FILE))):
+            saved = _read_json(path)
             if saved is None:
                 continue
             diffs = [d for d in settings_diff(saved.get("settings", {}), current)
@@ -648,8 +651,13 @@ def parse_flags_or_exit(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
-        print(f"{os.path.basename(argv[0])}: error: {str(error).splitlines()[0]}", file=sys.stderr)
-        sys.exit(USAGE_EXIT)
+        exit_with_error(argv[0], str(error).splitlines()[0])
+
+
+def exit_with_error(script: str, message: str) -> None:
+    """'<script>: error: <message>' on stderr, exit code 2."""
+    print(f"{os.path.basename(script)}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT)
 
 
 @contextlib.contextmanager
@@ -658,8 +666,7 @@ def exit_on_bad_input(script: str):
     try:
         yield
     except BadInput as error:
-        print(f"{os.path.basename(script)}: error: {error}", file=sys.stderr)
-        sys.exit(USAGE_EXIT)
+        exit_with_error(script, str(error))
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT)
