@@ -518,6 +518,8 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
                 nonlocal epochs_done
                 if not first_epoch:
                     first_epoch.append(epoch)
+                    if epoch > 1:
+                        progress.message(f"{plan.name}: resumed from its checkpoint at epoch {epoch - 1}")
                 epochs_done += 1
                 progress.on_epoch(epoch, summary)
                 if opts.stop_after_epochs and epochs_done >= opts.stop_after_epochs:
