@@ -25,7 +25,7 @@ from absl import app, flags
 from symjax.io import atomic_write_text
 from symjax.tasks.common import machine_description
 from symjax.tasks.progress import configure_logging, define_verbose_flag
-from symjax.train import Lane, TrainConfig, sweep
+from symjax.train import Lane, LaneFns, TrainConfig, sweep
 
 FLAGS = flags.FLAGS
 define_verbose_flag()
@@ -84,7 +84,7 @@ def timed_sweep(lanes, x, y, config):
     """(wall seconds of the call, seconds per epoch after the first (compiled) epoch)."""
     stamps = []
     start = time.perf_counter()
-    sweep(init_fn, apply_fn, x, y, lanes, config, augment_fn=permute_inputs,
+    sweep(LaneFns(init_fn, apply_fn, augment=permute_inputs), x, y, lanes, config,
           epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - start
     steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")

@@ -44,7 +44,7 @@ import shlex
 import sys
 import tempfile
 import time
-from typing import Any, Callable, ClassVar, Mapping, NamedTuple
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
@@ -59,15 +59,6 @@ RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "
 #: Settings a resumed sweep may change: it continues from its checkpoint.
 CONTINUABLE = frozenset({"max_epochs"})
 RECORD_FILE = "sweep.json"
-
-
-class LaneFns(NamedTuple):
-    """Until symjax.train.LaneFns lands: the per-lane callbacks of one architecture."""
-
-    init: Callable
-    apply: Callable
-    augment: Callable | None = None
-    symmetry_error: Callable | None = None
 
 
 class BadInput(ValueError):
@@ -434,17 +425,6 @@ class SweepLog:
     status: str
 
 
-def _engine_sweep(fns, pool, lanes, config, fingerprint, on_epoch):
-    """symjax.train.sweep on one sweep; returns (rows, params, timings)."""
-    from symjax.train import sweep  # noqa: PLC0415
-
-    start = time.perf_counter()
-    rows, params = sweep(fns.init, fns.apply, pool[0], pool[1], lanes, config, augment_fn=fns.augment,
-                         symmetry_error_fn=fns.symmetry_error, config_fingerprint=fingerprint,
-                         epoch_callback=on_epoch, return_params=True)
-    return rows, params, {"total": time.perf_counter() - start}
-
-
 def _status(resume: bool, first_epoch: int | None) -> str:
     if not resume:
         return "trained"
@@ -472,7 +452,7 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
     if opts.x64:
         jax.config.update("jax_enable_x64", True)
     from symjax.tasks.progress import RunProgress  # noqa: PLC0415
-    from symjax.train import read_results, write_results  # noqa: PLC0415
+    from symjax.train import read_results, sweep, write_results  # noqa: PLC0415
 
     try:
         data = task.load_data(opts)
@@ -528,18 +508,19 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
 
             progress.sweep_started(plan.name, len(lanes))
             fingerprint = {k: v for k, v in settings["options"].items() if k not in CONTINUABLE}
-            sweep_rows, params, timings = _engine_sweep(fns, pool, lanes, train_config(task, opts, plan),
-                                                        {"task": task.name, "plan": settings["plan"],
-                                                         "options": fingerprint}, on_epoch)
+            result = sweep(fns, pool[0], pool[1], lanes, train_config(task, opts, plan),
+                           config_fingerprint={"task": task.name, "plan": settings["plan"], "options": fingerprint},
+                           epoch_callback=on_epoch)
+            sweep_rows = result.rows
             if task.after_sweep is not None and sweep_rows:
-                sweep_rows = task.after_sweep(opts, plan, data, pool, (sweep_rows, params, timings), artifacts)
+                sweep_rows = task.after_sweep(opts, plan, data, pool, result, artifacts)
             atomic_write_json(path, {"settings": settings, "rows": sweep_rows}, indent=1)
             rows.extend(sweep_rows)
             log.append(SweepLog(plan.name, len(sweep_rows), max((r["epochs"] for r in sweep_rows), default=0),
                                 max((r["wall_s"] for r in sweep_rows), default=0.0),
                                 _status(opts.resume, first_epoch[0] if first_epoch else None)))
             write_results(opts.out_dir, rows, flags_text)
-            progress.sweep_finished(plan.name, len(lanes), timings)
+            progress.sweep_finished(plan.name, len(lanes), result.timings)
     finally:
         progress.close()
 

@@ -232,6 +232,7 @@ def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
     """
     from symjax import actions, groups  # noqa: PLC0415
     from symjax.tasks import common  # noqa: PLC0415
+    from symjax.train import LaneFns  # noqa: PLC0415
 
     model = gm.graph_model(plan.architecture, plan.setting, opts.max_nodes, opts.aggregation,
                            opts.global_aggregation)
@@ -243,7 +244,7 @@ def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
         graph_action = actions.GraphAction(s_n)
         augment = common.augmentation(graph_action) if any(v.endswith("_aug") for v in plan.variants) else None
         sym_fn = common.symmetry_error_fn(model.apply, graph_action, actions.trivial(s_n, gm.NUM_CLASSES))
-    return driver.LaneFns(init=lambda key: model.init(key, dtype),
+    return LaneFns(init=lambda key: model.init(key, dtype),
                           apply=lambda params, x: model.apply(params, x).astype(jnp.float32), augment=augment,
                           symmetry_error=lambda params, key, x: sym_fn(params, key, x).astype(jnp.float32))
 

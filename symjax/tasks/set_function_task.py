@@ -149,12 +149,13 @@ def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
     from symjax import actions, groups  # noqa: PLC0415
     from symjax.models.set_models import set_model  # noqa: PLC0415
     from symjax.tasks import common  # noqa: PLC0415
+    from symjax.train import LaneFns  # noqa: PLC0415
 
     group = groups.symmetric(plan.setting)
     action_in, action_out = actions.base(group), actions.trivial(group, 1)
     spec = set_model(plan.architecture, plan.setting)
     dtype = jnp.float64 if opts.x64 else jnp.float32
-    return driver.LaneFns(init=lambda key: spec.init(key, dtype), apply=spec.apply, augment=common.augmentation(action_in),
+    return LaneFns(init=lambda key: spec.init(key, dtype), apply=spec.apply, augment=common.augmentation(action_in),
                    symmetry_error=common.symmetry_error_fn(spec.apply, action_in, action_out))
 
 

@@ -72,6 +72,7 @@ from symjax.data import three_body as tb
 from symjax.models.three_body_models import three_body_model
 from symjax.tasks import common, driver
 from symjax.tasks.driver import option
+from symjax.train import LaneFns
 
 NUMBER = 3
 MODELS = ("vanilla", "vanilla_aug", "shared", "shared_aug")
@@ -335,14 +336,14 @@ def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
     """The sweep's model; the swap applied to input and target (augmentation) and in eq. 8."""
     spec, action = _model(opts, plan), s2_action()
     dtype = np.float64 if opts.x64 else np.float32
-    return driver.LaneFns(init=lambda key: spec.init(key, dtype), apply=spec.apply,
+    return LaneFns(init=lambda key: spec.init(key, dtype), apply=spec.apply,
                           augment=common.augmentation(action, action),
                           symmetry_error=common.symmetry_error_fn(spec.apply, action, action))
 
 
 def after_sweep(opts: Options, plan: driver.SweepPlan, data: dict, pool, result, artifacts: dict) -> list[dict]:
     """Adds every lane's rollout metrics to its row; keeps the best lane of each variant for Figure 9."""
-    rows, params, _ = result
+    rows, params = result.rows, result.params
     pred, true = lane_rollouts(_model(opts, plan).apply, params, data["mean"], data["std"],
                                data["test_trajectories"][: opts.rollout_trajectories], opts.rollout_steps)
     metrics = rollout_metrics(pred, true)
