@@ -70,7 +70,6 @@ __all__ = [
     "dataset_files",
     "dense_batch",
     "find_dataset_dir",
-    "graph_sizes",
     "load_tu_dataset",
     "select_by_size",
     "to_graphs_tuple",
@@ -569,11 +568,6 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
         n_edge=ds.edge_counts[idx].astype(np.int32),
         globals=None,
     )
-
-
-def graph_sizes(ds: TUDataset) -> np.ndarray:
-    """int64 (num_graphs,): number of nodes of each graph."""
-    return ds.node_counts.copy()
 
 
 def select_by_size(ds: TUDataset, max_nodes: int) -> tuple[np.ndarray, int]:
