@@ -29,6 +29,7 @@ import pytest
 from symjax.data import three_body as tb
 from symjax.models.three_body_models import three_body_model
 from symjax.tasks import driver
+from symjax.tasks import three_body_rollouts as rollouts
 from symjax.tasks import three_body_task as t3
 from quick_baseline import assert_matches
 
@@ -260,7 +261,7 @@ def test_models_in_physical_units_equivariance_including_normalisation():
     params = {v: jax.jit(spec.init)(jax.random.key(1)) for v, spec in specs.items()}
 
     def violation(variant, mean, std):
-        f = t3.physical_predictor(specs[variant].apply, params[variant], mean, std)
+        f = rollouts.physical_predictor(specs[variant].apply, params[variant], mean, std)
         out, out_swapped = np.asarray(f(x)), np.asarray(f(x[:, SWAP]))
         return np.max(np.abs(out_swapped - out[:, SWAP])) / scale
 
@@ -303,7 +304,7 @@ def test_rollout_metrics_hand_case():
     pred = np.stack([np.stack([a, moved]), np.stack([a, a])])
     true = np.stack([np.stack([a, true_end]), np.stack([a, a])])
     lanes = np.stack([pred, true])  # lane 1 predicts the truth
-    m = t3.rollout_metrics(lanes, true)
+    m = rollouts.rollout_metrics(lanes, true)
     np.testing.assert_allclose(m["rollout_mse"], [0.25 / 12 / 2, 0.0], atol=1e-15)
     truth_drift = abs(_ref_energy(true_end) - _ref_energy(a)) / 2 / abs(potential)  # the truth's own drift
     np.testing.assert_allclose(_ref_energy(a), potential, rtol=1e-14)
@@ -326,10 +327,10 @@ def test_rollout_of_true_next_state_model_has_zero_error_and_the_simulators_drif
     mean, std = tb.fit_normalizer(traj)
     table = tb.normalize(traj, mean, std).astype(np.float32)
     params = {"table": np.stack([table, table]), "shift": np.array([1, 0], np.int32)}  # lane 1 stands still
-    pred, true = t3.lane_rollouts(_lookup_model, params, mean, std, traj, k)
+    pred, true = rollouts.lane_rollouts(_lookup_model, params, mean, std, traj, k)
     assert pred.shape == (2, 2, k + 1, 12) and true.shape == (2, k + 1, 12)
     np.testing.assert_allclose(pred[0], traj[:, : k + 1], rtol=1e-5, atol=1e-5)
-    m = t3.rollout_metrics(pred, true)
+    m = rollouts.rollout_metrics(pred, true)
     energy = _ref_energy(traj)
     sim_drift = np.mean(np.abs(energy[:, k] - energy[:, 0])) / np.mean(np.abs(energy[:, 0]))
     assert m["rollout_mse"][0] < 1e-9

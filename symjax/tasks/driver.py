@@ -55,7 +55,7 @@ INTERRUPTED_EXIT = 75  # --stop_after_epochs reached (a simulated interruption)
 
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
 RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "eval_batch_size",
-                         "quiet", "verbose", "distributed", "stop_after_epochs", "report_only", "quick"})
+                         "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
 #: Settings a resumed sweep may change: it continues from its checkpoint.
 CONTINUABLE = frozenset({"max_epochs"})
 RECORD_FILE = "sweep.json"
@@ -539,15 +539,16 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
 def grid_differences(opts, study, labels: Mapping | None = None) -> list[str]:
     """What ``opts`` leaves out of, or changes from, the study's options ``study`` (empty: the study's grid).
 
-    Compares every field not in RUN_CONTROL: lists by their entries ('<label>
-    a, b not run' / '... are not in the study'), seeds by their count, other
-    values as '<name> <value> instead of <study value>'.
+    Compares every field not in RUN_CONTROL (nor quick, whose grid shows in the
+    other fields): lists by their entries ('<label> a, b not run' / '... are not
+    in the study'), seeds by their count, other values as '<name> <value>
+    instead of <study value>'.
     """
     labels = dict(labels or {})
     out = []
     for field in dataclasses.fields(study):
         name = field.name
-        if name in RUN_CONTROL:
+        if name in RUN_CONTROL or name == "quick":
             continue
         value, default = getattr(opts, name), getattr(study, name)
         label = labels.get(name, name)
