@@ -435,6 +435,59 @@ def _status(resume: bool, first_epoch: int | None) -> str:
     return "resume found no checkpoint; trained from scratch"
 
 
+@dataclasses.dataclass
+class _RunState:
+    """What one invocation accumulates over its sweeps."""
+
+    rows: list = dataclasses.field(default_factory=list)
+    log: list = dataclasses.field(default_factory=list)  # SweepLog per sweep
+    pools: dict = dataclasses.field(default_factory=dict)  # SweepPlan.pool -> (pool_x, pool_y, ...)
+    artifacts: dict = dataclasses.field(default_factory=dict)  # the task's after_sweep -> write_figures
+    epochs_done: int = 0  # epochs trained in this invocation, all sweeps
+
+
+def _log_entry(name: str, rows: list[dict], status: str) -> SweepLog:
+    return SweepLog(name, len(rows), max((r["epochs"] for r in rows), default=0),
+                    max((r["wall_s"] for r in rows), default=0.0), status)
+
+
+def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record: str, state: _RunState,
+                 progress) -> tuple[list[dict], SweepLog]:
+    """Trains one sweep (continuing its checkpoint with --resume); records it; returns its rows and log line."""
+    from symjax.train import sweep  # noqa: PLC0415
+
+    if plan.pool not in state.pools:
+        state.pools[plan.pool] = task.build_pool(opts, plan, data)
+    pool = state.pools[plan.pool]
+    lanes = task.build_lanes(opts, plan, data, pool)
+    fns = task.lane_fns(opts, plan, data)
+    atomic_write_json(record, {"settings": settings, "rows": None}, indent=1)
+    first_epoch: list[int] = []
+
+    def on_epoch(epoch, summary):
+        if not first_epoch:
+            first_epoch.append(epoch)
+            if epoch > 1:
+                progress.message(f"{plan.name}: resumed from its checkpoint at epoch {epoch - 1}")
+        state.epochs_done += 1
+        progress.on_epoch(epoch, summary)
+        if opts.stop_after_epochs and state.epochs_done >= opts.stop_after_epochs:
+            raise Interrupted(f"stopped after {state.epochs_done} epochs (--stop_after_epochs), in sweep "
+                              f"{plan.name} at epoch {epoch}")
+
+    progress.sweep_started(plan.name, len(lanes))
+    fingerprint = {k: v for k, v in settings["options"].items() if k not in CONTINUABLE}
+    result = sweep(fns, pool[0], pool[1], lanes, train_config(task, opts, plan),
+                   config_fingerprint={"task": task.name, "plan": settings["plan"], "options": fingerprint},
+                   epoch_callback=on_epoch)
+    rows = result.rows
+    if task.after_sweep is not None and rows:
+        rows = task.after_sweep(opts, plan, data, pool, result, state.artifacts)
+    atomic_write_json(record, {"settings": settings, "rows": rows}, indent=1)
+    progress.sweep_finished(plan.name, len(lanes), result.timings)
+    return rows, _log_entry(plan.name, rows, _status(opts.resume, first_epoch[0] if first_epoch else None))
+
+
 def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
     """Trains every sweep of ``opts``, writing results after each, then the report; returns all rows.
 
@@ -452,87 +505,43 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
     if opts.x64:
         jax.config.update("jax_enable_x64", True)
     from symjax.tasks.progress import RunProgress  # noqa: PLC0415
-    from symjax.train import read_results, sweep, write_results  # noqa: PLC0415
+    from symjax.train import read_results, write_results  # noqa: PLC0415
 
     try:
         data = task.load_data(opts)
     except ValueError as error:
         raise BadInput(str(error)) from None
     if opts.report_only:
-        rows = read_results(opts.out_dir)
-        return write_run_report(task, opts, rows, data, None, None, command)
+        return write_run_report(task, opts, read_results(opts.out_dir), data, None, None, command)
     if jax.process_count() > 1:  # every process has checked out_dir before any process writes to it
         from jax.experimental import multihost_utils  # noqa: PLC0415
 
         multihost_utils.sync_global_devices("symjax_driver_prepared")
     os.makedirs(opts.out_dir, exist_ok=True)
     flags_text = options_text(opts, command)
-    progress = RunProgress(task.name, [(p.name, int(opts.max_epochs)) for p in plans], quiet=opts.quiet)
-    rows: list[dict] = []
-    log: list[SweepLog] = []
-    pools: dict = {}
-    artifacts: dict = {}
-    epochs_done = 0
-    try:
+    state = _RunState()
+    with RunProgress(task.name, [(p.name, int(opts.max_epochs)) for p in plans], quiet=opts.quiet) as progress:
         for plan in plans:
-            path = record_path(opts, plan, jax.process_index(), jax.process_count())
+            record = record_path(opts, plan, jax.process_index(), jax.process_count())
             settings = sweep_settings(task, opts, plan)
-            record = _read_json(path) if opts.resume else None
-            if record is not None and record.get("settings") == settings and record.get("rows") is not None:
-                done = record["rows"]
-                rows.extend(done)
-                log.append(SweepLog(plan.name, len(done), max((r["epochs"] for r in done), default=0),
-                                    max((r["wall_s"] for r in done), default=0.0), "finished earlier, reused"))
-                progress.sweep_skipped(plan.name, f"finished earlier with the same settings; {len(done)} rows reused")
-                write_results(opts.out_dir, rows, flags_text)
-                continue
-            if plan.pool not in pools:
-                pools[plan.pool] = task.build_pool(opts, plan, data)
-            pool = pools[plan.pool]
-            lanes = task.build_lanes(opts, plan, data, pool)
-            fns = task.lane_fns(opts, plan, data)
-            atomic_write_json(path, {"settings": settings, "rows": None}, indent=1)
-            first_epoch: list[int] = []
+            saved = _read_json(record) if opts.resume else None
+            if saved is not None and saved.get("settings") == settings and saved.get("rows") is not None:
+                rows, entry = saved["rows"], _log_entry(plan.name, saved["rows"], "finished earlier, reused")
+                progress.sweep_skipped(plan.name, f"finished earlier with the same settings; {len(rows)} rows reused")
+            else:
+                rows, entry = _train_sweep(task, opts, plan, data, settings, record, state, progress)
+            state.rows.extend(rows)
+            state.log.append(entry)
+            write_results(opts.out_dir, state.rows, flags_text)
 
-            def on_epoch(epoch, summary, plan=plan, first_epoch=first_epoch):
-                nonlocal epochs_done
-                if not first_epoch:
-                    first_epoch.append(epoch)
-                    if epoch > 1:
-                        progress.message(f"{plan.name}: resumed from its checkpoint at epoch {epoch - 1}")
-                epochs_done += 1
-                progress.on_epoch(epoch, summary)
-                if opts.stop_after_epochs and epochs_done >= opts.stop_after_epochs:
-                    raise Interrupted(f"stopped after {epochs_done} epochs (--stop_after_epochs), in sweep "
-                                      f"{plan.name} at epoch {epoch}")
-
-            progress.sweep_started(plan.name, len(lanes))
-            fingerprint = {k: v for k, v in settings["options"].items() if k not in CONTINUABLE}
-            result = sweep(fns, pool[0], pool[1], lanes, train_config(task, opts, plan),
-                           config_fingerprint={"task": task.name, "plan": settings["plan"], "options": fingerprint},
-                           epoch_callback=on_epoch)
-            sweep_rows = result.rows
-            if task.after_sweep is not None and sweep_rows:
-                sweep_rows = task.after_sweep(opts, plan, data, pool, result, artifacts)
-            atomic_write_json(path, {"settings": settings, "rows": sweep_rows}, indent=1)
-            rows.extend(sweep_rows)
-            log.append(SweepLog(plan.name, len(sweep_rows), max((r["epochs"] for r in sweep_rows), default=0),
-                                max((r["wall_s"] for r in sweep_rows), default=0.0),
-                                _status(opts.resume, first_epoch[0] if first_epoch else None)))
-            write_results(opts.out_dir, rows, flags_text)
-            progress.sweep_finished(plan.name, len(lanes), result.timings)
-    finally:
-        progress.close()
-
-    write_results(opts.out_dir, rows, flags_text)
+    rows = state.rows
     if jax.process_count() > 1:  # each process trained its slice of the lanes; process 0 reports on all rows
         if jax.process_index() != 0:
             return rows
         rows = read_results(opts.out_dir)
     if task.write_figures is not None:
-        task.write_figures(opts, artifacts, opts.out_dir)
-    write_run_report(task, opts, rows, data, log, time.perf_counter() - start, command)
-    return rows
+        task.write_figures(opts, state.artifacts, opts.out_dir)
+    return write_run_report(task, opts, rows, data, state.log, time.perf_counter() - start, command)
 
 
 # ---------------------------------------------------------------------------- report
