@@ -71,6 +71,7 @@ __all__ = [
     "dense_batch",
     "find_dataset_dir",
     "load_tu_dataset",
+    "node_cap",
     "select_by_size",
     "to_graphs_tuple",
     "verify_checksums",
@@ -579,6 +580,22 @@ def select_by_size(ds: TUDataset, max_nodes: int) -> tuple[np.ndarray, int]:
     """
     kept = np.flatnonzero(ds.node_counts <= max_nodes)
     return kept, ds.num_graphs - int(kept.size)
+
+
+def node_cap(ds: TUDataset, max_nodes: int | None = None) -> int:
+    """The node cap of the dense (padded) form: ``max_nodes``, or the largest graph's node count if None.
+
+    The study (ch. 4 §3) caps graphs at 50 nodes ("최대 노드 개수가 50개
+    이하인 그래프만을 이용하였다"); ``None`` is the "all graphs" reading of its
+    4110 condition, in which every graph is kept (``select_by_size(ds,
+    node_cap(ds))`` drops none) and padded to the largest one (111 nodes for
+    NCI1).
+    """
+    if max_nodes is None:
+        return int(ds.node_counts.max())
+    if not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive integer or None; got {max_nodes!r}")
+    return int(max_nodes)
 
 
 def dense_batch(
