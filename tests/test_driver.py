@@ -119,3 +119,72 @@ def test_flags_text_lists_every_option():
     assert lines[0] == "# python experiments/task1.py --n_blocks=2"
     assert "--n_blocks=2" in lines and "--seeds=0,1" in lines and "--lr=0.001" in lines
     assert len(lines) == 1 + len(dataclasses.fields(opts))
+
+
+# ---------------------------------------------------------------------------- a fourth task, in process
+@dataclasses.dataclass(frozen=True)
+class ToyOptions(driver.CommonOptions):
+    """A regression task outside the study: y = sum(x) from x in R^3, two learning rates per sweep."""
+
+    MODELS = ("linear",)
+
+    models: tuple = driver.option(("linear",), "")
+    rates: tuple = driver.option((0.1, 0.01), "Per-lane Adam learning rates.")
+    max_epochs: int = driver.option(2, "")
+    checkpoint_every: int = driver.option(1, "")
+    quiet: bool = driver.option(True, "")
+
+
+def _toy_task(reports: list):
+    import jax.numpy as jnp
+    import numpy as np
+
+    from symjax.train import Lane, LaneFns
+
+    def build_pool(opts, plan, data):
+        x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+        return x, x.sum(axis=1, keepdims=True)
+
+    def build_lanes(opts, plan, data, pool):
+        idx = np.arange(60)
+        return [Lane(seed=s, train_idx=idx[:40], val_idx=idx[40:50], test_idx=idx[50:], batch_size=8,
+                     learning_rate=rate, meta={"task": 4, "model": "linear", "setting": 3, "sweep": plan.name,
+                                               "rate": rate})
+                for s in opts.seeds for rate in opts.rates]
+
+    def lane_fns(opts, plan, data):
+        return LaneFns(init=lambda key: {"w": jnp.zeros((3, 1))}, apply=lambda p, x: x @ p["w"])
+
+    def write_report(rows, out_dir, extra_md):
+        reports.append((len(rows), extra_md))
+        return []
+
+    return driver.Task(
+        name="toy", number=4, script="toy.py", options=ToyOptions, quick={}, loss="mse", plan_fields=("models",),
+        plan_sweeps=lambda opts: [driver.SweepPlan("linear", 3, "linear", ("linear",))],
+        load_data=lambda opts: None, build_pool=build_pool, build_lanes=build_lanes, lane_fns=lane_fns,
+        notes=lambda opts, data: ["toy data"], write_report=write_report)
+
+
+def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
+    """Any task (here: regression with per-lane learning rates and its own report) gets results after the sweep,
+    a sweep record, the run section of its report, and reuse of the finished sweep with --resume."""
+    import numpy as np
+
+    from symjax.train import read_results
+
+    reports = []
+    task = _toy_task(reports)
+    opts = ToyOptions(seeds=(0,), out_dir=str(tmp_path))
+    rows = driver.run(task, opts)
+    assert [(r["rate"], r["epochs"]) for r in rows] == [(0.1, 2), (0.01, 2)]
+    assert rows[0]["test_loss"] != rows[1]["test_loss"]  # the rate is per lane
+    assert read_results(str(tmp_path)) == rows
+    record = driver._read_json(driver.record_path(opts, task.plan_sweeps(opts)[0]))
+    assert record["rows"] == rows and record["settings"]["options"]["rates"] == [0.1, 0.01]
+    assert reports[0][0] == 2 and "- toy data" in reports[0][1] and "| linear | 2 | 2 |" in reports[0][1]
+    with pytest.raises(driver.BadInput, match="holds an earlier run"):
+        driver.run(task, opts)
+    again = driver.run(task, dataclasses.replace(opts, resume=True))
+    assert again == rows and "finished earlier, reused" in reports[1][1]
+    assert np.isfinite([r["test_loss"] for r in again]).all()

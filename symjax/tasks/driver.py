@@ -275,6 +275,8 @@ class Task:
       after_sweep(opts, plan, data, pool, result, artifacts) -> rows: optional, adds columns to the
         sweep's rows (artifacts: a dict kept for the whole run, e.g. figure panels)
       write_figures(opts, artifacts, out_dir) -> [paths]: optional, figures beyond symjax.report's
+      write_report(rows, out_dir, extra_md) -> [paths]: optional, for a task without a table of the
+        study (e.g. the discovery experiments); default ``symjax.report.write_report(number, ...)``
     """
 
     name: str
@@ -292,6 +294,7 @@ class Task:
     notes: Callable
     after_sweep: Callable | None = None
     write_figures: Callable | None = None
+    write_report: Callable | None = None
     labels: Mapping = dataclasses.field(default_factory=dict)
 
 
@@ -623,11 +626,14 @@ def run_markdown(task: Task, opts, rows: list[dict], data, log: list[SweepLog] |
 
 
 def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list[dict]:
-    """report.md, aggregate.csv and symjax.report's figures of the task; returns rows."""
-    from symjax.report import write_report  # noqa: PLC0415
+    """report.md (with ``run_markdown``), aggregate.csv and figures of the task; returns rows."""
+    extra_md = run_markdown(task, opts, rows, data, log, wall_s, command)
+    if task.write_report is not None:
+        task.write_report(rows, opts.out_dir, extra_md)
+    else:
+        from symjax.report import write_report  # noqa: PLC0415
 
-    write_report(task.number, rows, opts.out_dir, extra_md=run_markdown(task, opts, rows, data, log, wall_s,
-                                                                      command))
+        write_report(task.number, rows, opts.out_dir, extra_md=extra_md)
     return rows
 
 
