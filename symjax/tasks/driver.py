@@ -257,7 +257,7 @@ class SweepPlan:
 class Task:
     """What one experiment supplies to the driver.
 
-    name: 'task1' ... (progress lines, default out_dir); number: the task id of
+    name: 'task1' ... (the prefix of progress lines); number: the task id of
     ``symjax.report`` (tables, figures, reference numbers); script: its
     experiments/ script; options: its ``CommonOptions`` subclass; quick: the
     --quick defaults (option name -> value); loss: 'mse' | 'cross_entropy';
@@ -268,7 +268,7 @@ class Task:
     Functions (opts = the task's options; data = ``load_data(opts)``):
       plan_sweeps(opts) -> [SweepPlan]
       load_data(opts) -> data (raises ValueError naming the flag when the data cannot serve the options)
-      build_pool(opts, plan, data) -> (pool_x, pool_y)
+      build_pool(opts, plan, data) -> (pool_x, pool_y, *anything build_lanes needs, e.g. split indices)
       build_lanes(opts, plan, data, pool) -> [Lane]
       lane_fns(opts, plan, data) -> LaneFns
       notes(opts, data) -> [markdown bullet text] (data, models, settings of the report)
