@@ -188,3 +188,5 @@ def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
     again = driver.run(task, dataclasses.replace(opts, resume=True))
     assert again == rows and "finished earlier, reused" in reports[1][1]
     assert np.isfinite([r["test_loss"] for r in again]).all()
+    assert driver.run(task, dataclasses.replace(opts, report_only=True)) == rows  # trains nothing
+    assert "report rewritten from the results" in reports[2][1]
