@@ -73,7 +73,6 @@ __all__ = [
     "dataset_files",
     "dense_batch",
     "find_dataset_dir",
-    "graph_sizes",
     "load_tu_dataset",
     "node_cap",
     "select_by_size",
@@ -636,11 +635,6 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
     )
     check_graphs(graphs)  # a TUDataset built by hand (not by load_tu_dataset) may hold bad ids
     return graphs
-
-
-def graph_sizes(ds: TUDataset) -> np.ndarray:
-    """int64 (num_graphs,): number of nodes of each graph."""
-    return ds.node_counts.copy()
 
 
 def select_by_size(ds: TUDataset, max_nodes: int) -> tuple[np.ndarray, int]:
