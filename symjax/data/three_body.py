@@ -393,31 +393,6 @@ def make_dataset(
     }
 
 
-def train_val_split(x, y, num_pairs: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Takes the first ``num_pairs`` pool pairs and splits them 8:2.
-
-    The first ``num_pairs`` pairs of the pool (whole trajectories first) are
-    shuffled with ``np.random.default_rng(seed)``; the first
-    round(0.8 * num_pairs) of the shuffled pairs are for training, the rest
-    for validation.
-
-    Returns:
-      {'train': (x, y), 'val': (x, y)}.
-    """
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if x.shape != y.shape or x.ndim != 2 or x.shape[1] != STATE_DIM:
-        raise ValueError(
-            f"x and y must both have shape (N, {STATE_DIM}); got {x.shape} and {y.shape}"
-        )
-    if not 2 <= num_pairs <= x.shape[0]:
-        raise ValueError(f"num_pairs must be in [2, {x.shape[0]}]; got {num_pairs}")
-    order = np.random.default_rng(seed).permutation(num_pairs)
-    num_train = int(round(TRAIN_FRACTION * num_pairs))
-    train_idx, val_idx = order[:num_train], order[num_train:]
-    return {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}
-
-
 def fit_normalizer(x, mode: str = "standard") -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std that commute with the particle swap.
 
