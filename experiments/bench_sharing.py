@@ -31,8 +31,10 @@ from symjax import actions, functional, groups, sharing  # noqa: E402
 from symjax.io import atomic_write_text  # noqa: E402
 from symjax.layers import SetLayer  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
+from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
 
 FLAGS = flags.FLAGS
+define_verbose_flag()
 flags.DEFINE_list("build_sizes", ["5", "20", "100", "300", "1000"], "n for the orbit-map build timing.")
 flags.DEFINE_list("layer_sizes", ["5", "20", "100"], "n for the layer timing.")
 flags.DEFINE_integer("channels", 16, "Channels per block, in and out.")
@@ -143,6 +145,7 @@ def write_section(path: str, section: str) -> None:
 
 def main(argv):
     del argv
+    configure_logging(FLAGS.verbose)
     build_rows = []
     for n in (int(v) for v in FLAGS.build_sizes):
         t, k = time_build(n, FLAGS.channels)

@@ -47,9 +47,11 @@ from symjax.io import atomic_write_json, atomic_write_text  # noqa: E402
 from symjax.models.set_models import BLOCK_WIDTHS, set_model  # noqa: E402
 from symjax.tasks import common  # noqa: E402
 from symjax.tasks.set_function_task import ARCHITECTURES, build_lanes, build_pool  # noqa: E402
-from symjax.train import TrainConfig, sweep  # noqa: E402
+from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
+from symjax.train import LaneFns, compile_cache, TrainConfig, sweep  # noqa: E402
 
 FLAGS = flags.FLAGS
+define_verbose_flag()
 flags.DEFINE_integer("n_blocks", 5, "Task 1 n_blocks of the timed sweep.")
 flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
 flags.DEFINE_integer("epochs", 20, "Epochs per lane (fixed, no early stopping).")
@@ -113,40 +115,37 @@ def engine_config(epochs, **overrides):
 
 
 def run_engine(spec, pool_x, pool_y, lanes, config, n_blocks):
-    """One sweep as the Task 1 script calls it. Returns (rows, epoch end times (perf_counter))."""
+    """One sweep as the Task 1 script calls it. Returns (SweepResult, epoch end times (perf_counter))."""
     group = groups.symmetric(n_blocks)
     action_in = actions.base(group)
+    fns = LaneFns(init=spec.init, apply=spec.apply, augment=common.augmentation(action_in),
+                  symmetry_error=common.symmetry_error_fn(spec.apply, action_in, actions.trivial(group, 1)))
     stamps = []
-    rows = sweep(init_fn=spec.init, apply_fn=spec.apply, pool_x=pool_x, pool_y=pool_y, lanes=lanes, config=config,
-                 augment_fn=common.augmentation(action_in),
-                 symmetry_error_fn=common.symmetry_error_fn(spec.apply, action_in, actions.trivial(group, 1)),
-                 epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
-    return rows, stamps
+    result = sweep(fns, pool_x, pool_y, lanes, config,
+                   epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
+    return result, stamps
 
 
 def time_engine(sweeps, epochs, n_blocks, one_lane=False):
     """Wall seconds, phases and test losses of the engine over all sweeps (lanes one by one if one_lane)."""
-    wall, first_epoch, steady, losses = 0.0, 0.0, 0.0, []
+    wall, steady, losses, engine = 0.0, 0.0, [], collections.Counter()
     with Phases() as phases:
         for _, spec, pool_x, pool_y, lanes in sweeps:
             for part in ([[lane] for lane in lanes] if one_lane else [lanes]):
                 start = time.perf_counter()
-                rows, stamps = run_engine(spec, pool_x, pool_y, part, engine_config(epochs), n_blocks)
+                result, stamps = run_engine(spec, pool_x, pool_y, part, engine_config(epochs), n_blocks)
                 wall += time.perf_counter() - start
-                first_epoch += stamps[0] - start
                 steady += stamps[-1] - stamps[0]
-                losses += [r["test_loss"] for r in rows]
-    return {"wall_s": wall, "until_first_epoch_end_s": first_epoch, "epochs_2_on_s": steady,
-            "after_last_epoch_s": wall - first_epoch - steady, **{f"{k}_s": v for k, v in phases.seconds.items()},
-            "test_loss": losses}
+                engine.update(result.timings)
+                losses += [r["test_loss"] for r in result.rows]
+    return {"wall_s": wall, "epochs_2_on_s": steady, **{f"{k}_s": v for k, v in phases.seconds.items()},
+            **{f"sweep_{k}_s": v for k, v in engine.items()}, "test_loss": losses}
 
 
 def cold_caches(cache_dir):
-    """Clears JAX's in-memory caches and points the persistent compilation cache at cache_dir."""
+    """Clears JAX's in-memory caches and points the persistent compilation cache at the empty cache_dir."""
     jax.clear_caches()
-    jax.config.update("jax_compilation_cache_dir", cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    compile_cache.point_to(cache_dir)
 
 
 def torch_model(torch, architecture, n_blocks):
@@ -280,7 +279,6 @@ def measure():
         if FLAGS.one_lane:
             cold_caches(os.path.join(cache_dir, "one_lane"))
             modes["engine_one_lane"] = time_engine(sweeps, epochs, n_blocks, one_lane=True)
-        jax.config.update("jax_compilation_cache_dir", None)
     result["warm_equals_cold"] = modes["engine_warm_cache"]["test_loss"] == modes["engine_cold"]["test_loss"]
     if "engine_one_lane" in modes:
         result["one_lane_max_rel_diff"] = max_relative_difference(modes["engine_one_lane"]["test_loss"],
@@ -317,14 +315,14 @@ def markdown(r):
                          f"{cold['wall_s'] / m[key]['wall_s']:.2f}x |")
     lines += ["", "Where the engine's time goes (seconds, both architectures; trace / lower / compile from "
                   "jax.monitoring, overlapping the others):", "",
-              "| mode | trace | lower | compile | until 1st epoch end | epochs 2.. | after last epoch (evaluation) |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+              "| mode | trace | lower | compile | sweep init | first epoch | epochs 2.. | evaluation |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key in ("engine_cold", "engine_warm_cache", "engine_one_lane"):
         if key in m:
             t = m[key]
             lines.append(f"| {names[key]} | {t['trace_s']:.1f} | {t['lower_s']:.1f} | {t['compile_s']:.1f} | "
-                         f"{t['until_first_epoch_end_s']:.1f} | {t['epochs_2_on_s']:.1f} | "
-                         f"{t['after_last_epoch_s']:.1f} |")
+                         f"{t['sweep_init_s']:.1f} | {t['sweep_first_epoch_s']:.1f} | {t['epochs_2_on_s']:.1f} | "
+                         f"{t['sweep_evaluate_s']:.1f} |")
     fixed = cold["wall_s"] - cold["epochs_2_on_s"] * r["epochs"] / max(r["epochs"] - 1, 1)
     lines += ["", f"- Fixed cost of the cold engine (wall minus {r['epochs']} steady epochs): {fixed:.1f} s for "
                   f"two architecture sweeps, {fixed / 2:.1f} s per sweep.",
@@ -361,6 +359,7 @@ def write_section(path, text):
 
 def main(argv):
     del argv
+    configure_logging(FLAGS.verbose)
     result = measure()
     text = markdown(result)
     print(text)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.train import Lane, TrainConfig, process_slice, sweep
+from symjax.train import Lane, LaneFns, TrainConfig, process_slice, sweep
 from symjax.train import engine
 from symjax.train.epoch import augment_batch, shuffle_order
 from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, take_lanes
@@ -30,7 +30,7 @@ COMMON = textwrap.dedent('''
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from symjax.train import Lane, TrainConfig, sweep
+    from symjax.train import Lane, LaneFns, TrainConfig, sweep
 
     N_POOL = 400
     POISON = np.arange(380, 400)  # targets 1e30: any lane training on them overflows
@@ -53,6 +53,9 @@ COMMON = textwrap.dedent('''
         """Mean |f(x permuted) - f(x)| over the batch, one random permutation of the 4 inputs."""
         perm = jax.random.permutation(key, 4)
         return jnp.mean(jnp.abs(apply_fn(params, x[:, perm]) - apply_fn(params, x)))
+
+    FNS = LaneFns(init_fn, apply_fn, symmetry_error=sym_fn)
+    PLAIN_FNS = LaneFns(init_fn, apply_fn)
 
     def make_lane(seed, n, batch_size, poison=False):
         perm = np.random.default_rng(1000 * seed + n).permutation(300)
@@ -91,7 +94,7 @@ def assert_rows_close(got, want, rtol=1e-6):
 
 @pytest.fixture(scope="module")
 def main_rows():
-    return sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), MAIN_CONFIG, symmetry_error_fn=sym_fn)
+    return sweep(FNS, POOL_X, POOL_Y, main_lanes(), MAIN_CONFIG).rows
 
 
 def run_script(tmp_path, body, env_extra=None):
@@ -116,7 +119,7 @@ def test_rows_have_contract_fields(main_rows):
 
 
 def test_lane_alone_equals_lane_in_batch(main_rows):
-    alone = sweep(init_fn, apply_fn, POOL_X, POOL_Y, [make_lane(1, 8, 2)], MAIN_CONFIG, symmetry_error_fn=sym_fn)
+    alone = sweep(FNS, POOL_X, POOL_Y, [make_lane(1, 8, 2)], MAIN_CONFIG).rows
     assert_rows_close(alone, [main_rows[1]])
     # A different seed gives a different lane: the comparison can fail.
     assert main_rows[1]["test_loss"] != main_rows[7]["test_loss"]
@@ -135,7 +138,7 @@ def test_shuffle_order_is_a_permutation_independent_of_padding():
 
 def test_group_lanes_and_merge_lanes():
     lanes = build_lane_arrays([make_lane(0, 96, 16), make_lane(1, 8, 2), make_lane(2, 90, 16), make_lane(3, 8, 2),
-                               make_lane(4, 16, 16)])
+                               make_lane(4, 16, 16)], learning_rate=1e-3)
     groups = group_lanes(lanes, "shape")  # (batch, steps): (16, 6), (2, 4), (16, 6), (2, 4), (16, 1)
     assert [g.tolist() for g in groups] == [[0, 2], [1, 3], [4]]
     assert [g.tolist() for g in group_lanes(lanes, "single")] == [[0, 1, 2, 3, 4]]
@@ -171,8 +174,8 @@ def test_shape_groups_equal_single_program_and_skip_stopped_groups(tmp_path, mon
             runs.append([])
 
         runs.append([])
-        rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups=mode),
-                     symmetry_error_fn=sym_fn, epoch_callback=on_epoch)
+        rows = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups=mode),
+                     epoch_callback=on_epoch).rows
         results[mode] = rows, history, [r for r in runs if r]
     (single, single_hist, single_runs), (shape, shape_hist, shape_runs) = results["single"], results["shape"]
     assert_rows_close(shape, single)
@@ -193,7 +196,7 @@ def test_checkpoint_resumes_across_lane_grouping(tmp_path):
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
     ckpt = str(tmp_path / "ckpt")
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=3, checkpoint_every=3, checkpoint_dir=ckpt)
-    first = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config)  # single program, saves step_3
+    first = sweep(PLAIN_FNS, POOL_X, POOL_Y, lanes, config).rows  # single program, saves step_3
     info_path = os.path.join(ckpt, "step_3", "fingerprint.json")
     with open(info_path) as f:
         info = json.load(f)
@@ -203,15 +206,14 @@ def test_checkpoint_resumes_across_lane_grouping(tmp_path):
         json.dump(info, f)
     seen = []
     call_start = time.perf_counter()
-    resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes,
+    resumed = sweep(FNS, POOL_X, POOL_Y, lanes,
                     dataclasses.replace(config, max_epochs=6, resume=True, lane_groups="shape"),
-                    symmetry_error_fn=sym_fn, epoch_callback=lambda e, s: seen.append(e))
+                    epoch_callback=lambda e, s: seen.append(e)).rows
     call_s = time.perf_counter() - call_start
     assert seen == [4, 5, 6]
     assert all(info["wall_s"] < r["wall_s"] <= info["wall_s"] + call_s for r in resumed)
-    straight = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes,
-                     dataclasses.replace(config, max_epochs=6, checkpoint_dir=None, lane_groups="shape"),
-                     symmetry_error_fn=sym_fn)
+    straight = sweep(FNS, POOL_X, POOL_Y, lanes,
+                     dataclasses.replace(config, max_epochs=6, checkpoint_dir=None, lane_groups="shape")).rows
     assert_rows_close(resumed, straight)
 
 
@@ -221,10 +223,9 @@ def test_checkpoint_resumes_across_lane_grouping(tmp_path):
 def test_early_stopping(main_rows):
     history = []
     config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2)
-    rows, params = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
+    rows, params = sweep(FNS, POOL_X, POOL_Y, main_lanes(), config,
                          epoch_callback=lambda epoch, s: history.append((epoch, s["val_loss"].copy(),
-                                                                         s["active"].copy())),
-                         return_params=True)
+                                                                         s["active"].copy())))[:2]
     val = np.stack([v for _, v, _ in history])  # (epochs run, lanes)
     assert [e for e, _, _ in history] == list(range(1, len(history) + 1))
     assert any(r["epochs"] < len(history) for r in rows)
@@ -239,8 +240,7 @@ def test_early_stopping(main_rows):
     # The evaluated params are those of the best epoch: train lane 1 for exactly best_epoch epochs.
     best = rows[1]["best_epoch"]
     fixed = dataclasses.replace(config, early_stopping=False, max_epochs=best)
-    (again,), again_params = sweep(init_fn, apply_fn, POOL_X, POOL_Y, [make_lane(1, 8, 2)], fixed,
-                                   symmetry_error_fn=sym_fn, return_params=True)
+    (again,), again_params = sweep(FNS, POOL_X, POOL_Y, [make_lane(1, 8, 2)], fixed)[:2]
     assert again["epochs"] == best and again["best_epoch"] == best
     np.testing.assert_allclose(again["test_loss"], rows[1]["test_loss"], rtol=1e-6)
     for name in params:
@@ -251,12 +251,49 @@ def test_early_stopping(main_rows):
 def test_diverged_lane_is_isolated(main_rows):
     lanes = main_lanes()
     lanes[5] = make_lane(5, 12, 5, poison=True)  # same shapes as the healthy lane 5
-    rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, MAIN_CONFIG, symmetry_error_fn=sym_fn)
+    rows = sweep(FNS, POOL_X, POOL_Y, lanes, MAIN_CONFIG).rows
     assert rows[5]["diverged"] is True
     assert rows[5]["epochs"] == 1 and rows[5]["best_epoch"] == 0
     assert np.isfinite(rows[5]["test_loss"])  # evaluated with the (finite) initial params
     others = [strip(r) for i, r in enumerate(rows) if i != 5]
     assert others == [strip(r) for i, r in enumerate(main_rows) if i != 5]
+
+
+# ---------------------------------------------------------------- per-lane learning rates and penalties
+
+
+def l2_penalty(params, hyper):
+    """hyper['lam'] * sum of squared weights."""
+    return hyper["lam"] * sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(params))
+
+
+def test_lane_learning_rate_does_not_depend_on_its_neighbours():
+    rates = [3e-3, 1e-2, 3e-2]
+    lanes = [dataclasses.replace(make_lane(1, 20, 4), learning_rate=lr) for lr in rates]
+    together = sweep(FNS, POOL_X, POOL_Y, lanes, MAIN_CONFIG).rows
+    for lane, row in zip(lanes, together):
+        alone = sweep(FNS, POOL_X, POOL_Y, [dataclasses.replace(lane, learning_rate=None)],
+                      dataclasses.replace(MAIN_CONFIG, learning_rate=lane.learning_rate)).rows
+        assert_rows_close([row], alone)
+    assert len({r["test_loss"] for r in together}) == 3  # the rates do change training
+
+
+def test_penalty_weight_per_lane():
+    lams = [0.0, 0.3, 30.0]
+    lanes = [dataclasses.replace(make_lane(2, 20, 4), hyper={"lam": lam}) for lam in lams]
+    fns = FNS._replace(penalty=l2_penalty)
+    result = sweep(fns, POOL_X, POOL_Y, lanes, dataclasses.replace(MAIN_CONFIG, early_stopping=False))
+    alone = sweep(fns, POOL_X, POOL_Y, lanes[1:2], dataclasses.replace(MAIN_CONFIG, early_stopping=False))
+    assert_rows_close(alone.rows, result.rows[1:2])
+    for name in result.params:  # equal to rounding, like every lane alone vs in a batch
+        np.testing.assert_allclose(alone.params[name][0], result.params[name][1], rtol=1e-5, atol=1e-7)
+    # lam = 0 is the unpenalised lane; a large lam shrinks the weights.
+    plain = sweep(FNS, POOL_X, POOL_Y, lanes[:1], dataclasses.replace(MAIN_CONFIG, early_stopping=False))
+    assert_rows_close(plain.rows, result.rows[:1])
+    norms = [sum(float(np.sum(np.square(a[i]))) for a in jax.tree.leaves(result.params)) for i in range(3)]
+    assert norms[2] < 0.5 * norms[0] and norms[2] < norms[1]
+    assert set(result.timings) == {"init", "first_epoch", "train", "evaluate", "total"}
+    assert 0 < result.timings["first_epoch"] <= result.timings["train"] <= result.timings["total"]
 
 
 # ---------------------------------------------------------------- augmentation and symmetry error
@@ -303,11 +340,11 @@ def test_augmentation_only_on_augment_lanes():
                 batch_size=16, augment=False, meta={})
     lanes = [lane, dataclasses.replace(lane, augment=True)]
     config = TrainConfig(loss="mse", learning_rate=5e-2, max_epochs=15, early_stopping=False, quiet=True)
-    rows = sweep(bias_init, bias_apply, x, y, lanes, config, augment_fn=flip_target)
+    rows = sweep(LaneFns(bias_init, bias_apply, augment=flip_target), x, y, lanes, config).rows
     # Unaugmented: b -> 1, test loss ~ 0. Augmented: targets are +-1 at random, b stays near 0.
     assert rows[0]["test_loss"] < 0.05
     assert 0.5 < rows[1]["test_loss"] < 1.5
-    plain = sweep(bias_init, bias_apply, x, y, lanes[:1] * 2, config)
+    plain = sweep(LaneFns(bias_init, bias_apply), x, y, lanes[:1] * 2, config).rows
     assert strip(plain[0]) == strip(rows[0])
 
 
@@ -331,7 +368,8 @@ def test_cross_entropy_accuracy_and_invariant_model():
     lanes = [Lane(seed=s, train_idx=np.arange(200), val_idx=np.arange(200, 250), test_idx=TEST_IDX,
                   batch_size=20, augment=False, meta={}) for s in (0, 1)]
     config = TrainConfig(loss="cross_entropy", learning_rate=3e-2, max_epochs=5, quiet=True)
-    rows = sweep(deepsets_init, deepsets_apply, POOL_X, labels, lanes, config, symmetry_error_fn=deepsets_sym)
+    rows = sweep(LaneFns(deepsets_init, deepsets_apply, symmetry_error=deepsets_sym), POOL_X, labels, lanes,
+                 config).rows
     for row in rows:
         assert row["test_acc"] > 0.8
         assert abs(row["test_acc"] * len(TEST_IDX) - round(row["test_acc"] * len(TEST_IDX))) < 1e-4
@@ -357,6 +395,11 @@ def bad(**changes):
     ("loss", r"unknown loss.*'huber'"),
     ("lane_groups", r"lane_groups: expected one of \('shape', 'single'\), got 'size'"),
     ("float_labels", r"integer labels"),
+    ("lr_inf", r"learning_rate None or a finite number > 0, got inf"),
+    ("lr_negative", r"learning_rate None or a finite number > 0, got -0.1"),
+    ("hyper_names", r"hyper names \['lam'\].*got \['mu'\]"),
+    ("hyper_nan", r"hyper\['lam'\] to be a finite number, got nan"),
+    ("fns", r"expected a LaneFns as the first argument, got tuple"),
 ])
 def test_invalid_inputs_raise(case, match):
     x, y, lanes, config = POOL_X.copy(), POOL_Y.copy(), [make_lane(0, 20, 4)], MAIN_CONFIG
@@ -382,8 +425,17 @@ def test_invalid_inputs_raise(case, match):
         config = dataclasses.replace(config, lane_groups="size")
     elif case == "float_labels":
         config = dataclasses.replace(config, loss="cross_entropy")
+    elif case == "lr_inf":
+        lanes = bad(learning_rate=float("inf"))
+    elif case == "lr_negative":
+        lanes = bad(learning_rate=-0.1)
+    elif case == "hyper_names":
+        lanes = bad(hyper={"lam": 1.0}) + bad(hyper={"mu": 1.0})
+    elif case == "hyper_nan":
+        lanes = bad(hyper={"lam": float("nan")})
+    fns = tuple(PLAIN_FNS) if case == "fns" else PLAIN_FNS
     with pytest.raises(ValueError, match=match):
-        sweep(init_fn, apply_fn, x, y, lanes, config)
+        sweep(fns, x, y, lanes, config)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -401,8 +453,8 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path, main_rows):
                 os.kill(os.getpid(), signal.SIGKILL)
         config = dataclasses.replace(MAIN_CONFIG, max_epochs=7, checkpoint_every=2, keep_checkpoints=2,
                                      checkpoint_dir={str(ckpt)!r})
-        sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
-              config_fingerprint={{"run": "a"}}, epoch_callback=kill_after_5)
+        sweep(FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={{"run": "a"}},
+              epoch_callback=kill_after_5).rows
         print("not killed")
     ''')
     assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
@@ -410,10 +462,9 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path, main_rows):
 
     epochs_seen = []
     config = dataclasses.replace(CKPT_CONFIG, checkpoint_dir=str(ckpt), resume=True)
-    resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, symmetry_error_fn=sym_fn,
-                    config_fingerprint={"run": "a"}, epoch_callback=lambda e, s: epochs_seen.append(e))
-    straight = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_epochs=7),
-                     symmetry_error_fn=sym_fn)
+    resumed = sweep(FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"run": "a"},
+                    epoch_callback=lambda e, s: epochs_seen.append(e)).rows
+    straight = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_epochs=7)).rows
     assert epochs_seen[0] == 5  # continued after step_4
     assert [strip(r) for r in resumed] == [strip(r) for r in straight]
     assert sorted(p.name for p in ckpt.iterdir() if p.name.startswith("step_")) == ["step_4", "step_6"]
@@ -423,21 +474,21 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path, main_rows):
 def saved_run(tmp_path):
     """A finished 4-epoch run with checkpoints step_2 and step_4; returns (config, rows)."""
     config = dataclasses.replace(CKPT_CONFIG, max_epochs=4, checkpoint_dir=str(tmp_path / "ckpt"))
-    rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1})
+    rows = sweep(PLAIN_FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1}).rows
     return dataclasses.replace(config, resume=True), rows
 
 
 def test_fingerprint_mismatch_is_refused(saved_run):
     config, _ = saved_run
     with pytest.raises(ValueError, match=r"different run(.|\n)*learning_rate: checkpoint has 0.01, this run has 0.02"):
-        sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, learning_rate=2e-2),
-              config_fingerprint={"flag": 1})
+        sweep(PLAIN_FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, learning_rate=2e-2),
+              config_fingerprint={"flag": 1}).rows
     with pytest.raises(ValueError, match=r"extra.flag: checkpoint has 1, this run has 2"):
-        sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 2})
+        sweep(PLAIN_FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 2}).rows
     lanes = main_lanes()
     lanes[3] = make_lane(30, 40, 8)
     with pytest.raises(ValueError, match=r"lanes\[3\]\.seed: checkpoint has 3, this run has 30"):
-        sweep(init_fn, apply_fn, POOL_X, POOL_Y, lanes, config, config_fingerprint={"flag": 1})
+        sweep(PLAIN_FNS, POOL_X, POOL_Y, lanes, config, config_fingerprint={"flag": 1}).rows
 
 
 def _truncate_data_files(step_dir):
@@ -461,8 +512,8 @@ def test_corrupt_checkpoint_is_skipped(saved_run, damage):
         os.remove(os.path.join(step2, "fingerprint.json"))
     seen = []
     with pytest.warns(UserWarning, match="skipping checkpoint .*step_4") as record:
-        resumed = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1},
-                        epoch_callback=lambda e, s: seen.append(e))
+        resumed = sweep(PLAIN_FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1},
+                        epoch_callback=lambda e, s: seen.append(e)).rows
     messages = " ".join(str(w.message) for w in record)
     assert seen[0] == (1 if damage == "all" else 3)
     assert ("starting fresh" in messages) == (damage == "all")
@@ -476,8 +527,8 @@ def test_four_devices_equal_one_device(tmp_path, main_rows):
     result = run_script(tmp_path, '''
         import json
         devices = []
-        rows = sweep(init_fn, apply_fn, POOL_X, POOL_Y, main_lanes()[:11], MAIN_CONFIG, symmetry_error_fn=sym_fn,
-                     epoch_callback=lambda e, s: devices.append(s["devices"]))
+        rows = sweep(FNS, POOL_X, POOL_Y, main_lanes()[:11], MAIN_CONFIG,
+                     epoch_callback=lambda e, s: devices.append(s["devices"])).rows
         print(json.dumps({"n_devices": jax.device_count(), "sharded_over": devices[0], "rows": rows}))
     ''', env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert result.returncode == 0, result.stderr

@@ -378,7 +378,7 @@ def run(opts: Options, flags_text: str | None = None, command: str | None = None
     if opts.x64:
         jax.config.update("jax_enable_x64", True)
     from symjax.report import write_report  # noqa: PLC0415
-    from symjax.train import TrainConfig, read_results, sweep, write_results  # noqa: PLC0415
+    from symjax.train import LaneFns, TrainConfig, read_results, sweep, write_results  # noqa: PLC0415
 
     start = time.perf_counter()
     dtype = np.float64 if opts.x64 else np.float32
@@ -436,9 +436,9 @@ def run(opts: Options, flags_text: str | None = None, command: str | None = None
 
         log(f"{plan.name}: {len(lanes)} lanes ({', '.join(plan.variants)}; data sizes "
             f"{list(opts.data_sizes)}; seeds {list(opts.seeds)})")
-        sweep_rows = sweep(init_fn, apply_fn, pool_x, pool_y, lanes, config, augment_fn=augment_fn,
-                           symmetry_error_fn=sym_fn, config_fingerprint={"sweep": plan.name, "model": repr(model)},
-                           epoch_callback=on_epoch)
+        sweep_rows = sweep(LaneFns(init_fn, apply_fn, augment_fn, sym_fn), pool_x, pool_y, lanes, config,
+                           config_fingerprint={"sweep": plan.name, "model": repr(model)},
+                           epoch_callback=on_epoch).rows
         rows.extend(sweep_rows)
         write_results(opts.out_dir, rows, flags_text)
         summary = ", ".join(f"{r['model']}/{r['data_size']}/s{r['seed']}: acc {r['test_acc']:.3f}"

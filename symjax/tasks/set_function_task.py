@@ -296,7 +296,7 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
     from symjax.models.set_models import set_model  # noqa: PLC0415
     from symjax.report import write_report  # noqa: PLC0415
     from symjax.tasks import common  # noqa: PLC0415
-    from symjax.train import TrainConfig, sweep, write_results  # noqa: PLC0415
+    from symjax.train import LaneFns, TrainConfig, sweep, write_results  # noqa: PLC0415
 
     start = time.perf_counter()
     dtype = jnp.float64 if x64 else jnp.float32
@@ -357,19 +357,15 @@ def run(n_blocks=STUDY_N_BLOCKS, train_sizes=STUDY_TRAIN_SIZES, models=MODELS, s
 
             _log(quiet, f"n_blocks={n} {architecture}: training {len(lanes)} lanes "
                         f"({len(train_sizes)} sizes x {len(seeds)} seeds x {len(augments)} augmentation settings)")
+            fns = LaneFns(init=lambda key, spec=spec: spec.init(key, dtype), apply=spec.apply,
+                          augment=common.augmentation(action_in),
+                          symmetry_error=common.symmetry_error_fn(spec.apply, action_in, action_out))
             sweep_rows = sweep(
-                init_fn=lambda key, spec=spec: spec.init(key, dtype),
-                apply_fn=spec.apply,
-                pool_x=pool_x,
-                pool_y=pool_y,
-                lanes=lanes,
-                config=config,
-                augment_fn=common.augmentation(action_in),
-                symmetry_error_fn=common.symmetry_error_fn(spec.apply, action_in, action_out),
+                fns, pool_x, pool_y, lanes, config,
                 config_fingerprint={"task": TASK, "n_blocks": int(n), "architecture": architecture,
                                     "x64": bool(x64)},
                 epoch_callback=on_epoch,
-            )
+            ).rows
             first = progress["first"]
             if not resume:
                 status = "trained"

@@ -390,7 +390,7 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
     out_dir = out_dir or os.path.join("runs", "task3", model_size)
 
     from symjax.report import write_report  # noqa: PLC0415
-    from symjax.train import TrainConfig, read_results, sweep, write_results  # noqa: PLC0415
+    from symjax.train import LaneFns, TrainConfig, read_results, sweep, write_results  # noqa: PLC0415
 
     if x64:
         jax.config.update("jax_enable_x64", True)
@@ -419,11 +419,11 @@ def run(*, model_size: str = "small", data_sizes=tuple(sorted(tb.TABLE4)), model
                       f"{int(summary['active'].sum())}/{len(summary['active'])} lanes active, best val loss min "
                       f"{float(np.min(summary['best_val'])):.4g} ({time.perf_counter() - start:.0f} s)", flush=True)
 
-        arch_rows, params = sweep(
-            lambda key, spec=spec: spec.init(key, dtype), spec.apply, pool["pool_x"], pool["pool_y"], lanes, config,
-            augment_fn=common.augmentation(action, action),
-            symmetry_error_fn=common.symmetry_error_fn(spec.apply, action, action),
-            config_fingerprint=fingerprint, epoch_callback=log_epoch, return_params=True)
+        fns = LaneFns(init=lambda key, spec=spec: spec.init(key, dtype), apply=spec.apply,
+                      augment=common.augmentation(action, action),
+                      symmetry_error=common.symmetry_error_fn(spec.apply, action, action))
+        arch_rows, params, _ = sweep(fns, pool["pool_x"], pool["pool_y"], lanes, config,
+                                     config_fingerprint=fingerprint, epoch_callback=log_epoch)
         if not arch_rows:  # a process with no lanes of its own (more processes than lanes)
             continue
         pred, true = lane_rollouts(spec.apply, params, pool["mean"], pool["std"],

@@ -1,13 +1,14 @@
 """Batched sweep engine: all lanes (seed x train size x augmentation) of one architecture in one program.
 
-    from symjax.train import Lane, TrainConfig, sweep, write_results
-    rows = sweep(init_fn, apply_fn, pool_x, pool_y, lanes, TrainConfig(loss="mse"))
-    write_results("out/", rows)
+    from symjax.train import Lane, LaneFns, TrainConfig, sweep, write_results
+    result = sweep(LaneFns(init_fn, apply_fn), pool_x, pool_y, lanes, TrainConfig(loss="mse"))
+    write_results("out/", result.rows)
 """
 
 from symjax.train.config import Lane, TrainConfig
-from symjax.train.engine import sweep
+from symjax.train.engine import LaneFns, SweepResult, sweep
 from symjax.train.lanes import process_slice
 from symjax.train.results import COLUMNS, read_results, write_results
 
-__all__ = ["COLUMNS", "Lane", "TrainConfig", "process_slice", "read_results", "sweep", "write_results"]
+__all__ = ["COLUMNS", "Lane", "LaneFns", "SweepResult", "TrainConfig", "process_slice", "read_results", "sweep",
+           "write_results"]

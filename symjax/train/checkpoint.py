@@ -60,8 +60,8 @@ def _digest(arrays) -> str:
 def make_fingerprint(lanes, config, pool_x, pool_y, has_augment_fn: bool, extra: dict | None) -> dict:
     """Everything a saved training state depends on, as a JSON-normal dict.
 
-    Covers each lane's seed, batch size, augment flag and index arrays (sizes and
-    a hash), the data pool (shapes, dtypes, hash), the config fields that change
+    Covers each lane's seed, batch size, augment flag, index arrays (sizes and
+    a hash), learning rate and penalty hyperparameters (when the lane sets them), the data pool (shapes, dtypes, hash), the config fields that change
     training (loss, learning_rate, patience, early_stopping) and `extra` (the
     caller's config_fingerprint). max_epochs is left out: a run may be resumed
     with more epochs.
@@ -78,6 +78,9 @@ def make_fingerprint(lanes, config, pool_x, pool_y, has_augment_fn: bool, extra:
                 "test_size": int(np.size(l.test_idx)),
                 "indices_sha256": _digest([np.asarray(l.train_idx, np.int64), np.asarray(l.val_idx, np.int64),
                                            np.asarray(l.test_idx, np.int64)])[:16],
+                # Only when set, so lanes without their own settings keep their earlier fingerprints.
+                **({"learning_rate": float(l.learning_rate)} if l.learning_rate is not None else {}),
+                **({"hyper": {k: float(v) for k, v in l.hyper.items()}} if l.hyper else {}),
             }
             for l in lanes
         ],

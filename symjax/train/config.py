@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -22,8 +23,13 @@ class Lane:
       test_idx: int array (n_test,), indices into the data pool.
       batch_size: examples per training step (the last batch of an epoch may be
         smaller: drop_last=False).
-      augment: apply `augment_fn` to this lane's training batches.
+      augment: apply the sweep's augment function to this lane's training batches.
       meta: free columns copied into the lane's result row.
+      learning_rate: this lane's Adam learning rate; None = TrainConfig.learning_rate.
+        A traced value: lanes with different rates share one program.
+      hyper: this lane's named floats for the sweep's penalty function (e.g.
+        {'lam': 1e-3}), traced like the learning rate; every lane of a sweep must
+        have the same names.
     """
 
     seed: int
@@ -33,6 +39,8 @@ class Lane:
     batch_size: int
     augment: bool = False
     meta: dict = dataclasses.field(default_factory=dict)
+    learning_rate: float | None = None
+    hyper: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +49,7 @@ class TrainConfig:
 
     Attributes:
       loss: 'mse' (float targets) or 'cross_entropy' (integer labels, logits out).
-      learning_rate: Adam learning rate.
+      learning_rate: Adam learning rate of every lane whose Lane.learning_rate is None.
       max_epochs: upper bound on epochs.
       patience: epochs without validation improvement before a lane stops.
       early_stopping: False trains exactly `max_epochs` epochs and evaluates the

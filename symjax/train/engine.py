@@ -1,19 +1,20 @@
 """sweep(): train many lanes of one architecture in jitted, vmapped programs.
 
-Flow of a call:
-  1. validate inputs (no compilation yet);
-  2. take this process's contiguous slice of the lanes (multi-host);
-  3. init all lanes (or restore them from the newest valid checkpoint);
-  4. split the lanes into groups (config.lane_groups: one group per distinct
+Flow of a call, one named step each:
+  1. validate inputs (no compilation yet) and take this process's contiguous
+     slice of the lanes (multi-host);
+  2. `_init_or_restore`: init all lanes (or restore them from the newest valid checkpoint);
+  3. `_train`: split the lanes into groups (config.lane_groups: one group per distinct
      batch size and step count, or one group of all lanes); pad each group's
      lane count to a multiple of the local device count by repeating its first
      lane, and shard its per-lane arrays over a 1-D 'lanes' mesh of the local
      devices;
-  5. per epoch, one jitted call per group that still has an active lane
+     then per epoch, one jitted call per group that still has an active lane
      (lax.scan over the group's padded steps inside vmap over its lanes), with
      early stopping inside it; progress bar, checkpoints (all lanes, in lane
      order) and the epoch callback in the Python loop;
-  6. evaluate every lane on its test set and build one result row per lane.
+  4. `_evaluate`: every lane on its test set;
+  5. `_build_rows`: one result row per lane.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -31,8 +32,7 @@ from tqdm.auto import tqdm
 from symjax.train import epoch as ep
 from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
-from symjax.train.lanes import LaneArrays
-from symjax.train.lanes import (build_lane_arrays, group_lanes, lane_key_data, merge_lanes, pad_rows,
+from symjax.train.lanes import (LaneArrays, build_lane_arrays, group_lanes, lane_key_data, merge_lanes, pad_rows,
                                 padded_lane_count, process_slice, take_lanes, take_rows)
 from symjax.train.validate import validate_config, validate_lanes, validate_pool
 
@@ -53,9 +53,10 @@ class _Group:
     prog: ep.TrainProgram
 
     @classmethod
-    def start(cls, members, local: list[Lane], host_state: ep.TrainState, by_lane, n_devices: int,
-              program_fields: dict) -> "_Group":
-        host_lanes = build_lane_arrays([local[i] for i in members])
+    def start(cls, members, local: list[Lane], learning_rate: float, host_state: ep.TrainState, by_lane,
+              n_devices: int, program_fields: dict) -> "_Group":
+        # Index arrays padded to this group's own lengths (not all lanes'), so its shapes are its own.
+        host_lanes = build_lane_arrays([local[i] for i in members], learning_rate)
         n_rows = padded_lane_count(len(members), n_devices)
         prog = ep.TrainProgram(batch=int(host_lanes.batch_size.max()), steps=int(host_lanes.n_steps.max()),
                                **program_fields)
@@ -71,6 +72,54 @@ class _Group:
         return val_loss
 
 
+class LaneFns(NamedTuple):
+    """The per-lane functions of one architecture; every lane of a sweep uses the same ones.
+
+    init: key -> params pytree.
+    apply: (params, x_batch) -> predictions; x_batch is a pytree of (B, ...) arrays.
+    augment: (key, x_example, y_example) -> (x_example, y_example), applied to every
+      training example of lanes with augment=True, each with its own key.
+    symmetry_error: (params, key, x_batch) -> scalar. Called on single-example
+      batches (vmapped), config.sym_samples keys per test example; a row's
+      sym_error is the mean over the lane's test examples and keys.
+    penalty: (params, hyper) -> scalar added to every training batch's loss,
+      hyper = the lane's Lane.hyper as a dict of traced float32 scalars
+      (e.g. lam * soft-sharing penalty). Validation and test losses are the task loss alone.
+    """
+
+    init: Callable
+    apply: Callable
+    augment: Callable | None = None
+    symmetry_error: Callable | None = None
+    penalty: Callable | None = None
+
+
+class SweepResult(NamedTuple):
+    """What `sweep` returns.
+
+    rows: one dict per lane of this process (all lanes with one process), in lane order:
+      **lane.meta, seed, train_size, test_loss, test_acc (None for mse),
+      sym_error (None without fns.symmetry_error), params (scalars in one lane's
+      params), epochs (epochs trained), best_epoch (epoch of the evaluated params'
+      validation loss; 0 = initial params), diverged, wall_s (wall time of the
+      sweep: this call plus, when it resumed, the time the checkpoint records
+      for the earlier calls up to its save; epochs trained after that
+      checkpoint and lost to an interruption are not counted).
+    params: the evaluated params of every lane (best by validation loss when
+      config.early_stopping or the lane diverged, else the final params): a
+      pytree of numpy arrays (L, ...) in lane order; None when this process has no lane.
+    timings: seconds spent by this call in 'init' (validation, init or restore,
+      transfers), 'first_epoch' (the first epoch trained, compilation of the
+      epoch programs included; 0 when no epoch was left), 'train' (all epochs,
+      checkpoints and callbacks), 'evaluate' (test metrics, compilation
+      included) and 'total'.
+    """
+
+    rows: list[dict]
+    params: Any
+    timings: dict
+
+
 def _checkpoint_dir(config: TrainConfig) -> str:
     """config.checkpoint_dir, or its process_<k> subdirectory when several processes run."""
     if jax.process_count() == 1:
@@ -78,119 +127,85 @@ def _checkpoint_dir(config: TrainConfig) -> str:
     return f"{config.checkpoint_dir}/process_{jax.process_index()}"
 
 
-def sweep(
-    init_fn: Callable,
-    apply_fn: Callable,
-    pool_x,
-    pool_y,
-    lanes: list[Lane],
-    config: TrainConfig,
-    augment_fn: Callable | None = None,
-    symmetry_error_fn: Callable | None = None,
-    config_fingerprint: dict | None = None,
-    epoch_callback: Callable | None = None,
-    return_params: bool = False,
-):
-    """Trains every lane with Adam and returns one result row per lane, in lane order.
+def _validate_fns(fns) -> None:
+    if not isinstance(fns, LaneFns):
+        raise ValueError(f"sweep: expected a LaneFns as the first argument, got {type(fns).__name__}")
+    for name in ("init", "apply"):
+        if not callable(getattr(fns, name)):
+            raise ValueError(f"LaneFns.{name}: expected a callable, got {type(getattr(fns, name)).__name__}")
+    for name in ("augment", "symmetry_error", "penalty"):
+        value = getattr(fns, name)
+        if value is not None and not callable(value):
+            raise ValueError(f"LaneFns.{name}: expected a callable or None, got {type(value).__name__}")
 
-    Args:
-      init_fn: key -> params pytree.
-      apply_fn: (params, x_batch) -> predictions; x_batch is a pytree of (B, ...) arrays.
-      pool_x: pytree of arrays (N, ...), the data all lanes index into.
-      pool_y: array (N, ...); float targets for 'mse', integer labels for 'cross_entropy'.
-      lanes: the lanes to train (one architecture, any seeds / sizes / batch sizes).
-      config: TrainConfig.
-      augment_fn: (key, x_example, y_example) -> (x_example, y_example), applied
-        to every training example of lanes with augment=True, each with its own key.
-      symmetry_error_fn: (params, key, x_batch) -> scalar. Called on single-example
-        batches (vmapped), config.sym_samples keys per test example; sym_error is
-        the mean over the lane's test examples and keys.
-      config_fingerprint: JSON-able dict describing the run (e.g. flags); part of
-        the checkpoint compatibility check.
-      epoch_callback: called after every epoch (and after its checkpoint) as
-        epoch_callback(epoch, summary) with epoch = epochs done (1-based) and
-        summary = {'val_loss', 'best_val', 'active', 'diverged'} (numpy (L,)
-        arrays over this process's lanes; val_loss is the latest validation
-        loss, held from the last epoch its group ran, NaN before any) and
-        'devices' (devices the lanes are sharded over).
-      return_params: also return the evaluated params of every lane.
 
-    Returns:
-      rows: one dict per lane of this process (all lanes with one process):
-      **lane.meta, seed, train_size, test_loss, test_acc (None for mse),
-      sym_error (None without symmetry_error_fn), params (scalars in one lane's
-      params), epochs (epochs trained), best_epoch (epoch of the evaluated params'
-      validation loss; 0 = initial params), diverged, wall_s (wall time of
-      the sweep: this call plus, when it resumed, the time the checkpoint
-      records for the earlier calls up to its save; epochs trained after that
-      checkpoint and lost to an interruption are not counted). Evaluated params: best by validation loss when
-      config.early_stopping or the lane diverged, else the final params.
-      With return_params=True: (rows, params), params a pytree of numpy arrays
-      (L, ...) over this process's lanes, in lane order.
-    """
-    start_time = time.perf_counter()
-    validate_config(config)
-    pool_size = validate_pool(pool_x, pool_y, config.loss)
-    lanes = list(lanes)
-    validate_lanes(lanes, pool_size, augment_fn is not None)
+class _Devices(NamedTuple):
+    """Where a process's lanes live: `by_lane` shards the lane axis, `replicated` copies to every device."""
 
-    local = lanes[process_slice(len(lanes), jax.process_count(), jax.process_index())]
-    if not local:
-        return ([], None) if return_params else []
+    count: int
+    by_lane: NamedSharding
+    replicated: NamedSharding
+
+
+def _local_devices() -> _Devices:
     devices = jax.local_devices()
     mesh = Mesh(np.array(devices), ("lanes",))
-    by_lane = NamedSharding(mesh, PartitionSpec("lanes"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    n_real = len(local)
-    n_lanes = padded_lane_count(n_real, len(devices))
+    return _Devices(len(devices), NamedSharding(mesh, PartitionSpec("lanes")), NamedSharding(mesh, PartitionSpec()))
 
-    host_lanes = build_lane_arrays(local)
-    fingerprint = None
-    if config.checkpoint_dir is not None:
-        fingerprint = make_fingerprint(local, config, pool_x, pool_y, augment_fn is not None, config_fingerprint)
-    pool_x, pool_y = jax.device_put((pool_x, pool_y), replicated)
-    hyper = jax.device_put(ep.Hyper(learning_rate=np.float32(config.learning_rate),
-                                    patience=np.int32(config.patience),
-                                    early_stopping=np.bool_(config.early_stopping)), replicated)
-    key_data = jax.device_put(pad_rows(lane_key_data([l.seed for l in local]), n_lanes), by_lane)
-    host_state = take_rows(ep.init_state(key_data, hyper, init_fn), n_real)
 
-    start_epoch = 0
-    earlier_wall_s = 0.0  # wall time of earlier calls, restored from the checkpoint resumed from
-    store = None
-    if fingerprint is not None:
-        store = CheckpointStore(_checkpoint_dir(config), fingerprint, config.keep_checkpoints)
-        if config.resume:
-            restored = store.restore_latest(host_state)
-            if restored is not None:
-                start_epoch, host_state, earlier_wall_s = restored
-        else:
-            store.clear()
+def _init_or_restore(fns: LaneFns, local: list[Lane], host_lanes: LaneArrays, config: TrainConfig,
+                     fingerprint: dict | None, devices: _Devices):
+    """Fresh state of every local lane, or the newest valid checkpoint's when config.resume.
 
-    groups = [
-        _Group.start(members, local, host_state, by_lane, len(devices),
-                     dict(init_fn=init_fn, apply_fn=apply_fn, augment_fn=augment_fn, loss=config.loss,
-                          eval_batch_size=int(config.eval_batch_size)))
-        for members in group_lanes(host_lanes, config.lane_groups)
-    ]
+    Returns (start_epoch, host_state, earlier_wall_s, store): the epochs already
+    trained, the state as numpy arrays (L, ...), the wall time the checkpoint
+    records for earlier calls, and the CheckpointStore (None without checkpoints).
+    A fresh run (resume=False) removes the directory's old checkpoints.
+    """
+    n_lanes = padded_lane_count(len(local), devices.count)
+    key_data = jax.device_put(pad_rows(lane_key_data([l.seed for l in local]), n_lanes), devices.by_lane)
+    learning_rate = jax.device_put(pad_rows(host_lanes.learning_rate, n_lanes), devices.by_lane)
+    host_state = take_rows(ep.init_state(key_data, learning_rate, fns.init), len(local))
+    if fingerprint is None:
+        return 0, host_state, 0.0, None
+    store = CheckpointStore(_checkpoint_dir(config), fingerprint, config.keep_checkpoints)
+    if not config.resume:
+        store.clear()
+        return 0, host_state, 0.0, store
+    restored = store.restore_latest(host_state)
+    if restored is None:
+        return 0, host_state, 0.0, store
+    start_epoch, host_state, earlier_wall_s = restored
+    return start_epoch, host_state, earlier_wall_s, store
+
+
+def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, pool_y, hyper: ep.Hyper, store,
+           wall_so_far: Callable[[], float], epoch_callback: Callable | None, n_local: int):
+    """Runs the epochs from start_epoch to config.max_epochs (or until every lane stopped).
+
+    Returns (final state of every lane as numpy arrays in lane order, seconds of the first epoch run).
+    """
     members = [g.members for g in groups]
-    stopped = np.asarray(host_state.stopped).copy()
-    val_loss = np.full(n_real, np.nan, np.asarray(host_state.best_val).dtype)
+    stopped = merge_lanes([g.state.stopped for g in groups], members).copy()
+    val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
+    first_epoch_s = 0.0
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
               disable=config.quiet or not sys.stdout.isatty()) as bar:
         for epoch in range(start_epoch, config.max_epochs):
             if stopped.all():
                 break
+            epoch_start = time.perf_counter()
             # A group whose lanes have all stopped would leave its state unchanged: skip it.
             running = [g for g in groups if not stopped[g.members].all()]
             group_val = [g.run_epoch(pool_x, pool_y, epoch, hyper) for g in running]
             for g, v in zip(running, group_val):
                 val_loss[g.members] = np.asarray(v)[: len(g.members)]
                 stopped[g.members] = np.asarray(g.state.stopped)[: len(g.members)]
+            if epoch == start_epoch:
+                first_epoch_s = time.perf_counter() - epoch_start
             done = epoch + 1
             if store is not None and done % config.checkpoint_every == 0:
-                store.save(done, merge_lanes([g.state for g in groups], members),
-                           wall_s=earlier_wall_s + time.perf_counter() - start_time)
+                store.save(done, merge_lanes([g.state for g in groups], members), wall_s=wall_so_far())
             best_val = merge_lanes([g.state.best_val for g in groups], members)
             bar.update(1)
             bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
@@ -202,24 +217,33 @@ def sweep(
                     "diverged": merge_lanes([g.state.diverged for g in groups], members),
                     "devices": len(groups[0].state.stopped.sharding.device_set),
                 })
-    host = merge_lanes([g.state for g in groups], members)  # final state of every lane, in lane order
+    return merge_lanes([g.state for g in groups], members), first_epoch_s
 
+
+def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x, pool_y,
+              config: TrainConfig, devices: _Devices):
+    """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`."""
     eval_prog = ep.EvalProgram(
-        apply_fn=apply_fn,
-        symmetry_error_fn=symmetry_error_fn,
+        apply_fn=fns.apply,
+        symmetry_error_fn=fns.symmetry_error,
         loss=config.loss,
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
     )
-    chosen = np.asarray(host.diverged) | config.early_stopping
-    metrics = ep.evaluate(jax.device_put(pad_rows(host, n_lanes), by_lane),
-                          jax.device_put(pad_rows(chosen, n_lanes), by_lane),
-                          jax.device_put(pad_rows(host_lanes, n_lanes), by_lane), pool_x, pool_y, eval_prog)
-    test_loss, test_acc, sym_error = (np.asarray(m)[:n_real] for m in metrics)
+    n_real = len(chosen)
+    n_lanes = padded_lane_count(n_real, devices.count)
+    metrics = ep.evaluate(jax.device_put(pad_rows(host, n_lanes), devices.by_lane),
+                          jax.device_put(pad_rows(chosen, n_lanes), devices.by_lane),
+                          jax.device_put(pad_rows(host_lanes, n_lanes), devices.by_lane), pool_x, pool_y, eval_prog)
+    return tuple(np.asarray(m)[:n_real] for m in metrics)
+
+
+def _build_rows(local: list[Lane], host_lanes: LaneArrays, host: ep.TrainState, chosen: np.ndarray, metrics,
+                fns: LaneFns, config: TrainConfig, wall_s: float) -> list[dict]:
+    """One result row per lane (see SweepResult.rows)."""
+    test_loss, test_acc, sym_error = metrics
     n_params = sum(int(np.prod(a.shape[1:])) for a in jax.tree.leaves(host.params))
     best_epoch = np.where(chosen, host.best_epoch, host.epochs)
-    wall_s = earlier_wall_s + time.perf_counter() - start_time
-
     rows = []
     for i, lane in enumerate(local):
         row = dict(lane.meta)
@@ -228,7 +252,7 @@ def sweep(
             train_size=int(host_lanes.n_train[i]),
             test_loss=float(test_loss[i]),
             test_acc=float(test_acc[i]) if config.loss == "cross_entropy" else None,
-            sym_error=float(sym_error[i]) if symmetry_error_fn is not None else None,
+            sym_error=float(sym_error[i]) if fns.symmetry_error is not None else None,
             params=n_params,
             epochs=int(host.epochs[i]),
             best_epoch=int(best_epoch[i]),
@@ -236,8 +260,70 @@ def sweep(
             wall_s=wall_s,
         )
         rows.append(row)
-    if not return_params:
-        return rows
+    return rows
+
+
+def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, *,
+          config_fingerprint: dict | None = None, epoch_callback: Callable | None = None) -> SweepResult:
+    """Trains every lane with Adam on its task loss (+ fns.penalty) and returns a SweepResult.
+
+    Args:
+      fns: LaneFns of the architecture (init, apply, and optionally augment,
+        symmetry_error, penalty).
+      pool_x: pytree of arrays (N, ...), the data all lanes index into.
+      pool_y: array (N, ...); float targets for 'mse', integer labels for 'cross_entropy'.
+      lanes: the lanes to train (one architecture, any seeds / sizes / batch
+        sizes / learning rates / penalty hyperparameters).
+      config: TrainConfig.
+      config_fingerprint: JSON-able dict describing the run (e.g. flags); part of
+        the checkpoint compatibility check.
+      epoch_callback: called after every epoch (and after its checkpoint) as
+        epoch_callback(epoch, summary) with epoch = epochs done (1-based) and
+        summary = {'val_loss', 'best_val', 'active', 'diverged'} (numpy (L,)
+        arrays over this process's lanes; val_loss is the latest validation
+        loss, held from the last epoch its group ran, NaN before any) and
+        'devices' (devices the lanes are sharded over).
+
+    Returns:
+      SweepResult(rows, params, timings).
+    """
+    start_time = time.perf_counter()
+    _validate_fns(fns)
+    validate_config(config)
+    pool_size = validate_pool(pool_x, pool_y, config.loss)
+    lanes = list(lanes)
+    validate_lanes(lanes, pool_size, fns.augment is not None)
+
+    local = lanes[process_slice(len(lanes), jax.process_count(), jax.process_index())]
+    if not local:
+        return SweepResult([], None, {})
+    devices = _local_devices()
+    host_lanes = build_lane_arrays(local, config.learning_rate)
+    fingerprint = None
+    if config.checkpoint_dir is not None:
+        fingerprint = make_fingerprint(local, config, pool_x, pool_y, fns.augment is not None, config_fingerprint)
+    pool_x, pool_y = jax.device_put((pool_x, pool_y), devices.replicated)
+    hyper = jax.device_put(ep.Hyper(patience=np.int32(config.patience),
+                                    early_stopping=np.bool_(config.early_stopping)), devices.replicated)
+    start_epoch, host_state, earlier_wall_s, store = _init_or_restore(fns, local, host_lanes, config, fingerprint,
+                                                                      devices)
+    program_fields = dict(init_fn=fns.init, apply_fn=fns.apply, augment_fn=fns.augment, penalty_fn=fns.penalty,
+                          loss=config.loss, eval_batch_size=int(config.eval_batch_size))
+    groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
+                           program_fields)
+              for members in group_lanes(host_lanes, config.lane_groups)]
+    init_done = time.perf_counter()
+
+    host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,
+                                 lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback, len(local))
+    train_done = time.perf_counter()
+
+    chosen = np.asarray(host.diverged) | config.early_stopping
+    metrics = _evaluate(fns, host, chosen, host_lanes, pool_x, pool_y, config, devices)
+    end = time.perf_counter()
+    rows = _build_rows(local, host_lanes, host, chosen, metrics, fns, config, earlier_wall_s + end - start_time)
     params = jax.tree.map(lambda best, final: np.where(chosen.reshape((-1,) + (1,) * (best.ndim - 1)), best, final),
                           host.best_params, host.params)
-    return rows, params
+    timings = {"init": init_done - start_time, "first_epoch": first_epoch_s, "train": train_done - init_done,
+               "evaluate": end - train_done, "total": end - start_time}
+    return SweepResult(rows, params, timings)

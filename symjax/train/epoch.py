@@ -52,9 +52,11 @@ class TrainState(NamedTuple):
 
 
 class Hyper(NamedTuple):
-    """Scalar settings passed as traced values (changing them does not recompile)."""
+    """Scalar settings shared by all lanes, passed as traced values (changing them does not recompile).
 
-    learning_rate: jnp.ndarray  # float32 ()
+    Per-lane settings (learning rate, penalty hyperparameters) live in LaneArrays.
+    """
+
     patience: jnp.ndarray  # int32 ()
     early_stopping: jnp.ndarray  # bool ()
 
@@ -70,6 +72,7 @@ class TrainProgram:
     init_fn: Callable
     apply_fn: Callable
     augment_fn: Callable | None
+    penalty_fn: Callable | None  # (params, hyper dict) -> scalar added to each batch loss
     loss: str
     batch: int  # padded batch size (max over lanes)
     steps: int  # padded steps per epoch (max over lanes)
@@ -177,19 +180,19 @@ def _one_off_jit(fn: Callable) -> Callable:
     return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options())
 
 
-def init_state(key_data: jnp.ndarray, hyper: Hyper, init_fn: Callable) -> TrainState:
-    """Fresh state for L lanes from their raw key data (L, K) (jitted, once per sweep)."""
-    return _one_off_jit(_init_state)(key_data, hyper, prog=init_fn)
+def init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, init_fn: Callable) -> TrainState:
+    """Fresh state for L lanes from their raw key data (L, K) and learning rates (L,) (jitted, once per sweep)."""
+    return _one_off_jit(_init_state)(key_data, learning_rate, prog=init_fn)
 
 
-def _init_state(key_data: jnp.ndarray, hyper: Hyper, prog: Callable) -> TrainState:
+def _init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, prog: Callable) -> TrainState:
     """prog: the init_fn (key -> params); named `prog` for the shared static argument of _one_off_jit."""
 
-    def one(kd):
+    def one(kd, lr):
         params = prog(jax.random.fold_in(jax.random.wrap_key_data(kd), INIT))
         return TrainState(
             params=params,
-            opt_state=optimizer(hyper.learning_rate).init(params),
+            opt_state=optimizer(lr).init(params),
             best_params=params,
             best_val=jnp.array(jnp.inf, jnp.result_type(float)),  # float64 under jax_enable_x64
             bad_epochs=jnp.array(0, jnp.int32),
@@ -200,7 +203,7 @@ def _init_state(key_data: jnp.ndarray, hyper: Hyper, prog: Callable) -> TrainSta
             key=kd,
         )
 
-    return jax.vmap(one)(key_data)
+    return jax.vmap(one)(key_data, learning_rate)
 
 
 @functools.partial(jax.jit, static_argnames=("length",))
@@ -240,10 +243,13 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
     length = lane.train_idx.shape[0]
     aug_key = jax.random.wrap_key_data(aug_key_data)
     slots = jnp.arange(prog.batch)
-    opt = optimizer(hyper.learning_rate)
+    opt = optimizer(lane.learning_rate)
 
     def batch_loss(params, x, y, mask):
-        return masked_mean(per_example_loss(prog.loss, prog.apply_fn(params, x), y), mask)
+        loss = masked_mean(per_example_loss(prog.loss, prog.apply_fn(params, x), y), mask)
+        if prog.penalty_fn is not None:
+            loss = loss + prog.penalty_fn(params, lane.hyper)
+        return loss
 
     def step(carry, s):
         params, opt_state, failed = carry

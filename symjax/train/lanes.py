@@ -23,6 +23,8 @@ class LaneArrays(NamedTuple):
     batch_size: int32 (L,).
     n_steps: int32 (L,) = ceil(n_train / batch_size).
     augment: bool (L,).
+    learning_rate: float32 (L,) Adam learning rate of each lane.
+    hyper: {name: float32 (L,)} the lanes' penalty hyperparameters (Lane.hyper).
     """
 
     train_idx: np.ndarray
@@ -34,6 +36,8 @@ class LaneArrays(NamedTuple):
     batch_size: np.ndarray
     n_steps: np.ndarray
     augment: np.ndarray
+    learning_rate: np.ndarray
+    hyper: dict
 
 
 def _pad_indices(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +50,8 @@ def _pad_indices(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return out, sizes
 
 
-def build_lane_arrays(lanes: list[Lane]) -> LaneArrays:
-    """Host-side (numpy) LaneArrays for `lanes`."""
+def build_lane_arrays(lanes: list[Lane], learning_rate: float) -> LaneArrays:
+    """Host-side (numpy) LaneArrays for `lanes`; `learning_rate` for lanes whose own is None."""
     train_idx, n_train = _pad_indices([np.asarray(l.train_idx) for l in lanes])
     val_idx, n_val = _pad_indices([np.asarray(l.val_idx) for l in lanes])
     test_idx, n_test = _pad_indices([np.asarray(l.test_idx) for l in lanes])
@@ -62,6 +66,9 @@ def build_lane_arrays(lanes: list[Lane]) -> LaneArrays:
         batch_size=batch_size,
         n_steps=-(-n_train // batch_size),
         augment=np.array([bool(l.augment) for l in lanes]),
+        learning_rate=np.array([learning_rate if l.learning_rate is None else l.learning_rate for l in lanes],
+                               np.float32),
+        hyper={name: np.array([l.hyper[name] for l in lanes], np.float32) for name in sorted(lanes[0].hyper)},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 import jax
 import numpy as np
@@ -95,3 +96,16 @@ def validate_lanes(lanes: list[Lane], pool_size: int, has_augment_fn: bool) -> N
             raise ValueError(f"{where}: expected batch_size <= train size {n_train}, got {lane.batch_size}")
         if lane.augment and not has_augment_fn:
             raise ValueError(f"{where}: augment=True expects an augment_fn, got augment_fn=None")
+        if lane.learning_rate is not None and not (isinstance(lane.learning_rate, numbers.Real)
+                                                   and np.isfinite(lane.learning_rate) and lane.learning_rate > 0):
+            raise ValueError(f"{where}: expected learning_rate None or a finite number > 0, "
+                             f"got {lane.learning_rate!r}")
+        if not isinstance(lane.hyper, Mapping):
+            raise ValueError(f"{where}: expected hyper to be a mapping of names to floats, "
+                             f"got {type(lane.hyper).__name__}")
+        if sorted(lane.hyper) != sorted(lanes[0].hyper):
+            raise ValueError(f"{where}: expected hyper names {sorted(lanes[0].hyper)} (those of lanes[0]; "
+                             f"every lane of a sweep has the same), got {sorted(lane.hyper)}")
+        for name, value in lane.hyper.items():
+            if not (isinstance(value, numbers.Real) and np.isfinite(value)):
+                raise ValueError(f"{where}: expected hyper[{name!r}] to be a finite number, got {value!r}")
