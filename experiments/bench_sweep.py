@@ -250,6 +250,12 @@ def max_relative_difference(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30)))
 
 
+def save_partial(result):
+    """Writes what is measured so far to --json_out (a run stopped by a time cap keeps its finished modes)."""
+    if FLAGS.json_out:
+        atomic_write_json(FLAGS.json_out, dict(result, partial=True), indent=1)
+
+
 def measure():
     """Every number of the benchmark, as a dict."""
     seeds = [0] if FLAGS.smoke else list(range(FLAGS.seeds))
@@ -271,14 +277,18 @@ def measure():
         if torch is not None:
             modes["torch"] = time_torch(torch, sweeps, epochs, n_blocks)
             modes["torch"]["version"] = torch.__version__
+            save_partial(result)
     with tempfile.TemporaryDirectory() as cache_dir:
         cold_caches(cache_dir)
         modes["engine_cold"] = time_engine(sweeps, epochs, n_blocks)
+        save_partial(result)
         jax.clear_caches()  # in-memory only: the persistent cache stays warm
         modes["engine_warm_cache"] = time_engine(sweeps, epochs, n_blocks)
+        save_partial(result)
         if FLAGS.one_lane:
             cold_caches(os.path.join(cache_dir, "one_lane"))
             modes["engine_one_lane"] = time_engine(sweeps, epochs, n_blocks, one_lane=True)
+            save_partial(result)
     result["warm_equals_cold"] = modes["engine_warm_cache"]["test_loss"] == modes["engine_cold"]["test_loss"]
     if "engine_one_lane" in modes:
         result["one_lane_max_rel_diff"] = max_relative_difference(modes["engine_one_lane"]["test_loss"],
