@@ -48,7 +48,12 @@ from symjax.models.set_models import BLOCK_WIDTHS, set_model  # noqa: E402
 from symjax.tasks import common  # noqa: E402
 from symjax.tasks.set_function_task import ARCHITECTURES, build_lanes, build_pool  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
-from symjax.train import LaneFns, compile_cache, TrainConfig, sweep  # noqa: E402
+from symjax.train import LaneFns, TrainConfig, sweep  # noqa: E402
+
+try:
+    from symjax.train import compile_cache  # noqa: E402
+except ImportError:  # an older engine (to time a checkout from before the cache): set JAX's cache directly
+    compile_cache = None
 
 FLAGS = flags.FLAGS
 define_verbose_flag()
@@ -147,7 +152,14 @@ def time_engine(sweeps, epochs, n_blocks, one_lane=False):
 def cold_caches(cache_dir):
     """Clears JAX's in-memory caches and points the persistent compilation cache at the empty cache_dir."""
     jax.clear_caches()
-    compile_cache.point_to(cache_dir)
+    if compile_cache is not None:
+        compile_cache.point_to(cache_dir)
+        return
+    from jax.experimental.compilation_cache import compilation_cache  # noqa: PLC0415
+
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    compilation_cache.set_cache_dir(cache_dir)
+    compilation_cache.reset_cache()
 
 
 def torch_model(torch, architecture, n_blocks):

@@ -166,7 +166,7 @@ def _mean_loss(apply_fn, loss, params, pool_x, pool_y, idx, n, chunk) -> jnp.nda
 
 
 # XLA:CPU's fusion emitters compile these programs much more slowly than its older loop emitters,
-# and the programs run no faster with them (docs/benchmarks.md, "Compiler options").
+# and the programs run no faster with them (docs/benchmarks.md, "What changed for issue 15").
 CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 
