@@ -41,7 +41,7 @@ def test_cpu_smoke_writes_the_whole_folder(tmp_path):
     assert bench["lanes"] == 4 and bench["epochs"] == 2  # sizes 40, 80 x 1 seed x {vanilla, shared}
     assert bench["steps"] == 2 * 2 * (40 // 4 + 80 // 8)  # ceil(n / batch) steps per lane and epoch
     assert bench["modes"]["engine_cold"]["wall_s"] > 0 and bench["warm_equals_cold"]
-    assert (out / "bench_sweep.md").read_text().startswith("## Sweep engine")
+    assert "## Sweep engine (experiments/bench_sweep.py)" in (out / "bench_sweep.md").read_text()
 
     with open(out / "task2_slice" / "results.csv") as f:
         assert len(list(csv.DictReader(f))) >= 1
