@@ -14,13 +14,18 @@ evaluates the test set at the end:
 * torch: a plain sequential PyTorch loop (when `import torch` works; 2 threads), each lane
   trained alone in the thesis style (DataLoader-like shuffled batches, torch.optim.Adam(1e-3)).
 
+torch, engine cold and engine warm run in --rounds interleaved rounds (the fastest of each is
+reported, every round's wall time listed), so a change of the machine's load hits all of them;
+process CPU seconds are reported beside wall time.
+
 Per phase (summed over both architectures; jax.monitoring events): trace (Python -> jaxpr),
 lower (jaxpr -> StableHLO), compile (XLA), and the engine's own timings (init, first epoch,
 steady epochs, evaluation). Then the steady-state FLOP/s of the engine for --flops_n_blocks
 (default 20, the widest layers), against the machine's large-matmul FLOP/s.
 
-    python experiments/bench_sweep.py --out=docs/benchmarks.md
-    python experiments/bench_sweep.py --smoke --json_out=/tmp/bench.json   # seconds: 2 sizes, 1 seed
+    python experiments/bench_sweep.py --rounds=2 --out=docs/benchmarks.md \
+        --json_out=docs/results/bench_sweep/<date>.json
+    python experiments/bench_sweep.py --smoke --json_out=/tmp/bench.json   # ~1 minute: 2 sizes, 1 seed
 
 With --out, writes the section "## Sweep engine (experiments/bench_sweep.py)" of that file (other
 sections kept); with --json_out, every number as JSON.
@@ -28,7 +33,6 @@ sections kept); with --json_out, every number as JSON.
 
 import collections
 import datetime
-import json
 import os
 import sys
 import tempfile
