@@ -30,7 +30,8 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.groups import PermutationGroup, StabilizerChain, _as_permutation_array, inverse
+from symjax.groups import (PermutationGroup, StabilizerChain, _as_permutation_array, check_same_group, difference,
+                           inverse, presentation)
 
 
 class Component:
@@ -62,6 +63,13 @@ class Component:
 
     def with_channels(self, channels: int) -> "Component":
         return Component(self.group, self.kind, channels, self.arity, self.generator_images)
+
+    def over(self, group: PermutationGroup) -> "Component":
+        """This component for another presentation of the same group (images of ``group``'s generators)."""
+        if self.kind != "images":
+            return Component(group, self.kind, self.channels, self.arity)
+        images = np.asarray(self.point_permutation(np.asarray(group.generators)), np.int32)
+        return Component(group, "images", self.channels, images=images)
 
     def _key(self):
         return (self.group, self.kind, self.channels, self.arity,
@@ -148,7 +156,8 @@ class Action:
             raise ValueError("an action needs at least one component")
         for c in components:
             if c.group != group:
-                raise ValueError(f"all components must act through the same group; got {c.group!r} and {group!r}")
+                raise ValueError(f"all components must act through one presentation of the group; got "
+                                 f"{presentation(c.group)} and {presentation(group)} (see Action.over)")
         self.group = group
         self.components = tuple(components)
         self.sizes = tuple(c.points * c.channels for c in self.components)
@@ -164,6 +173,19 @@ class Action:
     def __repr__(self):
         parts = " + ".join(c.describe() for c in self.components)
         return f"{self.group.name or 'G'} acting on {parts}: {self.size} indices"
+
+    def over(self, group: PermutationGroup) -> "Action":
+        """The same action written for another presentation ``group`` of the same set of permutations.
+
+        ``.generators`` then holds the images of ``group``'s generators; ``permutation(g)``
+        is unchanged for every element g. Raises ValueError if the groups differ.
+        """
+        if group == self.group:
+            return self
+        why = difference(self.group, group)
+        if why is not None:
+            raise ValueError(f"cannot move {self!r} to {presentation(group)}: not the same group ({why})")
+        return Action(group, [c.over(group) for c in self.components])
 
     @functools.cached_property
     def generators(self) -> np.ndarray:
@@ -235,15 +257,29 @@ def trivial(group: PermutationGroup, size: int = 1) -> Action:
     return Action(group, [Component(group, "trivial", size)])
 
 
+def align(*actions: Action, names: Sequence[str] | None = None) -> tuple[Action, ...]:
+    """The actions, all written for the first one's presentation of their group (``Action.over``).
+
+    Groups given by different generators (or the same ones in another order)
+    are accepted when they hold the same permutations (``groups.difference``).
+    Raises ValueError naming the two groups and what tells them apart otherwise.
+    """
+    names = list(names) if names is not None else [f"actions[{i}]" for i in range(len(actions))]
+    for name, a in zip(names, actions):
+        if not isinstance(a, Action):
+            raise TypeError(f"{name} must be a symjax.actions.Action; got {type(a).__name__}")
+    group = actions[0].group
+    for name, a in zip(names[1:], actions[1:]):
+        check_same_group(group, a.group, names[0], name)
+    return tuple(a.over(group) for a in actions)
+
+
 def direct_sum(*actions: Action) -> Action:
-    """Indices of the first action, then of the second, ... (all of one group)."""
+    """Indices of the first action, then of the second, ... (all of one group, any presentation of it)."""
     if not actions:
         raise ValueError("direct_sum needs at least one action")
-    group = _group_of(actions[0])
-    for a in actions[1:]:
-        if _group_of(a) != group:
-            raise ValueError(f"direct_sum needs actions of one group; got {group!r} and {a.group!r}")
-    return Action(group, [c for a in actions for c in a.components])
+    actions = align(*actions)
+    return Action(actions[0].group, [c for a in actions for c in a.components])
 
 
 def from_images(group: PermutationGroup, images) -> Action:

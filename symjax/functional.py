@@ -8,7 +8,9 @@ argument) with two methods:
 * ``apply(params, x)`` the forward map.
 
 ``init(key, spec)`` draws all parameters. Frameworks only need these two
-methods (see ``symjax.nn.linen`` and ``symjax.nn.nnx``).
+methods (see ``symjax.nn.linen`` and ``symjax.nn.nnx``). Every ``apply`` checks
+its params against ``param_info`` (``check_params``, at trace time) and promotes
+integer and bool inputs to the params' dtype (``float_input``).
 
 The generic layer, ``SharedDense``, keeps one coefficient per orbit of weight
 positions (study eq. 5) and one per orbit of output indices for the bias:
@@ -29,7 +31,7 @@ Example:
     >>> spec = functional.SharedDense(actions.blocks(s5, 3), actions.blocks(s5, 8))
     >>> params = functional.init(jax.random.key(0), spec)
     >>> {k: v.shape for k, v in params.items()}
-    {'b': (1,), 'w': (48,)}
+    {'b': (8,), 'w': (48,)}
     >>> functional.apply(params, spec, jax.numpy.ones((2, 15))).shape
     (2, 40)
 """
@@ -43,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.actions import Action
-from symjax.sharing import _check_same_group, bias_index_map, orbit_index_map
+from symjax.actions import Action, align
+from symjax.sharing import bias_index_map, orbit_index_map
 
 Initializer = Callable[[jax.Array, tuple, Any], jax.Array]
 
@@ -64,6 +66,37 @@ def init(key: jax.Array, spec, dtype=jnp.float32) -> dict:
     info = spec.param_info()
     return {name: initializer(jax.random.fold_in(key, index), shape, dtype)
             for index, (name, (shape, initializer)) in enumerate(sorted(info.items()))}
+
+
+def check_params(params, spec) -> None:
+    """Raises ValueError (at trace time) unless ``params`` has exactly the names and shapes of ``spec.param_info()``.
+
+    A wrongly sized coefficient vector would otherwise reach a gather
+    (``expand``) whose out-of-range indices return NaN, or a bias would broadcast.
+    """
+    info = spec.param_info()
+    names = sorted(params) if hasattr(params, "keys") else None
+    if names != sorted(info):
+        got = names if names is not None else type(params).__name__
+        raise ValueError(f"{spec!r}: expected params with names {sorted(info)}, got {got}")
+    for name, (shape, _) in sorted(info.items()):
+        got = tuple(jnp.shape(params[name]))
+        if got != tuple(shape):
+            raise ValueError(f"{spec!r}: expected params[{name!r}] of shape {tuple(shape)}, got {got}")
+
+
+def float_input(x, params):
+    """x as an inexact array: integer and bool inputs are promoted to the params' float dtype.
+
+    Inexact inputs are returned unchanged (a float16 input keeps float16 outputs).
+    A bool or integer x (a 0/1 indicator, counts) would otherwise be multiplied
+    by weights cast to its own dtype, truncating them to integers (mostly 0).
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return x
+    dtypes = [jnp.asarray(leaf).dtype for leaf in jax.tree_util.tree_leaves(params)]
+    return x.astype(jnp.result_type(*dtypes) if dtypes else jnp.float32)
 
 
 def check_last_axis(x, expected: int, what: str) -> None:
@@ -93,7 +126,8 @@ class SharedDense:
     use_bias: bool = True
 
     def __post_init__(self):
-        _check_same_group(self.action_out, self.action_in)
+        _, inp = align(self.action_out, self.action_in, names=("action_out", "action_in"))
+        object.__setattr__(self, "action_in", inp)  # one presentation of the group for both
 
     def __repr__(self):
         return (f"SharedDense({self.action_in.size} -> {self.action_out.size}, {self.num_weights} weight orbits"
@@ -123,11 +157,19 @@ class SharedDense:
         return info
 
     def weights(self, params) -> jax.Array:
-        """The expanded weight matrix W, (action_out.size, action_in.size)."""
+        """The expanded weight matrix W, (..., action_out.size, action_in.size), from w (..., num_weights)."""
+        w_shape = tuple(jnp.shape(params["w"]))
+        if not w_shape or w_shape[-1] != self.num_weights:
+            raise ValueError(f"{self!r}: expected params['w'] of shape (..., {self.num_weights}), got {w_shape}")
         return expand(params["w"], self.weight_map)
 
     def apply(self, params, x):
-        """y = x W^T + b for x (..., action_in.size) -> (..., action_out.size)."""
+        """y = x W^T + b for x (..., action_in.size) -> (..., action_out.size).
+
+        Integer and bool x are promoted to the params' dtype (``float_input``).
+        """
+        check_params(params, self)
+        x = float_input(x, params)
         check_last_axis(x, self.action_in.size, f"SharedDense with input action {self.action_in!r}")
         y = x @ self.weights(params).T.astype(x.dtype)
         if self.use_bias:
@@ -155,6 +197,9 @@ class Dense:
         return info
 
     def apply(self, params, x):
+        """y = x K + b for x (..., d_in) -> (..., d_out); integer and bool x promoted to the params' dtype."""
+        check_params(params, self)
+        x = float_input(x, params)
         check_last_axis(x, self.d_in, f"Dense({self.d_in} -> {self.d_out})")
         y = x @ params["kernel"]
         return y + params["bias"] if self.use_bias else y

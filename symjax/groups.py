@@ -41,11 +41,17 @@ def _as_permutation_array(generators, degree: int | None = None) -> np.ndarray:
             raise ValueError("a group needs at least one generator or an explicit degree; got neither")
         return np.zeros((0, degree), np.int32)
     if degree is None:
+        if rows[0].ndim != 1:
+            raise ValueError(f"expected a list of permutations (integer images, e.g. [[1, 0]]); got generator 0 "
+                             f"of shape {rows[0].shape}: {rows[0].tolist()}")
         degree = len(rows[0])
     for index, row in enumerate(rows):
         if row.ndim != 1 or len(row) != degree:
             raise ValueError(
                 f"generator {index} must be a 1-D permutation of range({degree}); got shape {row.shape}: {row.tolist()}")
+        if row.dtype.kind not in "iuf":
+            raise ValueError(f"generator {index} must hold integer permutation images; got {row.tolist()} "
+                             f"(dtype {row.dtype})")
         if not np.issubdtype(row.dtype, np.integer):
             if not np.all(np.equal(np.mod(row, 1), 0)):
                 raise ValueError(f"generator {index} must hold integers; got {row.tolist()}")
@@ -207,7 +213,11 @@ class StabilizerChain:
 class PermutationGroup:
     """A finite permutation group of ``degree`` points, given by generators.
 
-    Hashable and comparable by (degree, generators); ``name`` is for display.
+    Hashable and comparable by (degree, generators), the presentation: actions
+    store images of exactly these generators. Whether two presentations
+    generate the same set of permutations is ``same_elements`` (exact, by
+    Schreier–Sims membership); ``symjax.actions.Action.over`` moves an action
+    to another presentation of its group. ``name`` is for display.
     ``sample`` draws uniform elements with a numpy Generator (host) or a jax
     PRNG key (traceable under jit/vmap).
     """
@@ -238,6 +248,13 @@ class PermutationGroup:
     @property
     def num_generators(self) -> int:
         return len(self.generators)
+
+    def same_elements(self, other: "PermutationGroup") -> bool:
+        """Whether ``self`` and ``other`` are the same set of permutations (any generators, any order).
+
+        <G> = <H> iff every generator of G lies in H and every generator of H in G.
+        """
+        return difference(self, other) is None
 
     # -- structure ----------------------------------------------------------------
     @functools.cached_property
@@ -308,6 +325,31 @@ def _compose_choices(xp, tables, picks, degree):
         u = tables[level][picks[:, level]]  # (num, degree)
         result = xp.take_along_axis(result, u, axis=-1)  # result ∘ u
     return result
+
+
+def difference(g1: PermutationGroup, g2: PermutationGroup) -> str | None:
+    """None when g1 and g2 hold the same permutations, else what tells them apart (for error messages)."""
+    if g1.degree != g2.degree:
+        return f"degrees differ: {g1.degree} and {g2.degree}"
+    for first, second, label in ((g1, g2, "first"), (g2, g1, "second")):
+        for g in first.generators:
+            if not second.contains(g):
+                return (f"generator {g.tolist()} of the {label} group (order {first.order}) is not in the other "
+                        f"(order {second.order})")
+    return None
+
+
+def presentation(group: PermutationGroup) -> str:
+    """repr plus the generators, which tell apart groups whose names print alike."""
+    return f"{group!r} with generators {group.generators.tolist()}"
+
+
+def check_same_group(g1: PermutationGroup, g2: PermutationGroup, owner1: str, owner2: str) -> None:
+    """Raises ValueError unless g1 and g2 hold the same permutations; the message prints what differs."""
+    why = None if g1 == g2 else difference(g1, g2)
+    if why is not None:
+        raise ValueError(f"{owner1} and {owner2} must act through the same group; got {presentation(g1)} and "
+                         f"{presentation(g2)}: {why}")
 
 
 # -- constructors ---------------------------------------------------------------------------------------

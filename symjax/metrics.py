@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symjax.groups import check_same_group
+
 
 def symmetry_error(f, x, action_in, action_out, rng, num_samples: int = 5):
     """Mean over sampled g of MSE(g . f(x), f(g . x)) (eq. 8).
@@ -30,10 +32,13 @@ def symmetry_error(f, x, action_in, action_out, rng, num_samples: int = 5):
     Returns:
       A scalar: the mean of (g . f(x) - f(g . x))^2 over samples, examples and outputs.
     """
-    if action_in.group != action_out.group:
-        raise ValueError(
-            f"action_in and action_out must act through the same group; got {action_in.group!r} and "
-            f"{action_out.group!r}")
+    for name, action in (("action_in", action_in), ("action_out", action_out)):
+        if not (hasattr(action, "group") and hasattr(action, "act")):
+            raise TypeError(f"{name}: expected an action with .group and .act (symjax.actions), got "
+                            f"{type(action).__name__}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r} (0 samples average to NaN)")
+    check_same_group(action_in.group, action_out.group, "action_in", "action_out")
     elements = action_in.group.sample(rng, num_samples)
     y = f(x)
 

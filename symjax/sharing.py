@@ -32,17 +32,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from symjax.actions import Action, Component, trivial
-
-
-def _check_same_group(action_out: Action, action_in: Action) -> None:
-    for name, a in (("action_out", action_out), ("action_in", action_in)):
-        if not isinstance(a, Action):
-            raise TypeError(f"{name} must be a symjax.actions.Action; got {type(a).__name__}")
-    if action_out.group != action_in.group:
-        raise ValueError(
-            f"action_out and action_in must act through the same group; got {action_out.group!r} "
-            f"and {action_in.group!r}")
+from symjax.actions import Action, Component, align, trivial
 
 
 def point_pair_orbits(images_out: np.ndarray, images_in: np.ndarray) -> tuple[np.ndarray, int]:
@@ -55,6 +45,15 @@ def point_pair_orbits(images_out: np.ndarray, images_in: np.ndarray) -> tuple[np
       (labels int64 (P_out, P_in) numbered by first occurrence in row-major
       order, number of orbits).
     """
+    images_out, images_in = np.asarray(images_out), np.asarray(images_in)
+    if images_out.ndim != 2 or images_in.ndim != 2 or images_out.shape[0] != images_in.shape[0]:
+        raise ValueError(f"expected images (num_generators, points) of the same generators on both sides, got "
+                         f"shapes {images_out.shape} and {images_in.shape}")
+    for name, images in (("images_out", images_out), ("images_in", images_in)):
+        if not np.issubdtype(images.dtype, np.integer) or (images.size and (
+                images.min() < 0 or images.max() >= images.shape[1])):
+            raise ValueError(f"{name}: expected integer point images in [0, {images.shape[1]}), got dtype "
+                             f"{images.dtype} and range [{images.min(initial=0)}, {images.max(initial=0)}]")
     p_out, p_in = images_out.shape[1], images_in.shape[1]
     num_pairs = p_out * p_in
     pair = np.arange(num_pairs).reshape(p_out, p_in)
@@ -120,7 +119,8 @@ def orbit_index_map(action_out: Action, action_in: Action) -> tuple[np.ndarray, 
 
     Args:
       action_out: the group's action on the layer's output indices (m).
-      action_in: the same group's action on the input indices (n).
+      action_in: the same group's action on the input indices (n); its group may
+        be given by other generators (``actions.align``).
     Returns:
       (index_map int32 (m, n) with values in [0, num_orbits), num_orbits).
       ``index_map`` is constant exactly on the orbits of pairs (i, j) under
@@ -133,7 +133,7 @@ def orbit_index_map(action_out: Action, action_in: Action) -> tuple[np.ndarray, 
       >>> index_map.tolist(), k
       ([[0, 1, 1], [1, 0, 1], [1, 1, 0]], 2)
     """
-    _check_same_group(action_out, action_in)
+    action_out, action_in = align(action_out, action_in, names=("action_out", "action_in"))
     return _orbit_index_map_cached(action_out, action_in)
 
 
@@ -144,6 +144,8 @@ def bias_index_map(action_out: Action) -> tuple[np.ndarray, int]:
     output indices; these are the orbits of pairs (i, 0) against a trivial
     one-index input, so the same engine serves.
     """
+    if not isinstance(action_out, Action):
+        raise TypeError(f"action_out must be a symjax.actions.Action; got {type(action_out).__name__}")
     index_map, k = orbit_index_map(action_out, trivial(action_out.group, 1))
     column = np.ascontiguousarray(index_map[:, 0])
     column.setflags(write=False)

@@ -68,7 +68,7 @@ def test_from_images_rejects_a_non_homomorphism():
 
 
 def test_direct_sum_of_different_groups_is_rejected():
-    with pytest.raises(ValueError, match="one group"):
+    with pytest.raises(ValueError, match="must act through the same group"):
         actions.direct_sum(actions.base(groups.symmetric(3)), actions.base(groups.cyclic(3)))
 
 

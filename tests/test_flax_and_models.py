@@ -8,7 +8,7 @@ import pytest
 from flax import linen, nnx
 
 from symjax import actions, functional, groups, metrics
-from symjax.models.set_models import set_model
+from symjax.models.set_models import SharedSetMLP, set_model
 from symjax.models.three_body_models import three_body_model
 from symjax.nn import linen as sj_linen
 from symjax.nn import nnx as sj_nnx
@@ -124,11 +124,19 @@ def test_models_are_invariant_or_equivariant():
     assert float(metrics.relative_symmetry_error(lambda v: body.apply(bp, v), states, swap, swap, key)) < 1e-12
 
 
-def test_bad_model_arguments():
-    with pytest.raises(ValueError, match="n_blocks must be an integer >= 1; got 0"):
-        set_model("shared", 0).init(jax.random.key(0))
-    with pytest.raises(ValueError, match="model size must be one of"):
-        three_body_model("vanilla", "huge").init(jax.random.key(0))
+def test_bad_model_arguments_fail_at_construction():
+    """Models check their arguments when built (__post_init__), not at first use."""
+    for variant in ("vanilla", "shared"):
+        with pytest.raises(ValueError, match="n_blocks must be an integer >= 1; got 0"):
+            set_model(variant, 0)
+        with pytest.raises(ValueError, match="model size must be one of"):
+            three_body_model(variant, "huge")
+    with pytest.raises(ValueError, match="n_blocks must be an integer >= 1; got True"):
+        set_model("shared", True)
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        SharedSetMLP(3, aggregation="max")
+    with pytest.raises(ValueError, match="medium_shared_widths must be"):
+        three_body_model("shared", "medium", "half")
     with pytest.raises(ValueError, match="model variant"):
         set_model("dense", 3)
 

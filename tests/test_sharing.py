@@ -95,7 +95,10 @@ def test_actions_of_different_groups_are_refused():
     with pytest.raises(ValueError, match="same group"):
         sharing.orbit_index_map(actions.base(groups.symmetric(3)), actions.base(groups.cyclic(3)))
     with pytest.raises(ValueError, match="same group"):
-        functional.SharedDense(actions.base(groups.symmetric(3)), actions.base(groups.dihedral(3)))
+        functional.SharedDense(actions.base(groups.symmetric(3)), actions.base(groups.alternating(3)))
+    # D_3 and S_3 are the same permutations of 3 points, given by other generators: accepted
+    layer = functional.SharedDense(actions.base(groups.symmetric(3)), actions.base(groups.dihedral(3)))
+    assert layer.num_weights == 2
 
 
 def two_layer_network(spec1, spec2, key, dtype):

@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from quick_baseline import assert_matches
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "experiments" / "task1.py"
@@ -82,14 +85,40 @@ def key(row):
     return (row["model"], int(row["setting"]), int(row["train_size"]), int(row["seed"]))
 
 
+# absl's INFO line prefix (orbax logs every checkpoint step through absl at INFO).
+ABSL_INFO = re.compile(r"^I\d{4} \d\d:\d\d:\d\d")
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, env):
-    """The uninterrupted quick run: (out_dir, completed process)."""
+    """The uninterrupted quick run, stdout and stderr into one file as under SLURM or nohup: (out_dir, log text)."""
     out_dir = tmp_path_factory.mktemp("task1_quick")
-    proc = subprocess.run(script(*quick_args(out_dir)), cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out_dir, proc
+    log_path = out_dir.parent / "task1_quick.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.run(script(*quick_args(out_dir)), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              timeout=300)
+    log_text = log_path.read_text()
+    assert proc.returncode == 0, log_text[-3000:]
+    return out_dir, log_text
+
+
+@pytest.mark.slow
+def test_quick_run_reproduces_the_recorded_numbers(quick_run):
+    """The safety net of the driver refactor: the same lanes, bitwise the same numbers (tests/quick_baseline.py)."""
+    out_dir, _ = quick_run
+    assert_matches(1, out_dir / "results.csv")
+
+
+@pytest.mark.slow
+def test_log_file_shows_progress_and_no_library_info_lines(quick_run):
+    """Issue 17: off a terminal, sweep start/end lines and progress lines; no orbax INFO (a checkpoint every epoch)."""
+    _, log_text = quick_run
+    lines = log_text.splitlines()
+    for sweep in (f"n{QUICK_N}_vanilla", f"n{QUICK_N}_shared"):
+        assert any(f"{sweep}: started, 8 lanes" in l for l in lines), log_text[-3000:]
+        assert any(f"{sweep}: finished, 8 lanes" in l for l in lines), log_text[-3000:]
+    assert any(re.search(r"epoch \d+/3, \d+/8 lanes active", l) for l in lines), log_text[-3000:]
+    assert not [l for l in lines if ABSL_INFO.match(l)], [l for l in lines if ABSL_INFO.match(l)][:5]
 
 
 @pytest.mark.slow
@@ -150,7 +179,7 @@ def test_resume_after_kill_matches_uninterrupted_run(quick_run, tmp_path, env):
     reference_dir, _ = quick_run
     out_dir = tmp_path / "task1_killed"
     # The shared sweep's first checkpoint; the vanilla sweep (first) has written its rows by then.
-    marker = out_dir / "checkpoints" / f"{QUICK_N}_shared" / "step_1" / "fingerprint.json"
+    marker = out_dir / "checkpoints" / f"n{QUICK_N}_shared" / "step_1" / "fingerprint.json"
     proc = subprocess.Popen(script(*quick_args(out_dir)), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -164,12 +193,15 @@ def test_resume_after_kill_matches_uninterrupted_run(quick_run, tmp_path, env):
     _, partial = read_csv(out_dir / "results.csv")
     assert {r["model"] for r in partial} == {"vanilla", "vanilla_aug"} and len(partial) == 8
 
-    resumed = subprocess.run(script(*quick_args(out_dir), "--resume"), cwd=REPO, env=env, capture_output=True,
-                             text=True, timeout=300)
+    # --verbose: orbax's INFO lines come back (issue 17); the shared sweep saves epochs 2 and 3.
+    resumed = subprocess.run(script(*quick_args(out_dir), "--resume", "--verbose"), cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    info = [l for l in (resumed.stdout + resumed.stderr).splitlines() if ABSL_INFO.match(l)]
+    assert any("checkpoint" in l.lower() for l in info), (resumed.stdout + resumed.stderr)[-3000:]
     report = (out_dir / "report.md").read_text()
-    vanilla_line = next(l for l in report.splitlines() if l.startswith(f"| {QUICK_N} | vanilla |"))
-    shared_line = next(l for l in report.splitlines() if l.startswith(f"| {QUICK_N} | shared |"))
+    vanilla_line = next(l for l in report.splitlines() if l.startswith(f"| n{QUICK_N}_vanilla |"))
+    shared_line = next(l for l in report.splitlines() if l.startswith(f"| n{QUICK_N}_shared |"))
     assert "finished earlier, reused" in vanilla_line, vanilla_line
     assert "resumed at epoch" in shared_line, shared_line
 
@@ -190,6 +222,11 @@ INVALID = [
     (["--max_epochs", "0"], "--max_epochs"),
     (["--max_epochs", "x"], "--max_epochs"),
     (["--bogus", "1"], "bogus"),
+    (["--lr", "inf"], "--lr"),
+    (["--seeds", "0,0"], "--seeds"),
+    (["--train_sizes", "40,40"], "--train_sizes"),
+    (["--resume", "--overwrite"], "--overwrite"),
+    (["extra"], "positional"),
 ]
 
 
@@ -209,3 +246,43 @@ def test_invalid_flags_give_one_line_errors(tmp_path, env):
         assert len(lines) == 1 and flag in lines[0], (args, stderr)
         assert stdout == "", (args, stdout)
         assert not out_dir.exists(), args
+
+
+def _snapshot(folder: Path) -> dict:
+    """Every file under folder with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file()}
+
+
+def _one_line_error(proc, flag):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and flag in lines[0], (proc.returncode, proc.stderr[-3000:])
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_neither_overwritten_nor_resumed_with_other_settings(quick_run, env):
+    """Issue 12 cases 4 and 9: without --resume or --overwrite the run is refused; --resume with another grid
+    is refused naming the difference; in both cases nothing in out_dir changes."""
+    out_dir, _ = quick_run
+    before = _snapshot(out_dir)
+    again = subprocess.run(script(*quick_args(out_dir)), cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=120)
+    line = _one_line_error(again, "--out_dir")
+    assert "--resume" in line and "--overwrite" in line, line
+    other = subprocess.run(script(*quick_args(out_dir), "--resume", "--seeds=0,1,2"), cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120)
+    line = _one_line_error(other, "--resume")
+    assert "seeds: saved [0, 1], now [0, 1, 2]" in line, line
+    assert _snapshot(out_dir) == before
+
+
+def test_out_dir_that_cannot_be_written_is_refused_before_training(tmp_path, env):
+    """Issue 12 case 3: an out_dir that is a file, or under a file, ends the script at once."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for out_dir in (a_file, a_file / "run"):
+        proc = subprocess.run(script("--quick", "--out_dir", out_dir), cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert "is a file" in _one_line_error(proc, "--out_dir")
+    assert a_file.read_text() == "not a folder"

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 from symjax import actions, groups
-from symjax.data import tu
+from symjax.data import graph_batching, tu
 from symjax.models import graph_models as gm
+from symjax.tasks import driver
 from symjax.tasks import graph_task as gt
 from symjax.train import COLUMNS
+from quick_baseline import assert_matches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "experiments", "task2.py")
@@ -80,7 +82,7 @@ def test_dense_padded_and_sparse_shared_models_agree(nci1, sample, x64):
     own = np.stack([dense_fn(params, _f64(tu.dense_batch(nci1, [g], int(nci1.node_counts[g]))))[0]
                     for g in sample[:2]])
     unpadded = graphs_fn(params, _f64(tu.to_graphs_tuple(nci1, sample)))
-    padded = sparse_fn(params, _f64(gm.pad_sparse_graphs(nci1, sample, 111, 238)))
+    padded = sparse_fn(params, _f64(graph_batching.pad_sparse_graphs(nci1, sample, 111, 238)))
     assert dense50.shape == (len(sample), 2)
     assert np.max(np.abs(dense50)) > 1e-3  # not a trivially zero model
     assert _rel(own, dense50[:2]) < 1e-10
@@ -89,7 +91,7 @@ def test_dense_padded_and_sparse_shared_models_agree(nci1, sample, x64):
     # float32, as trained: the brief's 1e-5 (relative; logits are O(100) at init)
     p32 = model.init(jax.random.key(1), jnp.float32)
     d32 = dense_fn(p32, tu.dense_batch(nci1, sample, M))
-    s32 = sparse_fn(p32, gm.pad_sparse_graphs(nci1, sample, 111, 238))
+    s32 = sparse_fn(p32, graph_batching.pad_sparse_graphs(nci1, sample, 111, 238))
     assert _rel(s32, d32) < 1e-5
 
 
@@ -112,7 +114,7 @@ def test_padding_never_changes_real_outputs(nci1, sample, x64):
     assert _rel(vanilla.apply(pv, (junk_rows_a, junk_x, mask)), vanilla.apply(pv, (a, x, mask))) < 1e-12
     # sparse: padding edges (weight 0) anywhere, padding nodes with any labels
     sparse = gm.SparseSharedGraphModel(gm.HIDDEN[3])
-    xs = gm.pad_sparse_graphs(nci1, sample, 111, 238)
+    xs = graph_batching.pad_sparse_graphs(nci1, sample, 111, 238)
     junk = dict(xs)
     n_max = xs["node_labels"].shape[1]
     junk["node_labels"] = np.where(xs["node_mask"] > 0, xs["node_labels"], rng.integers(0, 37, xs["node_labels"].shape))
@@ -167,15 +169,15 @@ def test_shared_invariant_vanilla_not(nci1, sample, x64):
     assert _rel(vanilla.apply(pv, moved), vanilla.apply(pv, (a, x, mask))) > 1e-3
     # the sparse model under renumbering of each graph's real nodes
     sparse = gm.SparseSharedGraphModel(gm.HIDDEN[3])
-    xs = _f64(gm.pad_sparse_graphs(nci1, sample, 111, 238))
-    moved_s = gm.permute_sparse_example(jax.random.key(9), xs)
+    xs = _f64(graph_batching.pad_sparse_graphs(nci1, sample, 111, 238))
+    moved_s = graph_batching.permute_sparse_example(jax.random.key(9), xs)
     assert not np.array_equal(np.asarray(moved_s["node_labels"]), np.asarray(xs["node_labels"]))
     assert _rel(sparse.apply(ps, moved_s), sparse.apply(ps, xs)) < 1e-12
 
 
 def test_permute_sparse_example_is_a_relabelling(nci1, sample):
-    xs = gm.pad_sparse_graphs(nci1, sample[:3], 111, 238)
-    moved = jax.tree.map(np.asarray, gm.permute_sparse_example(jax.random.key(0), xs))
+    xs = graph_batching.pad_sparse_graphs(nci1, sample[:3], 111, 238)
+    moved = jax.tree.map(np.asarray, graph_batching.permute_sparse_example(jax.random.key(0), xs))
     for b in range(3):
         a0 = np.zeros((111, 111))
         a1 = np.zeros((111, 111))
@@ -198,8 +200,9 @@ def test_splits_are_8_1_1_disjoint_and_shared_with_sparse(nci1):
     opts = gt.Options(hidden=(3,), data_sizes=(500, 4110), seeds=(0, 1))
     plans = {p.architecture: p for p in gt.plan_sweeps(opts)}
     assert [p.name for p in gt.plan_sweeps(opts)] == ["h3_vanilla", "h3_shared", "h3_shared_sparse"]
-    dense = gt.build_lanes(plans["shared"], opts, kept, nci1.num_graphs)
-    sparse = gt.build_lanes(plans["shared_sparse"], opts, kept, nci1.num_graphs)
+    data = {"ds": nci1, "kept": kept, "dropped": dropped}
+    dense = gt.build_lanes(opts, plans["shared"], data)
+    sparse = gt.build_lanes(opts, plans["shared_sparse"], data)
     assert [(l.meta["model"], l.meta["data_size"], l.seed) for l in dense] == [
         ("shared", 500, 0), ("shared_aug", 500, 0), ("shared", 500, 1), ("shared_aug", 500, 1),
         ("shared", 4110, 0), ("shared_aug", 4110, 0), ("shared", 4110, 1), ("shared_aug", 4110, 1)]
@@ -224,8 +227,8 @@ def test_validate_options_names_the_flag():
              "max_epochs": dict(max_epochs=0), "lr": dict(lr=0.0)}
     for flag, change in cases.items():
         with pytest.raises(ValueError, match=f"--{flag}"):
-            gt.validate_options(gt.Options(**change))
-    gt.validate_options(gt.Options())
+            gt.Options(**change).validate()
+    gt.Options().validate()
 
 
 # ---------------------------------------------------------------------------
@@ -241,12 +244,16 @@ def _run(args, cache_dir, timeout=600):
 
 
 def test_invalid_flags_exit_with_one_line(tmp_path):
-    for args, flag in ((["--hidden=4"], "--hidden"), (["--data_sizes=500,x"], "--data_sizes")):
+    """Exit code 2 and one line naming the flag, before anything is compiled or written. A data size above the
+    graphs there are (issue 12 case 6) is refused with the pool sizes, not clamped."""
+    cases = ((["--hidden=4"], "--hidden"), (["--data_sizes=500,x"], "--data_sizes"), (["--seeds=0,0"], "--seeds"),
+             (["--lr=inf"], "--lr"), (["--data_sizes=5000"], "--data_sizes: 5000 is more than"),
+             (["--data_sizes=4000"], "3802 with <= 50 nodes"))
+    for args, flag in cases:
         out = tmp_path / "bad"
         proc = _run([*args, f"--out_dir={out}"], tmp_path / "cache", timeout=120)
-        assert proc.returncode != 0
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        assert len(lines) == 1 and flag in lines[0], proc.stderr
+        assert proc.returncode == 2 and len(lines) == 1 and flag in lines[0], (args, proc.stderr[-3000:])
         assert not out.exists()
 
 
@@ -261,7 +268,7 @@ def test_quick_run_resume_and_contract(tmp_path):
     # 1) --quick interrupted inside the shared sweep: vanilla done (5 epochs), then 2 shared epochs
     out = tmp_path / "run"
     first = _run(["--quick", f"--out_dir={out}", "--stop_after_epochs=7"], cache)
-    assert first.returncode == gt.INTERRUPTED_EXIT, first.stderr[-3000:]
+    assert first.returncode == driver.INTERRUPTED_EXIT, first.stderr[-3000:]
     rows_before = _rows(out)
     assert {r["model"] for r in rows_before} == {"vanilla", "vanilla_aug"}
     # resuming with other settings is refused, naming the setting
@@ -270,10 +277,12 @@ def test_quick_run_resume_and_contract(tmp_path):
     # 2) resumed: vanilla rows kept as they were, shared continues from its epoch-2 checkpoint
     second = _run(["--quick", f"--out_dir={out}", "--resume"], cache)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "h3_vanilla: 2 rows already in" in second.stdout
-    assert "h3_shared: resumed from the checkpoint at epoch 2" in second.stdout
-    for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv", "plan.json"):
+    assert "h3_vanilla: skipped (finished earlier with the same settings; 2 rows reused)" in second.stdout
+    assert "h3_shared: resumed from its checkpoint at epoch 2" in second.stdout
+    for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv",
+                 f"checkpoints/h3_vanilla/{driver.RECORD_FILE}"):
         assert (out / name).exists(), name
+    assert_matches(2, out / "results.csv")  # interrupted + resumed = the recorded uninterrupted run, bitwise
     rows = _rows(out)
     assert [r for r in rows if r["model"].startswith("vanilla")] == rows_before
     header = (out / "results.csv").read_text().splitlines()[0].split(",")

@@ -28,7 +28,10 @@ import pytest
 
 from symjax.data import three_body as tb
 from symjax.models.three_body_models import three_body_model
+from symjax.tasks import driver
+from symjax.tasks import three_body_rollouts as rollouts
 from symjax.tasks import three_body_task as t3
+from quick_baseline import assert_matches
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "experiments" / "task3.py"
@@ -85,17 +88,18 @@ def quick_run(tmp_path_factory, env):
 @pytest.mark.slow
 def test_quick_run_writes_contract(quick_run):
     out_dir, rows, elapsed = quick_run
+    figure = t3.figure_name("small")
     for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv",
-                 "fig8_task3_loss_sym.png", t3.FIGURE_NAME):
+                 "fig8_task3_loss_sym.png", figure):
         assert (out_dir / name).is_file(), name
-    for name in ("fig8_task3_loss_sym.png", t3.FIGURE_NAME):
+    for name in ("fig8_task3_loss_sym.png", figure):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in out_dir.iterdir() if ".tmp" in p.name]
     report = (out_dir / "report.md").read_text()
-    assert t3.FIGURE_NAME in report and "Machine:" in report and "Wall time of this invocation" in report
+    assert figure in report and "Machine:" in report and "Wall time of this invocation" in report
     sweeps_wall = sum({r["model"].split("_")[0]: float(r["wall_s"]) for r in rows}.values())  # vanilla, shared
     assert f"the sweeps' own wall times sum to {sweeps_wall:.1f} s" in report
-    assert "--model_size=small" in (out_dir / "flags.txt").read_text()
+    assert "--model_sizes=small" in (out_dir / "flags.txt").read_text().splitlines()
 
     assert len(rows) == 4 * 2  # 4 variants x 2 seeds x data size 1000
     assert set(CONTRACT) <= set(rows[0])
@@ -115,12 +119,19 @@ def test_quick_run_writes_contract(quick_run):
 
 
 @pytest.mark.slow
+def test_quick_run_reproduces_the_recorded_numbers(quick_run):
+    """The safety net of the driver refactor: bitwise the numbers of the recorded run (tests/quick_baseline.py)."""
+    out_dir, _, _ = quick_run
+    assert_matches(3, out_dir / "results.csv")
+
+
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env):
     base_dir, base_rows, _ = quick_run
     out_dir = tmp_path / "resumed"
     args = ["--quick", "--quiet", "--checkpoint_every=1", f"--out_dir={out_dir}"]
     # Kill the run once the shared sweep has saved its first epoch (the vanilla sweep is then done).
-    marker = out_dir / "checkpoints" / "shared" / "step_1" / "fingerprint.json"
+    marker = out_dir / "checkpoints" / "small_shared" / "step_1" / "fingerprint.json"
     proc = subprocess.Popen(_script(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=REPO)
     deadline = time.monotonic() + 300
@@ -131,7 +142,8 @@ def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    assert not (out_dir / "results.csv").exists()
+    # Results are written after every sweep: the vanilla sweep's rows survive the kill.
+    assert sorted(r["model"] for r in _read_rows(out_dir)) == ["vanilla"] * 2 + ["vanilla_aug"] * 2
 
     resumed = subprocess.run(_script(*args, "--resume"), capture_output=True, text=True, env=env, cwd=REPO,
                              timeout=600)
@@ -174,7 +186,10 @@ def test_two_processes_equal_one_process(quick_run, tmp_path, env):
         assert proc.returncode == 0, err[-3000:]
     assert (out_dir / "results.part0.jsonl").is_file() and (out_dir / "results.part1.jsonl").is_file()
     for arch in ("vanilla", "shared"):
-        assert sorted(p.name for p in (out_dir / "checkpoints" / arch).iterdir()) == ["process_0", "process_1"]
+        folder = out_dir / "checkpoints" / f"small_{arch}"
+        assert sorted(p.name for p in folder.iterdir()) == ["process_0", "process_1"]
+        for process in ("process_0", "process_1"):
+            assert (folder / process / driver.RECORD_FILE).is_file()
     rows = _read_rows(out_dir)
     key = lambda r: (r["model"], r["data_size"], r["seed"])  # noqa: E731
     assert sorted(map(key, rows)) == sorted(map(key, base_rows))
@@ -197,11 +212,31 @@ def test_invalid_flags_rejected_before_compiling(flag, needles, tmp_path, env):
     out_dir = tmp_path / "never"
     proc = subprocess.run(_script(flag, f"--out_dir={out_dir}"), capture_output=True, text=True, env=env, cwd=REPO,
                           timeout=120)
-    assert proc.returncode != 0
-    error_lines = [line for line in proc.stderr.splitlines() if "rror" in line]
-    assert error_lines, proc.stderr
-    assert all(n in error_lines[0] for n in needles), error_lines[0]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
+    assert all(n in lines[0] for n in needles), lines[0]
     assert not out_dir.exists()
+
+
+def test_model_size_is_short_for_model_sizes():
+    """--model_size=large (the README's main job) is --model_sizes=large; both with other sizes is refused."""
+    from absl import flags
+
+    def parse(*args):
+        values = flags.FlagValues()
+        driver.define_flags(t3.Options, values)
+        flags.DEFINE_enum("model_size", None, list(t3.MODEL_SIZES), "", flag_values=values)
+        values(["task3.py", *args])
+        return values
+
+    values = parse("--model_size=large")
+    opts = driver.options_from_flags(t3.TASK, values, t3.model_sizes_flag(values))
+    assert opts.model_sizes == ("large",) and [p.name for p in t3.plan_sweeps(opts)] == ["large_vanilla",
+                                                                                          "large_shared"]
+    assert driver.options_from_flags(t3.TASK, parse()).model_sizes == ("small", "medium", "large")
+    assert t3.model_sizes_flag(parse("--model_size=large", "--model_sizes=large")) == {"model_sizes": ("large",)}
+    with pytest.raises(ValueError, match="--model_size=large and --model_sizes=small"):
+        t3.model_sizes_flag(parse("--model_size=large", "--model_sizes=small"))
 
 
 # ---------------------------------------------------------------- symmetry
@@ -226,7 +261,7 @@ def test_models_in_physical_units_equivariance_including_normalisation():
     params = {v: jax.jit(spec.init)(jax.random.key(1)) for v, spec in specs.items()}
 
     def violation(variant, mean, std):
-        f = t3.physical_predictor(specs[variant].apply, params[variant], mean, std)
+        f = rollouts.physical_predictor(specs[variant].apply, params[variant], mean, std)
         out, out_swapped = np.asarray(f(x)), np.asarray(f(x[:, SWAP]))
         return np.max(np.abs(out_swapped - out[:, SWAP])) / scale
 
@@ -269,7 +304,7 @@ def test_rollout_metrics_hand_case():
     pred = np.stack([np.stack([a, moved]), np.stack([a, a])])
     true = np.stack([np.stack([a, true_end]), np.stack([a, a])])
     lanes = np.stack([pred, true])  # lane 1 predicts the truth
-    m = t3.rollout_metrics(lanes, true)
+    m = rollouts.rollout_metrics(lanes, true)
     np.testing.assert_allclose(m["rollout_mse"], [0.25 / 12 / 2, 0.0], atol=1e-15)
     truth_drift = abs(_ref_energy(true_end) - _ref_energy(a)) / 2 / abs(potential)  # the truth's own drift
     np.testing.assert_allclose(_ref_energy(a), potential, rtol=1e-14)
@@ -292,10 +327,10 @@ def test_rollout_of_true_next_state_model_has_zero_error_and_the_simulators_drif
     mean, std = tb.fit_normalizer(traj)
     table = tb.normalize(traj, mean, std).astype(np.float32)
     params = {"table": np.stack([table, table]), "shift": np.array([1, 0], np.int32)}  # lane 1 stands still
-    pred, true = t3.lane_rollouts(_lookup_model, params, mean, std, traj, k)
+    pred, true = rollouts.lane_rollouts(_lookup_model, params, mean, std, traj, k)
     assert pred.shape == (2, 2, k + 1, 12) and true.shape == (2, k + 1, 12)
     np.testing.assert_allclose(pred[0], traj[:, : k + 1], rtol=1e-5, atol=1e-5)
-    m = t3.rollout_metrics(pred, true)
+    m = rollouts.rollout_metrics(pred, true)
     energy = _ref_energy(traj)
     sim_drift = np.mean(np.abs(energy[:, k] - energy[:, 0])) / np.mean(np.abs(energy[:, 0]))
     assert m["rollout_mse"][0] < 1e-9

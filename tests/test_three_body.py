@@ -357,21 +357,6 @@ def test_make_dataset_streams(dataset):
         tb.make_dataset(seed=0, num_train_trajectories=-2)
 
 
-def test_train_val_split(dataset):
-    split = tb.train_val_split(dataset["train_x"], dataset["train_y"], 1000, seed=0)
-    (x_tr, y_tr), (x_va, y_va) = split["train"], split["val"]
-    assert x_tr.shape == y_tr.shape == (800, 12)
-    assert x_va.shape == y_va.shape == (200, 12)
-    rows = {r.tobytes() for r in x_tr} | {r.tobytes() for r in x_va}
-    assert rows == {r.tobytes() for r in dataset["train_x"][:1000]}
-    # Pairs stay pairs.
-    index = {r.tobytes(): k for k, r in enumerate(dataset["train_x"])}
-    for x, y in zip(x_va, y_va):
-        np.testing.assert_array_equal(y, dataset["train_y"][index[x.tobytes()]])
-    with pytest.raises(ValueError, match=r"num_pairs must be in \[2, 1497\]; got 5000"):
-        tb.train_val_split(dataset["train_x"], dataset["train_y"], 5000, seed=0)
-
-
 # ---------------------------------------------------------------- normalisation
 
 

@@ -151,14 +151,14 @@ def test_nci1_loads_fast():
 
 
 @needs_nci1
-def test_select_by_size_and_graph_sizes(ds, raw):
+def test_select_by_size_and_node_counts(ds, raw):
     counts = collections.Counter(raw["indicator"])
     small = sorted(g - 1 for g, c in counts.items() if c <= 50)
     assert len(small) == 3802
     kept, dropped = tu.select_by_size(ds, 50)
     np.testing.assert_array_equal(kept, small)
     assert dropped == 4110 - 3802
-    sizes = tu.graph_sizes(ds)
+    sizes = ds.node_counts
     assert sizes.shape == (4110,)
     assert sizes.sum() == 122747
     assert sizes.max() == max(counts.values())

@@ -77,6 +77,11 @@ TRAIN_FRACTION = 0.8
 # swap_particles(x) == x[..., SWAP_PERMUTATION].
 SWAP_PERMUTATION = np.array([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11])
 
+#: How the initial velocities are centred (``sample_initial_states``).
+VELOCITY_CENTRINGS = ("mass", "plain")
+#: How states are standardised before training (``fit_normalizer``).
+NORMALIZATIONS = ("standard", "none")
+
 
 # For particle i, the indices of the two other particles.
 _ROWS = np.arange(3, dtype=np.int32)
@@ -230,23 +235,41 @@ def simulate(
     return out
 
 
-def sample_initial_states(rng: np.random.Generator, num: int) -> np.ndarray:
+def sample_initial_states(rng: np.random.Generator, num: int, velocity_centring: str = "mass") -> np.ndarray:
     """Random initial states, float64 of shape (num, 12).
 
-    Positions and velocities are drawn i.i.d. N(0, 1). The study says the
-    mean is removed; here the mass-weighted mean velocity (the centre-of-mass
-    velocity sum_i m_i v_i / sum_i m_i) is subtracted from every particle, so
-    the total momentum is zero up to rounding (|P| ~ 1e-15) and the centre of
-    mass does not drift. Positions are left as drawn. The 12 numbers of a
-    state are drawn one state after another, so the first k states of a
-    larger draw equal a draw of k states from the same generator state.
+    Positions and velocities are drawn i.i.d. N(0, 1). The study (ch. 4 §4)
+    says "속도는 평균을 제거하여 전체 계의 병진 운동이 생기지 않는 데이터를
+    이용하였다" (the mean of the velocities is removed so that the system has
+    no translational motion). ``velocity_centring`` says which mean:
+
+    * ``'mass'`` (default, the project): the centre-of-mass velocity
+      sum_i m_i v_i / sum_i m_i is subtracted from every particle, so the total
+      momentum sum_i m_i v_i is zero up to rounding (|P| ~ 1e-15) and the
+      centre of mass does not drift;
+    * ``'plain'`` (the study read literally): the plain mean
+      (v_1 + v_2 + v_3) / 3 is subtracted, so sum_i v_i = 0; with the unequal
+      masses (10, 10, 20) the total momentum is then 10 v_3 (generally not 0)
+      and the centre of mass drifts.
+
+    The sentence's words ("평균", the mean) read as 'plain'; its stated
+    purpose (no translation of the whole system) holds only for 'mass'.
+
+    Positions are left as drawn. The 12 numbers of a state are drawn one state
+    after another, so the first k states of a larger draw equal a draw of k
+    states from the same generator state.
     """
     if num < 0:
         raise ValueError(f"num must be >= 0; got {num}")
+    if velocity_centring not in VELOCITY_CENTRINGS:
+        raise ValueError(f"velocity_centring must be one of {VELOCITY_CENTRINGS}; got {velocity_centring!r}")
     raw = rng.normal(size=(num, NUM_PARTICLES, 4))  # one state after another
     pos, vel = raw[..., :2], raw[..., 2:]
-    com_vel = np.sum(MASSES[:, None] * vel, axis=1, keepdims=True) / np.sum(MASSES)
-    vel = vel - com_vel
+    if velocity_centring == "mass":
+        mean_vel = np.sum(MASSES[:, None] * vel, axis=1, keepdims=True) / np.sum(MASSES)
+    else:
+        mean_vel = np.mean(vel, axis=1, keepdims=True)
+    vel = vel - mean_vel
     return np.concatenate([pos, vel], axis=-1).reshape(num, STATE_DIM)
 
 
@@ -321,6 +344,7 @@ def make_dataset(
     num_test_trajectories: int = NUM_TEST_TRAJECTORIES,
     num_steps: int = NUM_STEPS,
     record_every: int = RECORD_EVERY,
+    velocity_centring: str = "mass",
 ) -> dict[str, np.ndarray]:
     """Simulated training pool and test set for one seed.
 
@@ -331,6 +355,8 @@ def make_dataset(
     training size), and pools of different sizes for the same seed are
     prefixes of one another. Train and test initial states come from
     independent streams, so the trajectories are disjoint.
+    ``velocity_centring`` ('mass' or 'plain') is passed to
+    ``sample_initial_states`` for both sets.
 
     Returns:
       dict of float64 numpy arrays:
@@ -347,8 +373,10 @@ def make_dataset(
     if num_test_trajectories < 0:
         raise ValueError(f"num_test_trajectories must be >= 0; got {num_test_trajectories}")
     train_seq, test_seq = np.random.SeedSequence(seed).spawn(2)
-    train_initial = sample_initial_states(np.random.default_rng(train_seq), num_train_trajectories)
-    test_initial = sample_initial_states(np.random.default_rng(test_seq), num_test_trajectories)
+    train_initial = sample_initial_states(np.random.default_rng(train_seq), num_train_trajectories,
+                                          velocity_centring)
+    test_initial = sample_initial_states(np.random.default_rng(test_seq), num_test_trajectories,
+                                         velocity_centring)
     # One simulation call for both sets (one compilation, one batch).
     trajectories = simulate(
         np.concatenate([train_initial, test_initial], axis=0), num_steps, record_every
@@ -365,33 +393,17 @@ def make_dataset(
     }
 
 
-def train_val_split(x, y, num_pairs: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Takes the first ``num_pairs`` pool pairs and splits them 8:2.
-
-    The first ``num_pairs`` pairs of the pool (whole trajectories first) are
-    shuffled with ``np.random.default_rng(seed)``; the first
-    round(0.8 * num_pairs) of the shuffled pairs are for training, the rest
-    for validation.
-
-    Returns:
-      {'train': (x, y), 'val': (x, y)}.
-    """
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if x.shape != y.shape or x.ndim != 2 or x.shape[1] != STATE_DIM:
-        raise ValueError(
-            f"x and y must both have shape (N, {STATE_DIM}); got {x.shape} and {y.shape}"
-        )
-    if not 2 <= num_pairs <= x.shape[0]:
-        raise ValueError(f"num_pairs must be in [2, {x.shape[0]}]; got {num_pairs}")
-    order = np.random.default_rng(seed).permutation(num_pairs)
-    num_train = int(round(TRAIN_FRACTION * num_pairs))
-    train_idx, val_idx = order[:num_train], order[num_train:]
-    return {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}
-
-
-def fit_normalizer(x) -> tuple[np.ndarray, np.ndarray]:
+def fit_normalizer(x, mode: str = "standard") -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std that commute with the particle swap.
+
+    ``mode`` (``NORMALIZATIONS``):
+
+    * ``'standard'`` (default, the project): the statistics below;
+    * ``'none'`` (the study, whose ch. 4 §4 describes the data as the raw
+      simulated pairs (x_t, x_{t+10}) and no standardisation anywhere):
+      mean = 0 and std = 1, so ``normalize`` and ``denormalize`` return their
+      input bitwise unchanged (x - 0 = x and x / 1 = x in IEEE arithmetic) and
+      the models see the raw states.
 
     For each feature f in (px, py, vx, vy) the statistics of particles 1 and
     2 are pooled (their columns f and 4 + f are concatenated) and used for
@@ -406,9 +418,13 @@ def fit_normalizer(x) -> tuple[np.ndarray, np.ndarray]:
     Returns:
       (mean, std), float64 arrays of shape (12,).
     """
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"mode must be one of {NORMALIZATIONS}; got {mode!r}")
     x = np.asarray(_check_state(np.asarray(x)), dtype=np.float64).reshape(-1, STATE_DIM)
     if x.shape[0] == 0:
         raise ValueError("x must contain at least one state; got 0")
+    if mode == "none":
+        return np.zeros(STATE_DIM), np.ones(STATE_DIM)
     per_particle = x.reshape(-1, NUM_PARTICLES, 4)
     pooled = per_particle[:, :2, :].reshape(-1, 4)  # particles 1 and 2 together
     third = per_particle[:, 2, :]
@@ -428,3 +444,97 @@ def normalize(x, mean, std):
 def denormalize(z, mean, std):
     """Inverse of ``normalize``: z * std + mean."""
     return z * std + mean
+
+
+def _train_val_counts(data_size: int, train_fraction: float) -> tuple[int, int]:
+    """(n_train, n_val) = (round(train_fraction n), n - n_train), each checked to be >= 1."""
+    if not isinstance(data_size, (int, np.integer)) or data_size < 2:
+        raise ValueError(f"data_size must be an integer >= 2; got {data_size!r}")
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1); got {train_fraction}")
+    n_train = int(round(train_fraction * data_size))
+    n_val = data_size - n_train
+    if n_train < 1 or n_val < 1:
+        raise ValueError(f"data_size={data_size} with train_fraction={train_fraction} leaves "
+                         f"{n_train} training and {n_val} validation pairs; expected at least 1 of each")
+    return n_train, n_val
+
+
+def trajectories_for_split(data_size: int, pairs_per_trajectory: int = PAIRS_PER_TRAJECTORY,
+                           train_fraction: float = TRAIN_FRACTION) -> int:
+    """Fewest trajectories that ``split_pairs_by_trajectory`` can split ``data_size`` pairs from.
+
+    ceil(n_train / P) + ceil(n_val / P): 1000 -> 2 + 1 = 3 and 40000 -> 65 + 17 = 82
+    with P = 499 (one more than ``num_trajectories_needed(40000)`` = 81).
+    """
+    if not isinstance(pairs_per_trajectory, (int, np.integer)) or pairs_per_trajectory < 1:
+        raise ValueError(f"pairs_per_trajectory must be an integer >= 1; got {pairs_per_trajectory!r}")
+    n_train, n_val = _train_val_counts(data_size, train_fraction)
+    return -(-n_train // pairs_per_trajectory) + -(-n_val // pairs_per_trajectory)
+
+
+def split_pairs_by_trajectory(
+    seed,
+    data_size: int,
+    num_trajectories: int,
+    pairs_per_trajectory: int = PAIRS_PER_TRAJECTORY,
+    train_fraction: float = TRAIN_FRACTION,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation pairs from disjoint sets of trajectories.
+
+    The pool holds ``num_trajectories`` (T) trajectories of P =
+    ``pairs_per_trajectory`` consecutive pairs each, ordered trajectory by
+    trajectory as ``make_pairs`` returns them, so pool pair k belongs to
+    trajectory k // P. The study (ch. 4 §4) says only "각 조건에서 8 : 2
+    비율로 training data와 validation data를 분할하였다" (each condition's
+    data is split 8:2 into training and validation), not whether a trajectory
+    may feed both; this is the split in which none does.
+
+    With n = ``data_size``, n_train = round(train_fraction n) and
+    n_val = n - n_train:
+
+    1. the trajectories are shuffled; the first T_val are validation
+       trajectories, the other T - T_val training trajectories, with T_val the
+       proportional share round(T n_val / n), moved into
+       [ceil(n_val / P), T - ceil(n_train / P)] so each side holds enough pairs;
+    2. n_train pairs are drawn uniformly without replacement from the pairs of
+       the training trajectories, n_val from those of the validation ones.
+
+    The pairs are spread over all T trajectories as in a uniform draw of n
+    pairs from the pool; only the sharing of trajectories between the two sides
+    is removed.
+
+    Args:
+      seed: anything ``np.random.default_rng`` accepts (an int or a sequence
+        of ints); the split is a function of it alone.
+      data_size: n >= 2, training + validation pairs.
+      num_trajectories: T, trajectories in the pool.
+      pairs_per_trajectory: P.
+      train_fraction: share of training pairs, in (0, 1).
+
+    Returns:
+      (train_idx, val_idx): int64 pool indices of shapes (n_train,) and (n_val,),
+      all distinct, with no trajectory k // P in both.
+
+    Raises:
+      ValueError: when T is too small to hold both sides on disjoint
+        trajectories (T < ``trajectories_for_split(n, P)``).
+    """
+    needed = trajectories_for_split(data_size, pairs_per_trajectory, train_fraction)
+    if not isinstance(num_trajectories, (int, np.integer)) or num_trajectories < needed:
+        raise ValueError(f"splitting {data_size} pairs {train_fraction:g}:{1 - train_fraction:g} by trajectory "
+                         f"needs at least {needed} trajectories of {pairs_per_trajectory} pairs; "
+                         f"got {num_trajectories!r}")
+    n_train, n_val = _train_val_counts(data_size, train_fraction)
+    min_val = -(-n_val // pairs_per_trajectory)
+    min_train = -(-n_train // pairs_per_trajectory)
+    num_val = int(np.clip(round(num_trajectories * n_val / data_size), min_val, num_trajectories - min_train))
+    rng = np.random.default_rng(seed)
+    trajectories = rng.permutation(num_trajectories)
+    val_traj, train_traj = trajectories[:num_val], trajectories[num_val:]
+
+    def pairs_of(traj: np.ndarray, count: int) -> np.ndarray:
+        pool = (traj[:, None] * pairs_per_trajectory + np.arange(pairs_per_trajectory)).reshape(-1)
+        return pool[rng.choice(pool.size, size=count, replace=False)].astype(np.int64)
+
+    return pairs_of(train_traj, n_train), pairs_of(val_traj, n_val)

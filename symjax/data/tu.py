@@ -59,19 +59,22 @@ from typing import Sequence
 import jraph
 import numpy as np
 
+from symjax.layers.graph import check_graphs
+
 __all__ = [
     "NCI1_URL",
     "NCI1_SHA256",
     "ENV_VAR",
     "ChecksumMismatchError",
+    "CorruptDatasetError",
     "DatasetNotFoundError",
     "TUDataset",
     "cache_dir",
     "dataset_files",
     "dense_batch",
     "find_dataset_dir",
-    "graph_sizes",
     "load_tu_dataset",
+    "node_cap",
     "select_by_size",
     "to_graphs_tuple",
     "verify_checksums",
@@ -105,6 +108,14 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class ChecksumMismatchError(ValueError):
     """A dataset file's SHA-256 digest differs from the expected one."""
+
+
+class CorruptDatasetError(ChecksumMismatchError):
+    """A file of a dataset with known digests (NCI1) is damaged.
+
+    The message is one line: the file, the first malformed or changed line,
+    and how to restore the official files.
+    """
 
 
 # ---------------------------------------------------------------------------
@@ -239,6 +250,15 @@ def _unpack_verified(zip_path: Path, target: Path, name: str) -> None:
                     os.remove(tmp)
 
 
+def _first_mismatch(directory: Path, name: str) -> tuple[str, str, str] | None:
+    """(file name, expected digest, actual digest) of the first file that differs, or None."""
+    for fname, digest in _CHECKSUMS[name].items():
+        actual = hashlib.sha256((directory / fname).read_bytes()).hexdigest()
+        if actual != digest:
+            return fname, digest, actual
+    return None
+
+
 def verify_checksums(directory: str | os.PathLike, name: str = "NCI1") -> None:
     """Check the SHA-256 digests of the four files of ``name`` in ``directory``.
 
@@ -250,12 +270,34 @@ def verify_checksums(directory: str | os.PathLike, name: str = "NCI1") -> None:
     if name not in _CHECKSUMS:
         raise KeyError(f"no checksums known for dataset {name!r}; known: {sorted(_CHECKSUMS)}")
     directory = Path(directory)
-    for fname, digest in _CHECKSUMS[name].items():
-        actual = hashlib.sha256((directory / fname).read_bytes()).hexdigest()
-        if actual != digest:
-            raise ChecksumMismatchError(
-                f"{directory / fname}: expected SHA-256 {digest}, found {actual}"
-            )
+    mismatch = _first_mismatch(directory, name)
+    if mismatch is not None:
+        fname, digest, actual = mismatch
+        raise ChecksumMismatchError(f"{directory / fname}: expected SHA-256 {digest}, found {actual}")
+
+
+def _restore_hint(directory: Path, name: str) -> str:
+    """How to get the official files back into ``directory`` (one clause)."""
+    ways = []
+    shared = SHARED_DATA_DIR / name
+    if _has_files(shared, name) and shared.resolve() != directory.resolve():
+        ways.append(f"copy the four {name}_*.txt files from the shared copy {shared}")
+    ways.append(f"download {URL_TEMPLATE.format(name=name)} again and unpack its {name}_*.txt files there")
+    return f"to restore the official files in {directory}, " + " or ".join(ways)
+
+
+def _locate_change(directory: Path, name: str, fname: str) -> str:
+    """The first line of ``fname`` that differs from an intact shared copy, or '' without one."""
+    shared = SHARED_DATA_DIR / name
+    if not _has_files(shared, name) or shared.resolve() == directory.resolve() or \
+            _first_mismatch(shared, name) is not None:
+        return ""
+    damaged, intact = _read_lines(directory / fname), _read_lines(shared / fname)
+    for k, (found, official) in enumerate(zip(damaged, intact)):
+        if found != official:
+            return f"line {k + 1}: found {found!r}, the official release has {official!r}"
+    k = min(len(damaged), len(intact))
+    return f"line {k + 1}: found {len(damaged)} lines, the official release has {len(intact)}"
 
 
 # ---------------------------------------------------------------------------
@@ -428,16 +470,37 @@ def load_tu_dataset(
       verify: check SHA-256 digests first; applies only to datasets with
         embedded checksums (NCI1) and is skipped for other names.
 
+    Files are parsed before their digests are checked, so a damaged file of
+    an official dataset (``verify`` and NCI1) is reported by its first bad
+    line: malformed, or (when the file parses but its digest differs)
+    different from the intact shared copy ``SHARED_DATA_DIR/name`` if there
+    is one; each message ends with how to restore the files.
+
     Raises:
       ValueError: a malformed file; the message names the file, the 1-based
         line number, what was expected and what was found.
-      ChecksumMismatchError: ``verify`` and a digest differs.
+      CorruptDatasetError: ``verify`` and a file of NCI1 is malformed or its
+        digest differs (one line: file, line, how to restore).
     """
     directory = Path(directory)
-    f_a, f_ind, f_glab, f_nlab = (directory / f for f in dataset_files(name))
-    if verify and name in _CHECKSUMS:
-        verify_checksums(directory, name)
+    official = verify and name in _CHECKSUMS
+    try:
+        dataset = _parse_tu(directory, name)
+    except ValueError as err:
+        if not official:
+            raise
+        raise CorruptDatasetError(f"{err}; {_restore_hint(directory, name)}") from None
+    mismatch = _first_mismatch(directory, name) if official else None
+    if mismatch is not None:
+        fname, digest, actual = mismatch
+        where = _locate_change(directory, name, fname) or f"expected SHA-256 {digest}, found {actual}"
+        raise CorruptDatasetError(f"{directory / fname}: {where}; {_restore_hint(directory, name)}")
+    return dataset
 
+
+def _parse_tu(directory: Path, name: str) -> TUDataset:
+    """``load_tu_dataset`` without the digest check; ValueError names file and line."""
+    f_a, f_ind, f_glab, f_nlab = (directory / f for f in dataset_files(name))
     indicator = _parse_int_table(f_ind, 1)[:, 0]
     num_nodes = indicator.shape[0]
     if num_nodes == 0:
@@ -551,7 +614,8 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
       ``jraph.GraphsTuple`` of numpy arrays with
       nodes float32 (total_nodes, num_node_labels) one-hot node labels,
       senders / receivers int32 (total_edges,) renumbered into the batch,
-      n_node / n_edge int32 (len(indices),), edges None, globals None.
+      n_node / n_edge int32 (len(indices),), edges None, globals None;
+      checked by ``symjax.layers.check_graphs``.
     """
     idx = _check_indices(ds, indices)
     node_ids, _, edge_ids, _ = _gather(ds, idx)
@@ -560,7 +624,7 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
     shift = np.repeat(batch_start - ds.node_offsets[idx], ds.edge_counts[idx])
     nodes = np.zeros((node_ids.size, ds.num_node_labels), dtype=np.float32)
     nodes[np.arange(node_ids.size), ds.node_labels[node_ids]] = 1.0
-    return jraph.GraphsTuple(
+    graphs = jraph.GraphsTuple(
         nodes=nodes,
         edges=None,
         senders=(ds.senders[edge_ids] + shift).astype(np.int32),
@@ -569,11 +633,8 @@ def to_graphs_tuple(ds: TUDataset, indices: Sequence[int]) -> jraph.GraphsTuple:
         n_edge=ds.edge_counts[idx].astype(np.int32),
         globals=None,
     )
-
-
-def graph_sizes(ds: TUDataset) -> np.ndarray:
-    """int64 (num_graphs,): number of nodes of each graph."""
-    return ds.node_counts.copy()
+    check_graphs(graphs)  # a TUDataset built by hand (not by load_tu_dataset) may hold bad ids
+    return graphs
 
 
 def select_by_size(ds: TUDataset, max_nodes: int) -> tuple[np.ndarray, int]:
@@ -585,6 +646,22 @@ def select_by_size(ds: TUDataset, max_nodes: int) -> tuple[np.ndarray, int]:
     """
     kept = np.flatnonzero(ds.node_counts <= max_nodes)
     return kept, ds.num_graphs - int(kept.size)
+
+
+def node_cap(ds: TUDataset, max_nodes: int | None = None) -> int:
+    """The node cap of the dense (padded) form: ``max_nodes``, or the largest graph's node count if None.
+
+    The study (ch. 4 §3) caps graphs at 50 nodes ("최대 노드 개수가 50개
+    이하인 그래프만을 이용하였다"); ``None`` is the "all graphs" reading of its
+    4110 condition, in which every graph is kept (``select_by_size(ds,
+    node_cap(ds))`` drops none) and padded to the largest one (111 nodes for
+    NCI1).
+    """
+    if max_nodes is None:
+        return int(ds.node_counts.max())
+    if not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive integer or None; got {max_nodes!r}")
+    return int(max_nodes)
 
 
 def dense_batch(

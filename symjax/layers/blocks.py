@@ -19,7 +19,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.functional import check_last_axis, normal, zeros
+from symjax.functional import check_last_axis, check_params, float_input, normal, zeros
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,8 @@ class SwapBlockLayer:
         return info
 
     def apply(self, params, x):
+        check_params(params, self)
+        x = float_input(x, params)
         check_last_axis(x, self.d_in, f"SwapBlockLayer({self.d_in} -> {self.d_out})")
         if x.ndim < 2 or x.shape[-2] != 3:
             raise ValueError(f"SwapBlockLayer expects inputs (..., 3, {self.d_in}); got {tuple(x.shape)}")

@@ -33,6 +33,13 @@ on Z_jk = A_jk X_k):
   on the way in and out, so they stay exactly zero and never change real nodes;
 * sparse on ``jraph.GraphsTuple`` (segment sums over edges and graphs, no
   padding, O(E d + N d_in d_out)).
+
+Segment sums never fail on bad indices: inside jit an out-of-range sender is
+dropped or clamped and an ``n_node`` that does not sum to the node count
+shifts nodes between graphs. ``check_graphs`` validates a GraphsTuple on the
+host (concrete arrays, outside jit) with a one-line error; ``to_graphs_tuple``
+(symjax.data.tu) and ``GraphLayer.apply_sparse`` called eagerly run it, and
+anyone building GraphsTuples by hand should call it where they are built.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from symjax.functional import check_last_axis, normal, zeros
+from symjax.functional import check_last_axis, check_params, float_input, normal, zeros
 
 
 def _check_dense(adjacency, features, mask):
@@ -59,6 +66,75 @@ def _check_dense(adjacency, features, mask):
         raise ValueError(
             f"node mask must have shape {tuple(adjacency.shape[:-1])} to match adjacency "
             f"{tuple(adjacency.shape)}; got {tuple(mask.shape)}")
+
+
+def _is_traced(tree) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _int_vector(graphs: jraph.GraphsTuple, field: str) -> np.ndarray:
+    value = np.asarray(getattr(graphs, field))
+    if value.ndim != 1 or not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f"GraphsTuple.{field}: expected a 1-D integer array, got shape {value.shape} "
+                         f"dtype {value.dtype}")
+    return value
+
+
+def check_graphs(graphs: jraph.GraphsTuple) -> None:
+    """Raises ValueError for a GraphsTuple the sparse layer would compute silently wrong.
+
+    Checks, on concrete (host or device) arrays, never tracers:
+      n_node, n_edge: 1-D integers >= 0 of one length G; sum(n_node) = N, the
+        leading size of ``nodes``; sum(n_edge) = E, the number of edges;
+      senders, receivers: 1-D integers (E,) in [0, N);
+      edges (weights): None or E values;
+      each edge of non-zero weight inside one graph (graph g owns the n_node[g]
+        nodes after n_node[0] + ... + n_node[g-1]); weight-0 edges add nothing,
+        so padding edges may point anywhere in range.
+    Call it where GraphsTuples are built, outside jit. Under jit the arrays are
+    tracers without values, so it raises TypeError rather than pass unchecked.
+    """
+    if not isinstance(graphs, jraph.GraphsTuple):
+        raise TypeError(f"check_graphs: expected a jraph.GraphsTuple, got {type(graphs).__name__}")
+    if _is_traced(graphs):
+        raise TypeError("check_graphs: expected concrete arrays, got tracers (it cannot run inside jit/vmap; "
+                        "call it where the GraphsTuple is built)")
+    n_node, n_edge = _int_vector(graphs, "n_node"), _int_vector(graphs, "n_edge")
+    senders, receivers = _int_vector(graphs, "senders"), _int_vector(graphs, "receivers")
+    node_leaves = jax.tree_util.tree_leaves(graphs.nodes)
+    if not node_leaves:
+        raise ValueError("GraphsTuple.nodes: expected node features (N, d), got None")
+    num_nodes = int(np.shape(node_leaves[0])[0])
+    if n_edge.shape != n_node.shape:
+        raise ValueError(f"GraphsTuple.n_edge: expected one count per graph, shape {n_node.shape} like n_node, "
+                         f"got {n_edge.shape}")
+    for field, counts in (("n_node", n_node), ("n_edge", n_edge)):
+        if counts.size and counts.min() < 0:
+            raise ValueError(f"GraphsTuple.{field}: expected counts >= 0, got {counts.min()} at graph "
+                             f"{int(np.argmin(counts))}")
+    if int(n_node.sum()) != num_nodes:
+        raise ValueError(f"GraphsTuple.n_node: expected counts summing to {num_nodes} (the rows of nodes), "
+                         f"got sum {int(n_node.sum())}")
+    num_edges = senders.shape[0]
+    if receivers.shape[0] != num_edges or int(n_edge.sum()) != num_edges:
+        raise ValueError(f"GraphsTuple: expected as many receivers and sum(n_edge) as senders ({num_edges}), "
+                         f"got {receivers.shape[0]} receivers and sum(n_edge) {int(n_edge.sum())}")
+    for field, ids in (("senders", senders), ("receivers", receivers)):
+        bad = np.flatnonzero((ids < 0) | (ids >= num_nodes))
+        if bad.size:
+            raise ValueError(f"GraphsTuple.{field}: expected node ids in [0, {num_nodes}), got {ids[bad[0]]} "
+                             f"at edge {bad[0]}")
+    if graphs.edges is not None and np.size(graphs.edges) != num_edges:
+        raise ValueError(f"GraphsTuple.edges: expected one weight per edge ({num_edges}), got shape "
+                         f"{np.shape(graphs.edges)}")
+    weighted = np.ones(num_edges, bool) if graphs.edges is None else np.reshape(graphs.edges, -1) != 0
+    node_graph = np.repeat(np.arange(n_node.size), n_node)
+    cross = np.flatnonzero((node_graph[senders] != node_graph[receivers]) & weighted)
+    if cross.size:
+        e = int(cross[0])
+        raise ValueError(f"GraphsTuple.senders/receivers: expected each edge inside one graph, got edge {e} "
+                         f"from node {senders[e]} (graph {node_graph[senders[e]]}) to node {receivers[e]} "
+                         f"(graph {node_graph[receivers[e]]})")
 
 
 GLOBAL_AGGREGATIONS = ("sum", "mean")
@@ -100,8 +176,12 @@ def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregati
 
     Edge s -> r contributes A_sr = w (``graph.edges`` as weights (E,) or
     (E, 1); 1 when None). ``features`` defaults to ``graph.nodes`` (N, d).
+    A graph of concrete arrays is checked by ``check_graphs``; under jit (tracers)
+    it cannot be, so whoever builds the GraphsTuple must check it there.
     """
     _check_global(global_aggregation)
+    if not _is_traced(graph):
+        check_graphs(graph)
     x = graph.nodes if features is None else features
     num_nodes = x.shape[0]
     num_graphs = graph.n_node.shape[0]
@@ -132,6 +212,7 @@ class GraphLayer:
     ``apply(params, graphs_tuple)`` -> node features (N, d_out).
     global_aggregation: 'sum' (eq. 16–17) or 'mean' (B4, B5 divided by the node count).
     Init: W ~ N(0, 1/(5 d_in)) (LeCun over the concatenated basis), bias 0.
+    A GraphsTuple given under jit is not checked: run ``check_graphs`` on it where it is built.
     """
 
     d_in: int
@@ -152,6 +233,8 @@ class GraphLayer:
         return y
 
     def apply_dense(self, params, adjacency, features, mask=None):
+        check_params(params, self)
+        features = float_input(features, params)
         check_last_axis(features, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
         y = self._combine(params, graph_basis_dense(adjacency, features, mask, self.global_aggregation))
         if mask is not None:
@@ -159,7 +242,12 @@ class GraphLayer:
         return y
 
     def apply_sparse(self, params, graph: jraph.GraphsTuple, features=None):
-        x = graph.nodes if features is None else features
+        """Node features (N, d_out) of a batched GraphsTuple.
+
+        Called eagerly, ``graph`` is checked by ``check_graphs`` (see ``graph_basis_sparse``).
+        """
+        check_params(params, self)
+        x = float_input(graph.nodes if features is None else features, params)
         check_last_axis(x, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
         return self._combine(params, graph_basis_sparse(graph, x, self.global_aggregation))
 

@@ -21,7 +21,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.functional import check_last_axis, normal, zeros
+from symjax.functional import check_last_axis, check_params, float_input, normal, zeros
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,8 @@ class SetLayer:
         return info
 
     def apply(self, params, x):
+        check_params(params, self)
+        x = float_input(x, params)
         check_last_axis(x, self.d_in, f"SetLayer({self.d_in} -> {self.d_out})")
         if x.ndim < 2 or x.shape[-2] != self.num_blocks:
             raise ValueError(f"SetLayer expects inputs (..., {self.num_blocks}, {self.d_in}); got {tuple(x.shape)}")

@@ -32,6 +32,10 @@ Activations are LeakyReLU(0.01) everywhere (after every hidden layer too).
   number: relabelling the nodes permutes the entries *inside* each row, which
   an ordinary dense layer does not ignore. The model is therefore NOT
   permutation invariant; that is the point of the comparison.
+* ``FlatVanillaGraphModel`` ("vanilla_flat"): the study's sentence read
+  literally: the padded A (n x n) and X (n x 37) flattened into one vector
+  (4350 numbers for n = 50) -> ordinary MLP with the hidden widths ->
+  classifier. Not permutation invariant either.
 * ``SparseSharedGraphModel`` ("shared_sparse"): the same graph layers and
   parameters as ``SharedGraphModel`` evaluated on a ``jraph.GraphsTuple`` with
   segment sums (O(E d + N d_in d_out) per layer, no node cap). See its
@@ -85,6 +89,33 @@ def _init_specs(key, specs: dict, dtype) -> dict:
 
 def _head_specs(width: int) -> dict:
     return {"head_0": Dense(width, width), "head_1": Dense(width, NUM_CLASSES)}
+
+
+def _check_max_nodes(max_nodes) -> None:
+    if not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive integer; got {max_nodes!r}")
+
+
+def _mlp_specs(d_in: int, hidden: tuple) -> dict:
+    """{'mlp_k': Dense(w_k, w_{k+1})} for the widths (d_in, *hidden)."""
+    widths = (d_in,) + tuple(hidden)
+    return {f"mlp_{k}": Dense(a, b) for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
+
+
+def _apply_mlp(params, specs: dict, h, depth: int):
+    """LeakyReLU(mlp_k(h)) for k = 0..depth-1."""
+    for k in range(depth):
+        h = _act(specs[f"mlp_{k}"].apply(params[f"mlp_{k}"], h))
+    return h
+
+
+def _check_padded_graphs(model: str, n: int, d_in: int, adjacency, features, mask) -> None:
+    """Raises ValueError unless A (..., n, n), X (..., n, d_in), mask (..., n)."""
+    if adjacency.shape[-2:] != (n, n) or features.shape[-2:] != (n, d_in) or mask.shape[-1] != n:
+        raise ValueError(
+            f"{model}(max_nodes={n}) expects A (..., {n}, {n}), X (..., {n}, {d_in}), "
+            f"mask (..., {n}); got A {tuple(adjacency.shape)}, X {tuple(features.shape)}, "
+            f"mask {tuple(mask.shape)}")
 
 
 def _classify(params, z, width: int):
@@ -150,7 +181,26 @@ class SharedGraphModel:
 
 
 @dataclasses.dataclass(frozen=True)
-class VanillaGraphModel:
+class _PaddedGraphMLP:
+    """Fields, checks and init of the two vanilla models (dense graphs padded to max_nodes slots)."""
+
+    max_nodes: int = 50
+    hidden: tuple = HIDDEN[3]
+    d_in: int = NUM_NODE_LABELS
+
+    def __post_init__(self):
+        _check_widths(self.hidden)
+        _check_max_nodes(self.max_nodes)
+
+    def specs(self) -> dict:
+        raise NotImplementedError
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        return _init_specs(key, self.specs(), dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class VanillaGraphModel(_PaddedGraphMLP):
     """Ordinary MLP on slot rows [A_i, X_i] -> attention pooling -> classifier (NOT invariant).
 
     apply(params, (A, X, mask)): A (..., n, n) with n == max_nodes, X (..., n, 37),
@@ -163,35 +213,16 @@ class VanillaGraphModel:
         z = sum_i a_i H_i                   (..., h_L)
     """
 
-    max_nodes: int = 50
-    hidden: tuple = HIDDEN[3]
-    d_in: int = NUM_NODE_LABELS
-
-    def __post_init__(self):
-        _check_widths(self.hidden)
-        if not isinstance(self.max_nodes, (int, np.integer)) or self.max_nodes < 1:
-            raise ValueError(f"max_nodes must be a positive integer; got {self.max_nodes!r}")
 
     def specs(self) -> dict:
-        widths = (self.max_nodes + self.d_in,) + tuple(self.hidden)
-        layers = {f"mlp_{k}": Dense(a, b) for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
-        return {**layers, "attention": Dense(self.hidden[-1], 1), **_head_specs(self.hidden[-1])}
-
-    def init(self, key, dtype=jnp.float32) -> dict:
-        return _init_specs(key, self.specs(), dtype)
+        return {**_mlp_specs(self.max_nodes + self.d_in, self.hidden), "attention": Dense(self.hidden[-1], 1),
+                **_head_specs(self.hidden[-1])}
 
     def apply(self, params, inputs):
         adjacency, features, mask = inputs
-        n = self.max_nodes
-        if adjacency.shape[-2:] != (n, n) or features.shape[-2:] != (n, self.d_in) or mask.shape[-1] != n:
-            raise ValueError(
-                f"VanillaGraphModel(max_nodes={n}) expects A (..., {n}, {n}), X (..., {n}, {self.d_in}), "
-                f"mask (..., {n}); got A {tuple(adjacency.shape)}, X {tuple(features.shape)}, "
-                f"mask {tuple(mask.shape)}")
+        _check_padded_graphs("VanillaGraphModel", self.max_nodes, self.d_in, adjacency, features, mask)
         specs = self.specs()
-        h = jnp.concatenate([adjacency, features], axis=-1)
-        for k in range(len(self.hidden)):
-            h = _act(specs[f"mlp_{k}"].apply(params[f"mlp_{k}"], h))
+        h = _apply_mlp(params, specs, jnp.concatenate([adjacency, features], axis=-1), len(self.hidden))
         scores = specs["attention"].apply(params["attention"], h)[..., 0]          # (..., n)
         real = mask > 0
         top = jnp.max(jnp.where(real, scores, jnp.finfo(h.dtype).min), axis=-1, keepdims=True)
@@ -202,58 +233,67 @@ class VanillaGraphModel:
 
 
 # ---------------------------------------------------------------------------
+# Vanilla, flat (the study's 4350-dimensional input read literally)
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatVanillaGraphModel(_PaddedGraphMLP):
+    """Ordinary MLP on the flattened padded graph -> classifier (NOT invariant).
+
+    The study (ch. 4 §3): "Vanilla MLP에서는 adjacency matrix 50×50 과 node
+    feature 50×37 을 평탄화하여 총 4350차원 입력으로 사용하였다" (the 50 x 50
+    adjacency and the 50 x 37 node features are flattened into one
+    4350-dimensional input), and "Vanilla MLP도 Shared MLP와 동일한 은닉층
+    구성을 가졌으며 ... 일반 linear layer에 통과시켰다. 이후 attention
+    pooling을 거친 후 Shared MLP와 같은 크기의 classifier를 이용하였다" (the
+    same hidden widths as the shared model, ordinary linear layers, then
+    attention pooling and a classifier of the shared model's size).
+
+    apply(params, (A, X, mask)): A (..., n, n) with n == max_nodes, X (..., n, 37),
+    mask (..., n) -> logits (..., 2):
+
+        v = [vec(A), vec(X)]                        (..., n^2 + 37 n)   (4350 for n = 50)
+        z = MLP(v)                                  (..., h_L), LeakyReLU after every layer
+        logits = Dense(h_L, 2)(LeakyReLU(Dense(h_L, h_L)(z)))
+
+    with vec the row-major flattening. Attention pooling: after the flat MLP
+    there is one vector per graph, and attention pooling over a set of one
+    element is the identity (softmax of a single score is 1), so it is left
+    out and the model has no attention parameters. The mask is not read: the
+    padded rows and columns of A and X are zero, so the padding reaches the
+    first layer as zeros. Relabelling the nodes permutes the entries of v, which
+    an ordinary dense layer does not ignore: the model is not permutation
+    invariant.
+
+    Parameters (hidden h_1..h_L, D = n^2 + 37 n):
+        (D + 1) h_1 + sum_l (h_l + 1) h_{l+1} + (h_L + 1) h_L + (h_L + 1) 2.
+    """
+
+
+    @property
+    def input_size(self) -> int:
+        """n^2 + d_in n: 4350 for n = 50 and 37 atom types."""
+        return self.max_nodes * self.max_nodes + self.max_nodes * self.d_in
+
+    def specs(self) -> dict:
+        return {**_mlp_specs(self.input_size, self.hidden), **_head_specs(self.hidden[-1])}
+
+    def apply(self, params, inputs):
+        adjacency, features, mask = inputs
+        _check_padded_graphs("FlatVanillaGraphModel", self.max_nodes, self.d_in, adjacency, features, mask)
+        batch_shape = adjacency.shape[:-2]
+        h = jnp.concatenate([adjacency.reshape(batch_shape + (-1,)), features.reshape(batch_shape + (-1,))],
+                            axis=-1)
+        return _classify(params, _apply_mlp(params, self.specs(), h, len(self.hidden)), self.hidden[-1])
+
+
+# ---------------------------------------------------------------------------
 # Shared on jraph.GraphsTuple (segment sums)
 # ---------------------------------------------------------------------------
 
 #: Keys of one padded sparse example (see ``SparseSharedGraphModel``).
 SPARSE_KEYS = ("node_labels", "node_mask", "senders", "receivers", "edge_mask")
-
-
-def pad_sparse_graphs(ds, indices, max_nodes: int | None = None, max_edges: int | None = None) -> dict:
-    """Fixed-shape storage of TU graphs for ``SparseSharedGraphModel``; B = len(indices).
-
-    Each graph keeps its nodes in slots 0..n_b-1 (file order) and its directed
-    edges in slots 0..e_b-1 (local node numbers); the rest is padding:
-
-      node_labels int32 (B, N): atom type of each real node, 0 for padding;
-      node_mask float32 (B, N): 1 for real nodes, then 0 (real nodes come first);
-      senders, receivers int32 (B, E): local node numbers; padding edges are
-        self-loops on slot N - 1;
-      edge_mask float32 (B, E): 1 for real edges, 0 for padding (edge weight).
-
-    N = max_nodes (default: the largest graph of ``indices``), E = max_edges
-    (default: the most edges). Raises ValueError for a graph that does not fit.
-    """
-    idx = np.asarray(indices, dtype=np.int64)
-    n_count = ds.node_counts[idx]
-    e_count = ds.edge_counts[idx]
-    n_max = int(n_count.max()) if max_nodes is None else int(max_nodes)
-    e_max = int(e_count.max()) if max_edges is None else int(max_edges)
-    if n_count.max() > n_max or e_count.max() > e_max:
-        b = int(np.argmax((n_count > n_max) | (e_count > e_max)))
-        raise ValueError(f"graph {idx[b]} has {n_count[b]} nodes and {e_count[b]} edges; expected at most "
-                         f"max_nodes={n_max} and max_edges={e_max}")
-    batch = len(idx)
-    out = {
-        "node_labels": np.zeros((batch, n_max), np.int32),
-        "node_mask": np.zeros((batch, n_max), np.float32),
-        "senders": np.full((batch, e_max), n_max - 1, np.int32),
-        "receivers": np.full((batch, e_max), n_max - 1, np.int32),
-        "edge_mask": np.zeros((batch, e_max), np.float32),
-    }
-    node_batch = np.repeat(np.arange(batch), n_count)
-    node_slot = np.arange(node_batch.size) - np.repeat(np.cumsum(n_count) - n_count, n_count)
-    node_ids = np.repeat(ds.node_offsets[idx], n_count) + node_slot
-    out["node_labels"][node_batch, node_slot] = ds.node_labels[node_ids]
-    out["node_mask"][node_batch, node_slot] = 1.0
-    edge_batch = np.repeat(np.arange(batch), e_count)
-    edge_slot = np.arange(edge_batch.size) - np.repeat(np.cumsum(e_count) - e_count, e_count)
-    edge_ids = ds.edge_order[np.repeat(ds.edge_offsets[idx], e_count) + edge_slot]
-    first = np.repeat(ds.node_offsets[idx], e_count)
-    out["senders"][edge_batch, edge_slot] = ds.senders[edge_ids] - first
-    out["receivers"][edge_batch, edge_slot] = ds.receivers[edge_ids] - first
-    out["edge_mask"][edge_batch, edge_slot] = 1.0
-    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +306,7 @@ class SparseSharedGraphModel:
       one-hot ``nodes`` (N, 37) and ``edges`` None (weight 1) or weights (E,)
       -> logits (num_graphs, 2).
     * ``apply(params, x)``: a batch of padded examples x = {key: (B, ...)} as
-      built by ``pad_sparse_graphs`` (the training engine gathers fixed-shape
+      built by ``symjax.data.graph_batching.pad_sparse_graphs`` (the training engine gathers fixed-shape
       rows from a pool). It rebuilds one GraphsTuple of 2B graphs:
 
         nodes     one_hot(node_labels) * node_mask      (B N, 37)
@@ -342,39 +382,20 @@ class SparseSharedGraphModel:
         return logits[0::2]
 
 
-def permute_sparse_example(key, x):
-    """Relabels the real nodes of each padded example by a uniform random permutation.
-
-    x = {key: (B, ...)} as from ``pad_sparse_graphs``. For each example a
-    permutation pi of its n_b real slots is drawn (argsort of iid uniforms;
-    padding slots keep their places at the end) and
-        node_labels'[i] = node_labels[pi(i)],  senders' = pi^{-1}[senders]  (receivers alike),
-    i.e. the same graph with its nodes renumbered (the symmetry of task 2).
-    """
-    labels = x["node_labels"]
-    batch, n_max = labels.shape
-    u = jax.random.uniform(key, (batch, n_max))
-    order = jnp.where(x["node_mask"] > 0, u, 2.0 + jnp.arange(n_max))            # padding sorts last, in place
-    perm = jnp.argsort(order, axis=-1)                                          # new slot i holds old perm[i]
-    inv = jnp.argsort(perm, axis=-1)
-    relabel = lambda e: jnp.take_along_axis(inv, e, axis=-1)
-    return {
-        "node_labels": jnp.take_along_axis(labels, perm, axis=-1),
-        "node_mask": jnp.take_along_axis(x["node_mask"], perm, axis=-1),
-        "senders": relabel(x["senders"]),
-        "receivers": relabel(x["receivers"]),
-        "edge_mask": x["edge_mask"],
-    }
-
-
 def graph_model(variant: str, hidden_setting: int, max_nodes: int = 50, aggregation: str = "mean",
                 global_aggregation: str = "sum"):
-    """'vanilla' | 'shared' | 'shared_sparse' for a Table 3 hidden setting (augmentation is not a model)."""
+    """'vanilla' | 'vanilla_flat' | 'shared' | 'shared_sparse' for a Table 3 hidden setting.
+
+    (Augmentation is not a model.)
+    """
     hidden = hidden_widths(hidden_setting)
     if variant == "vanilla":
         return VanillaGraphModel(max_nodes, hidden)
+    if variant == "vanilla_flat":
+        return FlatVanillaGraphModel(max_nodes, hidden)
     if variant == "shared":
         return SharedGraphModel(hidden, aggregation, global_aggregation=global_aggregation)
     if variant == "shared_sparse":
         return SparseSharedGraphModel(hidden, aggregation, global_aggregation=global_aggregation)
-    raise ValueError(f"model variant must be 'vanilla', 'shared' or 'shared_sparse'; got {variant!r}")
+    raise ValueError(f"model variant must be 'vanilla', 'vanilla_flat', 'shared' or 'shared_sparse'; "
+                     f"got {variant!r}")

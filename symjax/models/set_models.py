@@ -18,13 +18,14 @@ import jax.numpy as jnp
 
 from symjax.functional import Dense
 from symjax.layers import SetLayer, pool
+from symjax.layers.pooling import KINDS as POOL_KINDS
 from symjax.models.sequential import Sequential
 
 BLOCK_WIDTHS = (1, 8, 16, 8, 4, 2)
 
 
 def _check(n_blocks):
-    if not isinstance(n_blocks, int) or n_blocks < 1:
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
         raise ValueError(f"n_blocks must be an integer >= 1; got {n_blocks!r}")
 
 
@@ -32,9 +33,11 @@ def _check(n_blocks):
 class VanillaSetMLP:
     n_blocks: int
 
+    def __post_init__(self):
+        _check(self.n_blocks)
+
     @property
     def body(self) -> Sequential:
-        _check(self.n_blocks)
         widths = [self.n_blocks * w for w in BLOCK_WIDTHS] + [1]
         return Sequential(tuple(Dense(a, b) for a, b in zip(widths[:-1], widths[1:])), "leaky_relu")
 
@@ -50,9 +53,13 @@ class SharedSetMLP:
     n_blocks: int
     aggregation: str = "mean"
 
+    def __post_init__(self):
+        _check(self.n_blocks)
+        if self.aggregation not in POOL_KINDS:
+            raise ValueError(f"aggregation must be one of {POOL_KINDS}; got {self.aggregation!r}")
+
     @property
     def body(self) -> Sequential:
-        _check(self.n_blocks)
         widths = list(BLOCK_WIDTHS) + [1]
         return Sequential(tuple(SetLayer(self.n_blocks, a, b) for a, b in zip(widths[:-1], widths[1:])),
                           "leaky_relu")

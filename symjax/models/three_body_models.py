@@ -39,6 +39,9 @@ def _widths(size):
 class VanillaBodyMLP:
     size: str
 
+    def __post_init__(self):
+        _widths(self.size)
+
     @property
     def body(self) -> Sequential:
         w = _widths(self.size)
@@ -56,10 +59,13 @@ class SharedBodyMLP:
     size: str
     medium_shared_widths: str = "divide"  # 'divide' (widths / 3) or 'thesis' (4, 16, 24, 24, 16, 4)
 
-    @property
-    def block_widths(self) -> tuple:
+    def __post_init__(self):
+        _widths(self.size)
         if self.medium_shared_widths not in ("divide", "thesis"):
             raise ValueError(f"medium_shared_widths must be 'divide' or 'thesis'; got {self.medium_shared_widths!r}")
+
+    @property
+    def block_widths(self) -> tuple:
         if self.size == "medium" and self.medium_shared_widths == "thesis":
             return MEDIUM_THESIS_BLOCK_WIDTHS
         return tuple(w // 3 for w in _widths(self.size))

@@ -9,7 +9,7 @@ Typical use after an experiment::
 """
 
 from .aggregate import aggregate, default_keys, mean_std
-from .figures import make_figures
+from .figures import figure9_rollouts, make_figures
 from .reference import (
     reference_index,
     reference_lookup,
@@ -33,6 +33,7 @@ __all__ = [
     "fmt_sci",
     "is_diverged",
     "load_results",
+    "figure9_rollouts",
     "make_figures",
     "make_table",
     "mean_std",

@@ -5,8 +5,9 @@
 * Task 2: Figure 6 (accuracy by hidden setting and data size, grouped bars)
   and Figure 7 (heatmaps of test loss and symmetry error per model).
 * Task 3: Figure 8 (test loss and symmetry error vs data size, one panel per
-  model size, one curve per model).  Figure 9 (rollouts) is drawn by the
-  task-3 experiment script.
+  model size, one curve per model) and Figure 9 (rollouts: predicted vs true
+  paths of the three particles, one panel per model; from trained params, so
+  the task-3 run draws it with :func:`figure9_rollouts`).
 
 Points are means over seeds; error bars are ± one sample std (clipped at the
 axis floor on log axes).  Symmetry errors may be exactly zero: on log axes
@@ -268,6 +269,37 @@ def figure8_task3(aggregates: Sequence[dict], path: str) -> str | None:
     return _loss_sym_grid(index, columns, sizes, "data size (train + validation)",
                           "Task 3: test loss and symmetry error vs data size (mean ± std over seeds)", path,
                           column_width=3.8, legend_room=0.86)
+
+
+def figure9_rollouts(panels: Sequence[dict], path: str) -> str:
+    """Figure 9 layout: one panel per model, predicted (dashed) vs true (solid) paths in the plane.
+
+    panels: dicts with 'title', 'pred' (K + 1, 12) and 'true' (K + 1, 12), states
+    of the three particles in physical units (``symjax.data.three_body`` layout).
+    """
+    from symjax.data import three_body as tb  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        true = tb.positions(panel["true"])  # (K + 1, 3, 2)
+        pred = tb.positions(panel["pred"])
+        for i in range(tb.NUM_PARTICLES):
+            color = f"C{i}"
+            ax.plot(true[:, i, 0], true[:, i, 1], "-", color=color, lw=1.5, label=f"particle {i + 1} true")
+            ax.plot(pred[:, i, 0], pred[:, i, 1], "--", color=color, lw=1.2, label=f"particle {i + 1} predicted")
+            ax.plot(true[0, i, 0], true[0, i, 1], "o", color=color, ms=5)
+        ax.set_title(panel["title"], fontsize=8)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        # Square limits around the true paths, so that diverging predictions cannot hide them.
+        lo, hi = true.reshape(-1, 2).min(0), true.reshape(-1, 2).max(0)
+        centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo).max() * 1.5 + 0.5
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] - half, centre[1] + half)
+        ax.set_aspect("equal", adjustable="box")
+    axes[0, 0].legend(fontsize=6, loc="best")
+    fig.suptitle("Task 3 rollouts (circles: start; solid: simulator; dashed: model)", y=1.04)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- API

@@ -56,7 +56,8 @@ def _source_line(task: int) -> str:
 
 
 def _figure_section(task: int, figure_paths: list[str], out_dir: str) -> str:
-    """Markdown image links (relative to out_dir), plus any Figure-9 rollout PNG the task-3 script left."""
+    """Markdown image links (relative to out_dir), plus the Figure-9 rollout PNGs of a task-3 run
+    (``figure9_rollouts``, drawn from trained params during the run, one per model size)."""
     lines = []
     for path in figure_paths:
         name = os.path.basename(path)
@@ -65,7 +66,8 @@ def _figure_section(task: int, figure_paths: list[str], out_dir: str) -> str:
         ours = {os.path.basename(p) for p in figure_paths}
         found = glob.glob(os.path.join(out_dir, "*rollout*.png")) + glob.glob(os.path.join(out_dir, "fig9*.png"))
         for name in sorted({os.path.basename(p) for p in found} - ours):
-            lines.append(f"![Figure 9: rollouts]({name})\n\n*Figure 9 layout: rollouts (drawn by the task-3 script).*\n")
+            lines.append(f"![Figure 9: rollouts]({name})\n\n*Figure 9 layout: rollouts of the best lane of each "
+                         "model (predicted dashed, simulator solid).*\n")
     return "\n".join(lines) if lines else "No figures: the rows lack the data they need."
 
 

@@ -10,19 +10,30 @@ wall_s is the sweep's wall time up to the save, earlier resumed passes included;
 it is bookkeeping for reports, not part of the run's identity.
 
 fingerprint.json is written (temp file + os.replace) after orbax has committed
-the step directory, so a step directory without it is an interrupted save. On
+the step directory, so a step directory without it is an interrupted save. It
+also records files_sha256, a digest of every other file of the step. On
 restore, a step whose files are missing, truncated or whose contents do not
-match state_sha256 is skipped with a warning; a step whose fingerprint differs
-from the current run raises ValueError.
+match files_sha256 / state_sha256 is skipped with one warning line; a step
+whose fingerprint differs from the current run raises ValueError.
+
+Damaged files are caught by files_sha256 before orbax reads them: when an
+orbax restore fails part-way, its event loop closes while tensorstore reads
+are still in flight, and each late read reports "RuntimeError: Event loop is
+closed" through sys.unraisablehook (hundreds of lines for a sweep state).
+For checkpoints without files_sha256 the restore runs under
+``_quiet_closed_loop_reports``, which drops exactly those reports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
+import time
 import warnings
 
 import jax
@@ -130,6 +141,61 @@ def fingerprint_diff(saved: dict, current: dict) -> list[str]:
     return diffs
 
 
+def _files_digest(step_dir: str) -> str:
+    """SHA-256 over the relative paths and contents of every file of a step but fingerprint.json."""
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(step_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, step_dir)
+            if relative == FINGERPRINT_FILE:
+                continue
+            h.update(relative.encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def _is_closed_loop_report(unraisable) -> bool:
+    return isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"
+
+
+@contextlib.contextmanager
+def _quiet_closed_loop_reports(settle_s: float = 0.25, max_wait_s: float = 3.0):
+    """Drops "Event loop is closed" reports of sys.unraisablehook while active; all others pass on.
+
+    When the body raises (a failed restore), the reads it left in flight report
+    shortly after it returns; the hook stays until none has come for
+    ``settle_s`` seconds (at most ``max_wait_s``), then the previous hook is back.
+    """
+    previous = sys.unraisablehook
+    dropped = []
+
+    def hook(unraisable):
+        if _is_closed_loop_report(unraisable):
+            dropped.append(time.monotonic())
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    except BaseException:
+        start = time.monotonic()
+        while time.monotonic() - max([start] + dropped) < settle_s and time.monotonic() - start < max_wait_s:
+            time.sleep(0.02)
+        raise
+    finally:
+        sys.unraisablehook = previous
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, cut to ``limit`` characters (tensorstore errors embed whole specs)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class CheckpointStore:
     """The step_<epoch> checkpoints of one process's sweep in one directory.
 
@@ -182,7 +248,7 @@ class CheckpointStore:
         self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
         atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
             "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
-            "wall_s": float(wall_s)})
+            "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
         for old in self.steps()[self.keep:]:
             shutil.rmtree(self._path(old), ignore_errors=True)
 
@@ -211,11 +277,16 @@ class CheckpointStore:
             if diffs:
                 raise ValueError(f"checkpoint {path} was written by a different run; not resuming. "
                                  "Differences:\n  " + "\n  ".join(diffs))
+            if "files_sha256" in info and _files_digest(path) != info["files_sha256"]:
+                warnings.warn(f"skipping checkpoint {path}: its files do not match {FINGERPRINT_FILE} "
+                              "(damaged or incomplete)")
+                continue
             try:
-                restored = self._checkpointer.restore(path, target)
+                with _quiet_closed_loop_reports():
+                    restored = self._checkpointer.restore(path, target)
                 restored = [np.asarray(restored[k]) for k in sorted(target)]
             except Exception as err:  # orbax/tensorstore raise many types for damaged files
-                warnings.warn(f"skipping checkpoint {path}: cannot be restored ({type(err).__name__}: {err})")
+                warnings.warn(f"skipping checkpoint {path}: cannot be restored ({_one_line(err)})")
                 continue
             bad = [(k, r.shape, r.dtype, t.shape, t.dtype) for (k, t), r in zip(sorted(target.items()), restored)
                    if r.shape != t.shape or r.dtype != t.dtype]

@@ -36,7 +36,7 @@ from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
 from symjax.train.lanes import (LaneArrays, build_lane_arrays, group_lanes, lane_key_data, merge_lanes, pad_rows,
                                 padded_lane_count, process_slice, take_lanes, take_rows)
-from symjax.train.validate import validate_config, validate_lanes, validate_pool
+from symjax.train.validate import validate_config, validate_lanes, validate_pool, validate_predictions
 
 
 @dataclasses.dataclass
@@ -295,6 +295,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     _validate_fns(fns)
     validate_config(config)
     pool_size = validate_pool(pool_x, pool_y, config.loss)
+    validate_predictions(fns.init, fns.apply, pool_x, pool_y, config.loss)
     lanes = list(lanes)
     validate_lanes(lanes, pool_size, fns.augment is not None)
 

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from symjax.train.config import LANE_GROUPS, LOSSES, Lane, TrainConfig
+from symjax.train.losses import check_prediction_shape
 
 
 def validate_config(config: TrainConfig) -> None:
@@ -37,12 +38,14 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError("TrainConfig.resume=True: expected a checkpoint_dir, got None")
 
 
-def validate_pool(pool_x, pool_y, loss: str) -> int:
+def validate_pool(pool_x, pool_y, loss: str, num_classes: int | None = None) -> int:
     """Checks the data pool and returns its size N.
 
     Args:
       pool_x: pytree of arrays, each (N, ...).
-      pool_y: array (N, ...); integer labels for 'cross_entropy'.
+      pool_y: array (N, ...); integer labels for 'cross_entropy', in [0, num_classes)
+        (only >= 0 is checked when num_classes is None; ``validate_predictions``
+        reads C from the model).
     """
     leaves = jax.tree_util.tree_leaves_with_path(pool_x)
     if not leaves:
@@ -66,7 +69,53 @@ def validate_pool(pool_x, pool_y, loss: str) -> int:
         raise ValueError(f"pool_y: loss 'cross_entropy' expects integer labels, got dtype {y_dtype}")
     if n == 0:
         raise ValueError("pool: expected at least one example, got N=0")
+    if loss == "cross_entropy":
+        check_label_range(named[-1][1], num_classes)
     return n
+
+
+def check_label_range(labels: np.ndarray, num_classes: int | None) -> None:
+    """Raises ValueError unless every label is in [0, num_classes) ([0, inf) when num_classes is None).
+
+    Out-of-range labels never fail inside jit: -1 indexes the last class and a
+    label >= C gives a NaN loss.
+    """
+    labels = np.asarray(labels)
+    bad = labels < 0 if num_classes is None else (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        upper = "inf" if num_classes is None else num_classes
+        raise ValueError(f"pool_y: loss 'cross_entropy' expects labels in [0, {upper}) (the model's classes), "
+                         f"got range [{labels.min()}, {labels.max()}] (first bad: {labels[where]} at "
+                         f"pool_y{list(where)})")
+
+
+def validate_predictions(init_fn, apply_fn, pool_x, pool_y, loss: str) -> None:
+    """Checks that the model's predictions fit the targets, without compiling anything.
+
+    The model is traced abstractly (``jax.eval_shape``) on the first pool
+    example: params = init_fn(key), pred = apply_fn(params, x[:1]). Then
+    mse needs pred.shape == y[:1].shape, and cross_entropy needs logits
+    (1, ..., C) over labels (1, ...) and every label of pool_y in [0, C).
+
+    Args:
+      init_fn: key -> params pytree.
+      apply_fn: (params, x_batch) -> predictions.
+      pool_x: pytree of arrays (N, ...); pool_y: array (N, ...).
+    """
+    def first_example(a):  # abstract (1, ...) of a leaf; a device array's dtype is read without a copy
+        dtype = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
+        return jax.ShapeDtypeStruct((1,) + np.shape(a)[1:], dtype)
+
+    first_x = jax.tree.map(first_example, pool_x)
+    params = jax.eval_shape(init_fn, jax.random.key(0))
+    pred = jax.eval_shape(apply_fn, params, first_x)
+    if not hasattr(pred, "shape"):
+        raise ValueError(f"apply_fn: expected predictions as one array, got {type(pred).__name__}")
+    y_shape = (1,) + np.shape(pool_y)[1:]
+    check_prediction_shape(loss, pred.shape, y_shape)
+    if loss == "cross_entropy":
+        check_label_range(pool_y, int(pred.shape[-1]))
 
 
 def validate_lanes(lanes: list[Lane], pool_size: int, has_augment_fn: bool) -> None:

@@ -1,0 +1,207 @@
+"""Is "shared beats vanilla" more than a coin toss? Paired differences over seeds, with intervals.
+
+For one condition c (a setting and a data size), lanes of the two models with
+the same seed see the same data split, so the comparison is paired by seed.
+With s = 1..n the seeds present for both models:
+
+    d_s = L_shared(c, s) - L_vanilla(c, s)            (test loss; < 0: shared lower)
+    d_bar = (1 / n) sum_s d_s,   sd = sqrt(sum_s (d_s - d_bar)^2 / (n - 1))
+
+Two 95% intervals for the mean difference E[d]:
+
+* paired t:  d_bar -/+ t_{1 - alpha/2, n - 1} sd / sqrt(n)   (alpha = 1 - confidence);
+* bootstrap over seeds (percentile): the alpha/2 and 1 - alpha/2 quantiles of
+  the means of ``num_resamples`` resamples of the n differences with
+  replacement, drawn with ``np.random.default_rng(bootstrap_seed)``.
+
+With few seeds the percentile bootstrap is too narrow (n = 3 seeds give only
+10 distinct resample means, and none wider than the observed extremes), so the
+verdict defaults to the t interval; the bootstrap is reported beside it.
+
+Verdict from the interval named by ``decide_by`` ('t', 'bootstrap' or 'both',
+the last needing both intervals to agree): 'shared lower' when the interval
+lies below 0, 'vanilla lower' when it lies above 0, 'not significant' otherwise.
+
+Lanes flagged diverged (or with a non-finite loss) are left out, as in
+``symjax.report.aggregate``, and so is their partner of the same seed; the
+number of pairs dropped so is reported. Rows with a ``task`` column go through
+``symjax.report.rows.normalize_row`` first, so rows read from results.csv (all
+strings) work as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from .rows import normalize_row, setting_rank
+from .tables import markdown_table
+
+VERDICTS = ("shared lower", "vanilla lower", "not significant")
+DECIDE_BY = ("t", "bootstrap", "both")
+_REQUIRED = ("model", "setting", "seed")
+
+
+def _check_options(confidence: float, num_resamples: int, decide_by: str, models: Sequence[str]) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    if not isinstance(num_resamples, int) or num_resamples < 1:
+        raise ValueError(f"num_resamples must be a positive integer; got {num_resamples!r}")
+    if decide_by not in DECIDE_BY:
+        raise ValueError(f"decide_by must be one of {DECIDE_BY}; got {decide_by!r}")
+    if len(models) != 2 or models[0] == models[1]:
+        raise ValueError(f"models must be two different model names (a, b) for a - b; got {models!r}")
+
+
+def _condition_table(rows: Iterable[dict], models: Sequence[str], size: str, metric: str) -> dict:
+    """{(setting, size): {model: {seed: row}}} for the two models; refuses duplicate lanes."""
+    table: dict = {}
+    for k, row in enumerate(rows):
+        missing = [c for c in (*_REQUIRED, size, metric) if c not in row]
+        if missing:
+            raise ValueError(f"row {k}: expected columns {[*_REQUIRED, size, metric]}; missing {missing}")
+        if "task" in row:  # a results row, possibly all strings (csv.DictReader)
+            row = normalize_row(row)
+        if row["model"] not in models:
+            continue
+        cond = (row["setting"], int(row[size]))
+        lanes = table.setdefault(cond, {m: {} for m in models})[row["model"]]
+        seed = int(row["seed"])
+        if seed in lanes:
+            raise ValueError(f"condition setting={cond[0]}, {size}={cond[1]}: model {row['model']!r} has "
+                             f"seed {seed} twice; expected one lane per (model, seed)")
+        lanes[seed] = row
+    return table
+
+
+def _lane_value(row: dict, metric: str) -> float | None:
+    """The metric of a lane; None for a lane flagged diverged or a missing or non-finite value."""
+    value = row.get(metric)
+    if value is None or value == "" or row.get("diverged", False):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def t_interval(diffs: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Paired t interval d_bar -/+ t_{1 - alpha/2, n-1} sd / sqrt(n) of the mean of ``diffs`` (n >= 2)."""
+    n = diffs.size
+    if n < 2:
+        raise ValueError(f"a t interval needs at least 2 differences; got {n}")
+    mean = float(np.mean(diffs))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1) * np.std(diffs, ddof=1) / math.sqrt(n))
+    return mean - half, mean + half
+
+
+def bootstrap_interval(diffs: np.ndarray, confidence: float = 0.95, num_resamples: int = 10_000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``diffs`` (resampling with replacement)."""
+    if diffs.size < 1:
+        raise ValueError("a bootstrap interval needs at least 1 difference; got 0")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, diffs.size, size=(num_resamples, diffs.size))
+    means = np.mean(diffs[picks], axis=1)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(low), float(high)
+
+
+def _verdict(interval: tuple[float, float], names: Sequence[str]) -> str:
+    low, high = interval
+    if high < 0.0:
+        return f"{names[0]} lower"
+    if low > 0.0:
+        return f"{names[1]} lower"
+    return "not significant"
+
+
+def paired_differences(
+    rows: Iterable[dict],
+    models: Sequence[str] = ("shared", "vanilla"),
+    metric: str = "test_loss",
+    size: str = "train_size",
+    confidence: float = 0.95,
+    num_resamples: int = 10_000,
+    bootstrap_seed: int = 0,
+    decide_by: str = "t",
+) -> list[dict]:
+    """Per condition, the seed-paired difference models[0] - models[1] of ``metric``, its intervals and verdict.
+
+    Args:
+      rows: result rows (dicts) with at least model, setting, seed, ``size`` and
+        ``metric``; rows of other models are ignored.
+      models: (a, b): the difference is a - b (default shared - vanilla).
+      metric: column compared (lower is better for the verdict's wording).
+      size: the data-size column: 'train_size' (task 1) or 'data_size' (tasks 2, 3).
+      confidence: level of both intervals (0.95).
+      num_resamples, bootstrap_seed: the bootstrap's resamples and generator seed.
+      decide_by: which interval gives the verdict: 't', 'bootstrap', or 'both'
+        (significant only when both exclude 0 on the same side).
+
+    Returns:
+      One dict per condition, in the study's order of settings and sizes:
+      setting, <size>, n_pairs, n_dropped (pairs left out for a diverged lane),
+      mean_diff, sd_diff, t_low, t_high, boot_low, boot_high, verdict.
+
+    Raises:
+      ValueError: a condition whose two models do not have the same seeds (the
+        message names them), a duplicate (model, seed) in a condition, fewer
+        than 2 valid pairs in a condition, a missing column, or bad options.
+    """
+    models = tuple(models)
+    _check_options(confidence, num_resamples, decide_by, models)
+    table = _condition_table(rows, models, size, metric)
+    out = []
+    for cond in sorted(table, key=lambda c: (setting_rank(c[0]), c[1])):
+        lanes = table[cond]
+        seeds_a, seeds_b = set(lanes[models[0]]), set(lanes[models[1]])
+        if seeds_a != seeds_b:
+            raise ValueError(
+                f"condition setting={cond[0]}, {size}={cond[1]}: seeds are not paired; "
+                f"{models[0]} has {sorted(seeds_a)}, {models[1]} has {sorted(seeds_b)} "
+                f"(unmatched: {sorted(seeds_a ^ seeds_b)})")
+        diffs, dropped = [], 0
+        for seed in sorted(seeds_a):
+            a = _lane_value(lanes[models[0]][seed], metric)
+            b = _lane_value(lanes[models[1]][seed], metric)
+            if a is None or b is None:
+                dropped += 1
+            else:
+                diffs.append(a - b)
+        diffs = np.asarray(diffs, dtype=np.float64)
+        if diffs.size < 2:
+            raise ValueError(f"condition setting={cond[0]}, {size}={cond[1]}: {diffs.size} valid seed pairs "
+                             f"({dropped} dropped as diverged); expected at least 2")
+        t_ci = t_interval(diffs, confidence)
+        boot_ci = bootstrap_interval(diffs, confidence, num_resamples, bootstrap_seed)
+        by_t, by_boot = _verdict(t_ci, models), _verdict(boot_ci, models)
+        if decide_by == "t":
+            verdict = by_t
+        elif decide_by == "bootstrap":
+            verdict = by_boot
+        else:
+            verdict = by_t if by_t == by_boot else "not significant"
+        out.append({
+            "setting": cond[0], size: cond[1], "n_pairs": int(diffs.size), "n_dropped": dropped,
+            "mean_diff": float(np.mean(diffs)), "sd_diff": float(np.std(diffs, ddof=1)),
+            "t_low": t_ci[0], "t_high": t_ci[1], "boot_low": boot_ci[0], "boot_high": boot_ci[1],
+            "verdict": verdict,
+        })
+    return out
+
+
+def significance_markdown(results: Sequence[dict], size: str = "train_size",
+                          models: Sequence[str] = ("shared", "vanilla"), confidence: float = 0.95) -> str:
+    """The rows of ``paired_differences`` as a markdown table (differences with 3 significant digits)."""
+    level = f"{round(100 * confidence)}%"
+    header = ["setting", size, "seed pairs", f"mean {models[0]} - {models[1]}", f"{level} paired t",
+              f"{level} bootstrap", "verdict"]
+    sig = lambda x: f"{x:+.3g}"
+    body = [[str(r["setting"]), str(r[size]),
+             f"{r['n_pairs']}" + (f" ({r['n_dropped']} dropped)" if r["n_dropped"] else ""),
+             sig(r["mean_diff"]), f"[{sig(r['t_low'])}, {sig(r['t_high'])}]",
+             f"[{sig(r['boot_low'])}, {sig(r['boot_high'])}]", r["verdict"]] for r in results]
+    return markdown_table(header, body)

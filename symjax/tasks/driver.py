@@ -1,0 +1,690 @@
+"""The experiment driver: what every task shares, once.
+
+A task (``symjax.tasks.set_function_task`` ...) supplies only its own parts as a
+``Task``: an options dataclass (a ``CommonOptions`` subclass), the sweeps of a run
+(``plan_sweeps``), its data (``load_data``, ``build_pool``), the lanes of a
+sweep (``build_lanes``), the per-lane model functions (``lane_fns``, a
+``symjax.train.LaneFns``), an optional hook after each sweep and its report
+notes. ``run(task, opts)`` then does the rest, in this order:
+
+  1. checks everything it can before any compilation (``prepare``): the
+     options (``opts.validate()``), that ``out_dir`` is a writable folder, and
+     what ``out_dir`` already holds: an earlier run is continued only with
+     ``--resume`` (and only when its settings match) and replaced only with
+     ``--overwrite``; nothing is deleted before these checks pass;
+  2. loads the task's data once and builds each data pool once (sweeps with
+     the same ``SweepPlan.pool`` share it);
+  3. trains each sweep with ``symjax.train.sweep`` and writes results.csv,
+     results.jsonl and flags.txt after every sweep (atomically);
+  4. writes report.md, aggregate.csv and the figures.
+
+Resume (one scheme for every task). Each sweep has a folder
+``out_dir/checkpoints/<sweep name>/`` holding the engine's checkpoints and a
+record ``sweep.json`` = {"settings": ..., "rows": null | [...]}, written when
+the sweep starts (rows null) and again when it has finished (its rows). The
+settings are the sweep's plan plus every option that changes its numbers. With
+``--resume``, a finished sweep whose settings match is not trained again (its
+rows are reused); an unfinished one (or one whose only difference is
+``max_epochs``) continues from its newest checkpoint; any other difference is
+refused before anything runs.
+
+Progress: one ``symjax.tasks.progress.RunProgress`` per run owns every line
+the user sees; the engine's own progress bar is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import json
+import math
+import os
+import shlex
+import sys
+import tempfile
+import time
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from symjax.io import atomic_write_json
+
+USAGE_EXIT = 2  # bad input: one line on stderr
+INTERRUPTED_EXIT = 75  # --stop_after_epochs reached (a simulated interruption)
+
+#: Options that steer a run without changing its numbers (left out of a sweep's settings).
+RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "eval_batch_size",
+                         "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
+#: Settings a resumed sweep may change: it continues from its checkpoint.
+CONTINUABLE = frozenset({"max_epochs"})
+RECORD_FILE = "sweep.json"
+
+
+class BadInput(ValueError):
+    """Input that cannot run (a flag, a file, an out_dir), found before anything was compiled."""
+
+
+class Interrupted(RuntimeError):
+    """Raised after ``stop_after_epochs`` epochs (a simulated interruption, to test ``--resume``)."""
+
+
+def option(default, help: str, choices: tuple | None = None):
+    """A dataclass field that is also a command-line flag (``define_flags``) with this help text."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+# ---------------------------------------------------------------------------- options
+@dataclasses.dataclass(frozen=True)
+class CommonOptions:
+    """Options every task takes. A task subclasses it with its own fields and its study's defaults.
+
+    ``MODELS`` (class attribute) lists the task's model variants.
+    """
+
+    MODELS: ClassVar[tuple] = ()
+
+    models: tuple = option((), "Model variants to train.")
+    seeds: tuple = option((0, 1, 2), "A count (3 -> seeds 0,1,2) or a comma list of distinct seeds (0,5,7).")
+    max_epochs: int = option(250, "Maximum epochs per lane.")
+    patience: int = option(15, "Early-stopping patience in epochs.")
+    early_stopping: bool = option(True, "Stop each lane after --patience epochs without improvement.")
+    lr: float = option(1e-3, "Adam learning rate.")
+    sym_samples: int = option(5, "Group elements per test example for the symmetry error (eq. 8).")
+    x64: bool = option(False, "Train in float64 (jax_enable_x64).")
+    out_dir: str = option("runs/experiment", "Output folder (results, report, figures, checkpoints).")
+    resume: bool = option(False, "Continue the run in --out_dir (finished sweeps are reused).")
+    overwrite: bool = option(False, "Replace the run in --out_dir (its checkpoints are deleted).")
+    checkpoint_every: int = option(10, "Epochs between checkpoints.")
+    lane_groups: str = option("shape", "How lanes share jitted epoch programs: 'shape' = one program per distinct "
+                              "(batch size, steps per epoch), no padding work; 'single' = one padded program per "
+                              "architecture (one compilation). Results are the same.", ("shape", "single"))
+    eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
+    quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
+    quiet: bool = option(False, "No progress output.")
+    verbose: bool = option(False, "Show the INFO logging of orbax, jax and absl.")
+    distributed: bool = option(False, "Call jax.distributed.initialize() first (multi-host: SLURM, TPU pods; see "
+                               "launch/README.md). Each process trains its slice of the lanes.")
+    stop_after_epochs: int = option(0, f"Exit with status {INTERRUPTED_EXIT} after this many epochs in total "
+                                    "(simulates an interruption, to test --resume); 0 = never.")
+    report_only: bool = option(False, "Rewrite report.md of the run in --out_dir from its results; no training.")
+
+    def validate(self) -> None:
+        """Raises ValueError naming the flag (--name) for a setting that cannot run; compiles nothing."""
+        models = list(self.models)
+        unknown = [m for m in models if m not in self.MODELS]
+        if not models or unknown or len(set(models)) != len(models):
+            raise ValueError(f"--models: expected distinct names from {list(self.MODELS)}, got {models}")
+        check_ints("seeds", self.seeds, low=0)
+        for name in ("max_epochs", "patience", "sym_samples", "checkpoint_every", "eval_batch_size"):
+            check_int(name, getattr(self, name), low=1)
+        check_int("stop_after_epochs", self.stop_after_epochs, low=0)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
+                math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr: expected a finite number > 0, got {self.lr!r}")
+        if self.lane_groups not in ("shape", "single"):
+            raise ValueError(f"--lane_groups: expected 'shape' or 'single', got {self.lane_groups!r}")
+        if not self.out_dir:
+            raise ValueError("--out_dir: expected a folder path, got an empty value")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume and --overwrite: expected at most one of them")
+
+
+def check_int(name: str, value, low: int) -> None:
+    """ValueError naming --name unless value is an integer >= low."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"--{name}: expected an integer >= {low}, got {value!r}")
+
+
+def check_ints(name: str, values, low: int, allowed=None) -> None:
+    """ValueError naming --name unless values is a non-empty list of distinct integers >= low (in allowed)."""
+    values = list(values)
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low for v in values):
+        raise ValueError(f"--{name}: expected a non-empty list of integers >= {low}, got {values}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"--{name}: expected distinct values, got {values}")
+    if allowed is not None and any(v not in allowed for v in values):
+        raise ValueError(f"--{name}: expected values from {sorted(allowed)}, got "
+                         f"{[v for v in values if v not in allowed]} in {values}")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'3' -> (0, 1, 2); '0,5,7' -> (0, 5, 7). Raises ValueError naming --seeds."""
+    text = str(text).strip()
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip()) if "," in text else tuple(range(int(text)))
+    except ValueError:
+        raise ValueError(f"--seeds: expected a count or a comma list of integers, got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"--seeds: expected a count >= 1 or non-negative seeds, got {text!r}")
+    return seeds
+
+
+def _parse_list(name: str, values, like) -> tuple:
+    """A list flag's strings as a tuple of the type of ``like`` (the field's default elements)."""
+    if like and all(isinstance(v, int) for v in like):
+        try:
+            return tuple(int(v) for v in values)
+        except (TypeError, ValueError):
+            raise ValueError(f"--{name}: expected a comma list of integers, got {','.join(map(str, values))!r}") \
+                from None
+    return tuple(str(v) for v in values)
+
+
+def options_from_flags(task: "Task", flag_values, explicit: Mapping | None = None):
+    """The task's options from parsed absl flags.
+
+    A field takes, in this order: ``explicit[name]`` (a value the script derived
+    from another flag), the flag's value when the user set it, the task's
+    ``quick`` default with ``--quick``, the dataclass default. Raises ValueError
+    naming the flag; does not validate (``opts.validate()`` does).
+    """
+    explicit = dict(explicit or {})
+    quick = bool(flag_values["quick"].value)
+    values = {}
+    for field in dataclasses.fields(task.options):
+        if field.name in explicit:
+            values[field.name] = explicit[field.name]
+        elif field.name in flag_values and flag_values[field.name].present:
+            value = flag_values[field.name].value
+            if field.name == "seeds":
+                value = parse_seeds(value)
+            elif isinstance(field.default, tuple):
+                value = _parse_list(field.name, value, field.default)
+            values[field.name] = value
+        elif quick and field.name in task.quick:
+            values[field.name] = task.quick[field.name]
+    return task.options(**values)
+
+
+def define_flags(options_type, flag_values=None) -> None:
+    """One absl flag per field of ``options_type`` (name, default and help from the dataclass)."""
+    from absl import flags  # noqa: PLC0415
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    for field in dataclasses.fields(options_type):
+        default, help_text, choices = field.default, field.metadata.get("help", ""), field.metadata.get("choices")
+        if field.name == "seeds":
+            text = str(len(default)) if tuple(default) == tuple(range(len(default))) else ",".join(map(str, default))
+            flags.DEFINE_string("seeds", text, help_text, flag_values=flag_values)
+        elif isinstance(default, bool):
+            flags.DEFINE_boolean(field.name, default, help_text, flag_values=flag_values)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+        elif isinstance(default, float):
+            flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+        elif isinstance(default, tuple):
+            flags.DEFINE_list(field.name, [str(v) for v in default], help_text, flag_values=flag_values)
+        elif choices:
+            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=flag_values)
+        else:
+            flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+
+
+def options_text(opts, command: str | None) -> str:
+    """flags.txt: '# <command>' (if known), then every option as --name=value (lists comma-joined)."""
+    lines = [f"# {command}"] if command else []
+    for field in dataclasses.fields(opts):
+        value = getattr(opts, field.name)
+        lines.append(f"--{field.name}={','.join(map(str, value)) if isinstance(value, tuple) else value}")
+    return "\n".join(lines) + "\n"
+
+
+def _json_normal(obj):
+    return json.loads(json.dumps(obj))
+
+
+# ---------------------------------------------------------------------------- tasks and plans
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """One ``sweep`` call: the lanes of one architecture at one setting.
+
+    name: unique in the run; names the checkpoint folder and the progress lines.
+    setting: the task's setting (n_blocks, hidden setting, model size ...).
+    architecture: the model all lanes of the sweep share.
+    variants: the model names of its lanes (e.g. ('shared', 'shared_aug')).
+    pool: key of the data pool it indexes; sweeps with equal keys share one pool.
+    """
+
+    name: str
+    setting: Any
+    architecture: str
+    variants: tuple
+    pool: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What one experiment supplies to the driver.
+
+    name: 'task1' ... (the prefix of progress lines); number: the task id of
+    ``symjax.report`` (tables, figures, reference numbers); script: its
+    experiments/ script; options: its ``CommonOptions`` subclass; quick: the
+    --quick defaults (option name -> value); loss: 'mse' | 'cross_entropy';
+    plan_fields: option fields split over the sweeps (not part of a sweep's
+    resume settings, so a run can be extended along them); labels: names of
+    option fields in the report's grid differences.
+
+    Functions (opts = the task's options; data = ``load_data(opts)``):
+      plan_sweeps(opts) -> [SweepPlan]
+      load_data(opts) -> data (raises ValueError naming the flag when the data cannot serve the options)
+      build_pool(opts, plan, data) -> (pool_x, pool_y, *anything build_lanes needs, e.g. split indices)
+      build_lanes(opts, plan, data, pool) -> [Lane]
+      lane_fns(opts, plan, data) -> LaneFns
+      notes(opts, data) -> [markdown bullet text] (data, models, settings of the report)
+      after_sweep(opts, plan, data, pool, result, artifacts) -> rows: optional, adds columns to the
+        sweep's rows (artifacts: a dict kept for the whole run, e.g. figure panels)
+      write_figures(opts, artifacts, out_dir) -> [paths]: optional, figures beyond symjax.report's
+      write_report(rows, out_dir, extra_md) -> [paths]: optional, for a task without a table of the
+        study (e.g. the discovery experiments); default ``symjax.report.write_report(number, ...)``
+    """
+
+    name: str
+    number: int
+    script: str
+    options: type
+    quick: Mapping
+    loss: str
+    plan_fields: tuple
+    plan_sweeps: Callable
+    load_data: Callable
+    build_pool: Callable
+    build_lanes: Callable
+    lane_fns: Callable
+    notes: Callable
+    after_sweep: Callable | None = None
+    write_figures: Callable | None = None
+    write_report: Callable | None = None
+    labels: Mapping = dataclasses.field(default_factory=dict)
+
+
+def sweep_settings(task: Task, opts, plan: SweepPlan) -> dict:
+    """Everything a sweep's numbers depend on: its plan and every option not in RUN_CONTROL or plan_fields."""
+    options = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)
+               if f.name not in RUN_CONTROL and f.name not in task.plan_fields}
+    return _json_normal({"task": task.name, "plan": dataclasses.asdict(plan), "options": options})
+
+
+def settings_diff(saved: dict, current: dict) -> list[str]:
+    """'name: saved X, now Y' for every option or plan entry that differs."""
+    diffs = []
+    for part in ("plan", "options"):
+        old, new = saved.get(part, {}), current.get(part, {})
+        diffs += [f"{k}: saved {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                  if old.get(k) != new.get(k)]
+    return diffs
+
+
+def train_config(task: Task, opts, plan: SweepPlan):
+    """The engine's TrainConfig of one sweep (progress is the driver's: quiet engine)."""
+    from symjax.train import TrainConfig  # noqa: PLC0415
+
+    return TrainConfig(loss=task.loss, learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
+                       patience=int(opts.patience), early_stopping=bool(opts.early_stopping),
+                       checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
+                       checkpoint_every=int(opts.checkpoint_every), resume=bool(opts.resume),
+                       sym_samples=int(opts.sym_samples), quiet=True, eval_batch_size=int(opts.eval_batch_size),
+                       lane_groups=opts.lane_groups)
+
+
+def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:
+    """checkpoints/<sweep>/sweep.json; checkpoints/<sweep>/process_<k>/sweep.json with several processes
+    (beside that process's engine checkpoints)."""
+    folder = os.path.join(opts.out_dir, "checkpoints", plan.name)
+    if process_count > 1:
+        folder = os.path.join(folder, f"process_{process_index}")
+    return os.path.join(folder, RECORD_FILE)
+
+
+def _read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------- checks before training
+def check_out_dir(path: str) -> None:
+    """ValueError naming --out_dir unless it is (or can be created as) a writable folder. Creates nothing."""
+    target = os.path.abspath(path)
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"--out_dir={path}: expected a folder, but {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out_dir={path}: {existing} is not writable ({error.strerror})") from None
+
+
+def earlier_run(out_dir: str) -> list[str]:
+    """What out_dir holds of an earlier run: results.jsonl / results.csv / report.md and non-empty checkpoint folders."""
+    found = [n for n in ("results.jsonl", "results.csv", "report.md") if os.path.isfile(os.path.join(out_dir, n))]
+    checkpoints = os.path.join(out_dir, "checkpoints")
+    if os.path.isdir(checkpoints) and any(os.listdir(os.path.join(checkpoints, d)) for d in os.listdir(checkpoints)
+                                          if os.path.isdir(os.path.join(checkpoints, d))):
+        found.append("checkpoints/")
+    return found
+
+
+def check_resume(task: Task, opts, plans: list[SweepPlan]) -> None:
+    """With --resume: ValueError if a sweep's saved settings differ (other than CONTINUABLE). Deletes nothing."""
+    problems = []
+    for plan in plans:
+        current = sweep_settings(task, opts, plan)
+        folder = os.path.dirname(record_path(opts, plan))
+        for path in sorted(glob.glob(os.path.join(folder, RECORD_FILE))
+                           + glob.glob(os.path.join(folder, "process_*", RECORD_FILE))):
+            saved = _read_json(path)
+            if saved is None:
+                continue
+            diffs = [d for d in settings_diff(saved.get("settings", {}), current)
+                     if d.split(":", 1)[0] not in CONTINUABLE]
+            if diffs:
+                problems.append(f"sweep {plan.name} ({'; '.join(diffs)})")
+                break
+    if problems:
+        raise ValueError(f"--resume: {opts.out_dir} holds a run with other settings: {', '.join(problems)}; use "
+                         "that run's flags, another --out_dir, or --overwrite to replace it")
+
+
+def prepare(task: Task, opts) -> list[SweepPlan]:
+    """Every check that needs no data and no compilation; returns the sweeps. Raises BadInput."""
+    try:
+        if not isinstance(opts, task.options):
+            raise ValueError(f"options: expected {task.options.__name__}, got {type(opts).__name__}")
+        opts.validate()
+        check_out_dir(opts.out_dir)
+        plans = task.plan_sweeps(opts)
+        if opts.report_only:
+            if not os.path.isfile(os.path.join(opts.out_dir, "results.jsonl")):
+                raise ValueError(f"--report_only: expected results.jsonl in --out_dir={opts.out_dir}")
+        elif opts.resume:
+            check_resume(task, opts, plans)
+        elif not opts.overwrite:
+            found = earlier_run(opts.out_dir)
+            if found:
+                raise ValueError(f"--out_dir={opts.out_dir} holds an earlier run ({', '.join(found)}); pass "
+                                 "--resume to continue it or --overwrite to replace it")
+    except BadInput:
+        raise
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    return plans
+
+
+# ---------------------------------------------------------------------------- the run
+@dataclasses.dataclass
+class SweepLog:
+    """One line of the report's sweep table."""
+
+    name: str
+    lanes: int
+    epochs: int
+    wall_s: float
+    status: str
+
+
+def _status(resume: bool, first_epoch: int | None) -> str:
+    if not resume:
+        return "trained"
+    if first_epoch is None:
+        return "resumed from a checkpoint with no epoch left to train"
+    if first_epoch > 1:
+        return f"resumed at epoch {first_epoch}"
+    return "resume found no checkpoint; trained from scratch"
+
+
+@dataclasses.dataclass
+class _RunState:
+    """What one invocation accumulates over its sweeps."""
+
+    rows: list = dataclasses.field(default_factory=list)
+    log: list = dataclasses.field(default_factory=list)  # SweepLog per sweep
+    pools: dict = dataclasses.field(default_factory=dict)  # SweepPlan.pool -> (pool_x, pool_y, ...)
+    artifacts: dict = dataclasses.field(default_factory=dict)  # the task's after_sweep -> write_figures
+    epochs_done: int = 0  # epochs trained in this invocation, all sweeps
+
+
+def _log_entry(name: str, rows: list[dict], status: str) -> SweepLog:
+    return SweepLog(name, len(rows), max((r["epochs"] for r in rows), default=0),
+                    max((r["wall_s"] for r in rows), default=0.0), status)
+
+
+def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record: str, state: _RunState,
+                 progress) -> tuple[list[dict], SweepLog]:
+    """Trains one sweep (continuing its checkpoint with --resume); records it; returns its rows and log line."""
+    from symjax.train import sweep  # noqa: PLC0415
+
+    if plan.pool not in state.pools:
+        state.pools[plan.pool] = task.build_pool(opts, plan, data)
+    pool = state.pools[plan.pool]
+    lanes = task.build_lanes(opts, plan, data, pool)
+    fns = task.lane_fns(opts, plan, data)
+    atomic_write_json(record, {"settings": settings, "rows": None}, indent=1)
+    first_epoch: list[int] = []
+
+    def on_epoch(epoch, summary):
+        if not first_epoch:
+            first_epoch.append(epoch)
+            if epoch > 1:
+                progress.message(f"{plan.name}: resumed from its checkpoint at epoch {epoch - 1}")
+        state.epochs_done += 1
+        progress.on_epoch(epoch, summary)
+        if opts.stop_after_epochs and state.epochs_done >= opts.stop_after_epochs:
+            raise Interrupted(f"stopped after {state.epochs_done} epochs (--stop_after_epochs), in sweep "
+                              f"{plan.name} at epoch {epoch}")
+
+    progress.sweep_started(plan.name, len(lanes))
+    fingerprint = {k: v for k, v in settings["options"].items() if k not in CONTINUABLE}
+    result = sweep(fns, pool[0], pool[1], lanes, train_config(task, opts, plan),
+                   config_fingerprint={"task": task.name, "plan": settings["plan"], "options": fingerprint},
+                   epoch_callback=on_epoch)
+    rows = result.rows
+    if task.after_sweep is not None and rows:
+        rows = task.after_sweep(opts, plan, data, pool, result, state.artifacts)
+    atomic_write_json(record, {"settings": settings, "rows": rows}, indent=1)
+    progress.sweep_finished(plan.name, len(lanes), result.timings)
+    return rows, _log_entry(plan.name, rows, _status(opts.resume, first_epoch[0] if first_epoch else None))
+
+
+def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
+    """Trains every sweep of ``opts``, writing results after each, then the report; returns all rows.
+
+    With several JAX processes every process returns its own rows, except
+    process 0, which returns the merged rows of all processes.
+
+    Raises:
+      BadInput: options, out_dir or data that cannot run, before anything is compiled.
+      Interrupted: after ``opts.stop_after_epochs`` epochs.
+    """
+    start = time.perf_counter()
+    plans = prepare(task, opts)
+    import jax  # noqa: PLC0415
+
+    if opts.x64:
+        jax.config.update("jax_enable_x64", True)
+    from symjax.tasks.progress import RunProgress  # noqa: PLC0415
+    from symjax.train import read_results, write_results  # noqa: PLC0415
+
+    try:
+        data = task.load_data(opts)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    if opts.report_only:
+        return write_run_report(task, opts, read_results(opts.out_dir), data, None, None, command)
+    if jax.process_count() > 1:  # every process has checked out_dir before any process writes to it
+        from jax.experimental import multihost_utils  # noqa: PLC0415
+
+        multihost_utils.sync_global_devices("symjax_driver_prepared")
+    os.makedirs(opts.out_dir, exist_ok=True)
+    flags_text = options_text(opts, command)
+    state = _RunState()
+    with RunProgress(task.name, [(p.name, int(opts.max_epochs)) for p in plans], quiet=opts.quiet) as progress:
+        for plan in plans:
+            record = record_path(opts, plan, jax.process_index(), jax.process_count())
+            settings = sweep_settings(task, opts, plan)
+            saved = _read_json(record) if opts.resume else None
+            if saved is not None and saved.get("settings") == settings and saved.get("rows") is not None:
+                rows, entry = saved["rows"], _log_entry(plan.name, saved["rows"], "finished earlier, reused")
+                progress.sweep_skipped(plan.name, f"finished earlier with the same settings; {len(rows)} rows reused")
+            else:
+                rows, entry = _train_sweep(task, opts, plan, data, settings, record, state, progress)
+            state.rows.extend(rows)
+            state.log.append(entry)
+            write_results(opts.out_dir, state.rows, flags_text)
+
+    rows = state.rows
+    if jax.process_count() > 1:  # each process trained its slice of the lanes; process 0 reports on all rows
+        if jax.process_index() != 0:
+            return rows
+        rows = read_results(opts.out_dir)
+    if task.write_figures is not None:
+        task.write_figures(opts, state.artifacts, opts.out_dir)
+    return write_run_report(task, opts, rows, data, state.log, time.perf_counter() - start, command)
+
+
+# ---------------------------------------------------------------------------- report
+def grid_differences(opts, study, labels: Mapping | None = None) -> list[str]:
+    """What ``opts`` leaves out of, or changes from, the study's options ``study`` (empty: the study's grid).
+
+    Compares every field not in RUN_CONTROL (nor quick, whose grid shows in the
+    other fields): lists by their entries ('<label> a, b not run' / '... are not
+    in the study'), seeds by their count, other values as '<name> <value>
+    instead of <study value>'.
+    """
+    labels = dict(labels or {})
+    out = []
+    for field in dataclasses.fields(study):
+        name = field.name
+        if name in RUN_CONTROL or name == "quick":
+            continue
+        value, default = getattr(opts, name), getattr(study, name)
+        label = labels.get(name, name)
+        if name == "seeds":
+            if len(value) < len(default):
+                out.append(f"{len(value)} seed(s) {list(value)} instead of {len(default)}")
+        elif isinstance(default, tuple):
+            missing = [v for v in default if v not in value]
+            extra = [v for v in value if v not in default]
+            if missing:
+                out.append(f"{label} {', '.join(map(str, missing))} not run (study: {', '.join(map(str, default))})")
+            if extra:
+                out.append(f"{label} {', '.join(map(str, extra))} are not in the study")
+        elif isinstance(default, bool):
+            if value != default:
+                out.append(f"{label} {'on' if value else 'off'} (study: {'on' if default else 'off'})")
+        elif value != default:
+            out.append(f"{label} {value} instead of {default}")
+    return out
+
+
+def machine_description() -> str:
+    from symjax.tasks.common import machine_description as describe  # noqa: PLC0415
+
+    return describe()
+
+
+def run_markdown(task: Task, opts, rows: list[dict], data, log: list[SweepLog] | None, wall_s: float | None,
+                 command: str | None) -> str:
+    """The report's 'How this run was produced' section: command, machine, wall time, sweeps, task notes, scope."""
+    sweep_wall = {}  # the slowest process's wall time of each sweep
+    for r in rows:
+        sweep_wall[r.get("sweep")] = max(sweep_wall.get(r.get("sweep"), 0.0), float(r["wall_s"]))
+    lines = [f"- Command: `{command}`" if command else f"- Called from Python (`symjax.tasks.driver.run` on "
+             f"{task.name}).", f"- Machine: {machine_description()}."]
+    total = f"{sum(sweep_wall.values()):.1f} s"
+    lines.append(f"- Wall time of this invocation: {wall_s:.1f} s; the sweeps' own wall times sum to {total} "
+                 "(a resumed sweep counts its earlier passes up to the checkpoint it resumed from)."
+                 if wall_s is not None else f"- Wall time: the sweeps' own wall times sum to {total} (report "
+                 "rewritten from the results).")
+    lines.append(f"- Precision: {'float64 (--x64)' if opts.x64 else 'float32'}.")
+    lines += [f"- {note}" for note in task.notes(opts, data)]
+    if log:
+        lines += ["", "| sweep | lanes | epochs trained (max over lanes) | sweep wall s | status |",
+                  "|---|---:|---:|---:|---|"]
+        lines += [f"| {s.name} | {s.lanes} | {s.epochs} | {s.wall_s:.1f} | {s.status} |" for s in log]
+    unfinished = [p.name for p in task.plan_sweeps(opts) if p.name not in sweep_wall]
+    differences = grid_differences(opts, task.options(), task.labels)
+    if unfinished:
+        differences.insert(0, f"sweeps {', '.join(unfinished)} not finished, so their models are missing")
+    lines += ["", "### Scope against the study's grid", ""]
+    if differences:
+        lines += ["This run is a reduced grid:", ""] + [f"- {d}" for d in differences]
+        lines += ["", f"The study's full grid runs with the script's defaults: `python {task.script} "
+                      f"--out_dir runs/{task.name}_full`."]
+        if all(d.startswith("max_epochs") for d in differences) and command:
+            lines += ["", f"Only epochs were cut, so the lanes can be continued from this run's checkpoints "
+                          f"(`{opts.out_dir}/checkpoints`): `{command} --resume --max_epochs="
+                          f"{task.options().max_epochs}`."]
+    else:
+        lines.append("This run is the study's full grid.")
+    return "\n".join(lines)
+
+
+def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list[dict]:
+    """report.md (with ``run_markdown``), aggregate.csv and figures of the task; returns rows."""
+    extra_md = run_markdown(task, opts, rows, data, log, wall_s, command)
+    if task.write_report is not None:
+        task.write_report(rows, opts.out_dir, extra_md)
+    else:
+        from symjax.report import write_report  # noqa: PLC0415
+
+        write_report(task.number, rows, opts.out_dir, extra_md=extra_md)
+    return rows
+
+
+# ---------------------------------------------------------------------------- scripts
+def command_line(script: str) -> str:
+    """'python <script> <arguments of this process>', shell-quoted (flags.txt, report.md)."""
+    return shlex.join(["python", script, *sys.argv[1:]])
+
+
+def parse_flags_or_exit(argv):
+    """absl flag parsing with absl's own errors (unknown flag, bad integer) as one line, exit code 2."""
+    from absl import flags  # noqa: PLC0415
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        exit_with_error(argv[0], str(error).splitlines()[0])
+
+
+def exit_with_error(script: str, message: str) -> None:
+    """'<script>: error: <message>' on stderr, exit code 2."""
+    print(f"{os.path.basename(script)}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT)
+
+
+@contextlib.contextmanager
+def exit_on_bad_input(script: str):
+    """BadInput -> one stderr line, exit 2; Interrupted -> exit 75."""
+    try:
+        yield
+    except BadInput as error:
+        exit_with_error(script, str(error))
+    except Interrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT)
+
+
+def main(task: Task, argv, flag_values, explicit: Mapping | None = None) -> list[dict]:
+    """The body of every experiments/taskN.py main(): flags -> options -> run, bad input as one line."""
+    from symjax.tasks.progress import configure_logging  # noqa: PLC0415
+
+    with exit_on_bad_input(task.script):
+        if len(argv) > 1:
+            raise BadInput(f"unexpected positional arguments {argv[1:]}; every setting is a --flag")
+        try:
+            opts = options_from_flags(task, flag_values, explicit)
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+        configure_logging(opts.verbose)
+        if opts.distributed:
+            import jax  # noqa: PLC0415
+
+            jax.distributed.initialize()
+        return run(task, opts, command=command_line(task.script))

@@ -1,0 +1,192 @@
+"""The experiment driver (symjax/tasks/driver.py) without training: flags -> options, --quick, checks before any
+compilation, resume settings, grid differences, flags.txt. The end-to-end runs are in tests/test_task*.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from absl import flags
+
+import symjax
+from symjax.tasks import driver
+from symjax.tasks import graph_task as t2
+from symjax.tasks import set_function_task as t1
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse(task, *args):
+    """Fresh absl flags of the task, parsed from args, and the options they give."""
+    values = flags.FlagValues()
+    driver.define_flags(task.options, values)
+    values(["script", *args])
+    return driver.options_from_flags(task, values)
+
+
+def test_version_matches_pyproject():
+    with open(REPO / "pyproject.toml", "rb") as f:
+        assert symjax.__version__ == tomllib.load(f)["project"]["version"]
+
+
+def test_defaults_are_the_study_grid_and_quick_keeps_explicit_flags():
+    assert parse(t2.TASK) == t2.Options()
+    assert (t2.Options().hidden, t2.Options().data_sizes, t2.Options().seeds) == ((3, 5, 7), (500, 1500, 4110),
+                                                                                  (0, 1, 2))
+    quick = parse(t2.TASK, "--quick")
+    assert (quick.hidden, quick.seeds, quick.max_epochs, quick.batch_size, quick.x64) == ((3,), (0,), 5, 16, True)
+    # The issue's example: every flag set on the command line wins over the quick grid.
+    mixed = parse(t2.TASK, "--quick", "--seeds=3", "--hidden=5,7", "--max_epochs=50")
+    assert (mixed.hidden, mixed.seeds, mixed.max_epochs) == ((5, 7), (0, 1, 2), 50)
+    assert (mixed.data_sizes, mixed.batch_size) == ((200,), 16)  # not set: the quick grid's
+    assert parse(t1.TASK, "--quick", "--lane_groups=shape", "--seeds=0,5").seeds == (0, 5)
+    assert parse(t1.TASK, "--quick", "--lane_groups=shape").lane_groups == "shape"
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--seeds=0,0"], "--seeds"), (["--seeds=x"], "--seeds"), (["--lr=inf"], "--lr"), (["--lr=nan"], "--lr"),
+    (["--lr=0"], "--lr"), (["--n_blocks=2,2"], "--n_blocks"), (["--n_blocks=2,x"], "--n_blocks"),
+    (["--models=vanilla,vanilla"], "--models"), (["--models=mlp"], "--models"), (["--max_epochs=0"], "--max_epochs"),
+    (["--resume", "--overwrite"], "--overwrite"), (["--out_dir="], "--out_dir"),
+])
+def test_bad_options_name_the_flag(args, flag):
+    with pytest.raises(ValueError, match=flag):
+        parse(t1.TASK, *args).validate()
+
+
+def test_out_dir_check_creates_nothing(tmp_path):
+    driver.check_out_dir(str(tmp_path / "new" / "deeper"))
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    for bad in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(ValueError, match=r"--out_dir=.*is a file"):
+            driver.check_out_dir(str(bad))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_read_only_out_dir_is_refused(tmp_path):
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match="not writable"):
+            driver.check_out_dir(str(tmp_path / "run"))
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def _write_record(opts, plan, settings, rows=None):
+    path = Path(driver.record_path(opts, plan))
+    path.parent.mkdir(parents=True)
+    driver.atomic_write_json(path, {"settings": settings, "rows": rows})
+    return path
+
+
+def test_prepare_refuses_an_earlier_run_and_other_settings_deleting_nothing(tmp_path):
+    opts = t1.Options(n_blocks=(2,), train_sizes=(40,), seeds=(0, 1), out_dir=str(tmp_path))
+    plan = t1.plan_sweeps(opts)[0]
+    record = _write_record(opts, plan, driver.sweep_settings(t1.TASK, opts, plan), rows=[])
+    before = record.read_bytes()
+    with pytest.raises(driver.BadInput, match="holds an earlier run .*--resume .*--overwrite"):
+        driver.prepare(t1.TASK, opts)
+    assert [p.name for p in driver.prepare(t1.TASK, dataclasses.replace(opts, overwrite=True))] == ["n2_vanilla",
+                                                                                                   "n2_shared"]
+    assert driver.prepare(t1.TASK, dataclasses.replace(opts, resume=True))
+    # More epochs continue the sweep; other seeds or another learning rate are a different run.
+    assert driver.prepare(t1.TASK, dataclasses.replace(opts, resume=True, max_epochs=500))
+    with pytest.raises(driver.BadInput, match=r"sweep n2_vanilla \(seeds: saved \[0, 1\], now \[0, 1, 2\]\)"):
+        driver.prepare(t1.TASK, dataclasses.replace(opts, resume=True, seeds=(0, 1, 2)))
+    with pytest.raises(driver.BadInput, match="lr: saved 0.001, now 0.01"):
+        driver.prepare(t1.TASK, dataclasses.replace(opts, resume=True, lr=0.01))
+    # Adding an n_blocks extends the run: the saved sweep's settings do not depend on the others.
+    assert driver.prepare(t1.TASK, dataclasses.replace(opts, resume=True, n_blocks=(2, 5)))
+    assert record.read_bytes() == before and sorted(p.name for p in tmp_path.rglob("*")) == [
+        "checkpoints", "n2_vanilla", "sweep.json"]
+
+
+def test_grid_differences_against_the_study():
+    opts = t1.Options(n_blocks=(2, 3), seeds=(0,), max_epochs=3, early_stopping=False, quiet=True, out_dir="x")
+    assert driver.grid_differences(opts, t1.Options(), t1.TASK.labels) == [
+        "1 seed(s) [0] instead of 3", "max_epochs 3 instead of 250", "early_stopping off (study: on)",
+        "n_blocks 1, 5, 10, 20 not run (study: 1, 2, 5, 10, 20)", "n_blocks 3 are not in the study"]
+    assert driver.grid_differences(t1.Options(out_dir="elsewhere", resume=True), t1.Options()) == []
+
+
+def test_flags_text_lists_every_option():
+    opts = t1.Options(n_blocks=(2,), seeds=(0, 1))
+    lines = driver.options_text(opts, "python experiments/task1.py --n_blocks=2").splitlines()
+    assert lines[0] == "# python experiments/task1.py --n_blocks=2"
+    assert "--n_blocks=2" in lines and "--seeds=0,1" in lines and "--lr=0.001" in lines
+    assert len(lines) == 1 + len(dataclasses.fields(opts))
+
+
+# ---------------------------------------------------------------------------- a fourth task, in process
+@dataclasses.dataclass(frozen=True)
+class ToyOptions(driver.CommonOptions):
+    """A regression task outside the study: y = sum(x) from x in R^3, two learning rates per sweep."""
+
+    MODELS = ("linear",)
+
+    models: tuple = driver.option(("linear",), "")
+    rates: tuple = driver.option((0.1, 0.01), "Per-lane Adam learning rates.")
+    max_epochs: int = driver.option(2, "")
+    checkpoint_every: int = driver.option(1, "")
+    quiet: bool = driver.option(True, "")
+
+
+def _toy_task(reports: list):
+    import jax.numpy as jnp
+    import numpy as np
+
+    from symjax.train import Lane, LaneFns
+
+    def build_pool(opts, plan, data):
+        x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+        return x, x.sum(axis=1, keepdims=True)
+
+    def build_lanes(opts, plan, data, pool):
+        idx = np.arange(60)
+        return [Lane(seed=s, train_idx=idx[:40], val_idx=idx[40:50], test_idx=idx[50:], batch_size=8,
+                     learning_rate=rate, meta={"task": 4, "model": "linear", "setting": 3, "sweep": plan.name,
+                                               "rate": rate})
+                for s in opts.seeds for rate in opts.rates]
+
+    def lane_fns(opts, plan, data):
+        return LaneFns(init=lambda key: {"w": jnp.zeros((3, 1))}, apply=lambda p, x: x @ p["w"])
+
+    def write_report(rows, out_dir, extra_md):
+        reports.append((len(rows), extra_md))
+        return []
+
+    return driver.Task(
+        name="toy", number=4, script="toy.py", options=ToyOptions, quick={}, loss="mse", plan_fields=("models",),
+        plan_sweeps=lambda opts: [driver.SweepPlan("linear", 3, "linear", ("linear",))],
+        load_data=lambda opts: None, build_pool=build_pool, build_lanes=build_lanes, lane_fns=lane_fns,
+        notes=lambda opts, data: ["toy data"], write_report=write_report)
+
+
+def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
+    """Any task (here: regression with per-lane learning rates and its own report) gets results after the sweep,
+    a sweep record, the run section of its report, and reuse of the finished sweep with --resume."""
+    import numpy as np
+
+    from symjax.train import read_results
+
+    reports = []
+    task = _toy_task(reports)
+    opts = ToyOptions(seeds=(0,), out_dir=str(tmp_path))
+    rows = driver.run(task, opts)
+    assert [(r["rate"], r["epochs"]) for r in rows] == [(0.1, 2), (0.01, 2)]
+    assert rows[0]["test_loss"] != rows[1]["test_loss"]  # the rate is per lane
+    assert read_results(str(tmp_path)) == rows
+    record = driver._read_json(driver.record_path(opts, task.plan_sweeps(opts)[0]))
+    assert record["rows"] == rows and record["settings"]["options"]["rates"] == [0.1, 0.01]
+    assert reports[0][0] == 2 and "- toy data" in reports[0][1] and "| linear | 2 | 2 |" in reports[0][1]
+    with pytest.raises(driver.BadInput, match="holds an earlier run"):
+        driver.run(task, opts)
+    again = driver.run(task, dataclasses.replace(opts, resume=True))
+    assert again == rows and "finished earlier, reused" in reports[1][1]
+    assert np.isfinite([r["test_loss"] for r in again]).all()
+    assert driver.run(task, dataclasses.replace(opts, report_only=True)) == rows  # trains nothing
+    assert "report rewritten from the results" in reports[2][1]
