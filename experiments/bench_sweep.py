@@ -45,14 +45,13 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from symjax import actions, groups  # noqa: E402
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.io import atomic_write_json, atomic_write_text  # noqa: E402
-from symjax.models.set_models import BLOCK_WIDTHS, set_model  # noqa: E402
+from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
 from symjax.tasks import common  # noqa: E402
-from symjax.tasks.set_function_task import ARCHITECTURES, build_lanes, build_pool  # noqa: E402
+from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
-from symjax.train import LaneFns, TrainConfig, sweep  # noqa: E402
+from symjax.train import TrainConfig, sweep  # noqa: E402
 
 try:
     from symjax.train import compile_cache  # noqa: E402
@@ -110,10 +109,16 @@ def train_sizes():
 
 
 def task1_sweeps(n_blocks, seeds):
-    """[(architecture, spec, pool_x, pool_y, lanes)]: the Task 1 lanes of both architectures, no augmentation."""
-    pool_x, pool_y, index = build_pool(n_blocks, train_sizes(), seeds)
-    return [(arch, set_model(arch, n_blocks), pool_x, pool_y,
-             build_lanes(arch, [False], n_blocks, train_sizes(), seeds, index)) for arch in ARCHITECTURES]
+    """[(architecture, LaneFns, pool_x, pool_y, lanes)]: Task 1's sweeps of models vanilla and shared, as
+    its driver builds them (the augment function is passed, as the task does, but no lane augments)."""
+    opts = task1.Options(n_blocks=(n_blocks,), train_sizes=train_sizes(), seeds=tuple(seeds),
+                         models=("vanilla", "shared"))
+    sweeps = []
+    for plan in task1.plan_sweeps(opts):
+        pool = task1.build_pool(opts, plan)
+        sweeps.append((plan.architecture, task1.lane_fns(opts, plan), pool[0], pool[1],
+                       task1.build_lanes(opts, plan, None, pool)))
+    return sweeps
 
 
 def engine_config(epochs, **overrides):
@@ -124,12 +129,8 @@ def engine_config(epochs, **overrides):
     return TrainConfig(**fields)
 
 
-def run_engine(spec, pool_x, pool_y, lanes, config, n_blocks):
+def run_engine(fns, pool_x, pool_y, lanes, config):
     """One sweep as the Task 1 script calls it. Returns (SweepResult, epoch end times (perf_counter))."""
-    group = groups.symmetric(n_blocks)
-    action_in = actions.base(group)
-    fns = LaneFns(init=spec.init, apply=spec.apply, augment=common.augmentation(action_in),
-                  symmetry_error=common.symmetry_error_fn(spec.apply, action_in, actions.trivial(group, 1)))
     stamps = []
     result = sweep(fns, pool_x, pool_y, lanes, config,
                    epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
@@ -141,10 +142,10 @@ def time_engine(sweeps, epochs, n_blocks, one_lane=False):
     wall, steady, losses, engine = 0.0, 0.0, [], collections.Counter()
     cpu_start = time.process_time()
     with Phases() as phases:
-        for _, spec, pool_x, pool_y, lanes in sweeps:
+        for _, fns, pool_x, pool_y, lanes in sweeps:
             for part in ([[lane] for lane in lanes] if one_lane else [lanes]):
                 start = time.perf_counter()
-                result, stamps = run_engine(spec, pool_x, pool_y, part, engine_config(epochs), n_blocks)
+                result, stamps = run_engine(fns, pool_x, pool_y, part, engine_config(epochs))
                 wall += time.perf_counter() - start
                 steady += stamps[-1] - stamps[0]
                 engine.update(result.timings)
@@ -240,11 +241,11 @@ def matmul_flops(n=2048, repeats=10):
     return 2 * n ** 3 / float(np.median(times))
 
 
-def flops_per_example(spec, n_blocks, batch=256):
+def flops_per_example(fns, n_blocks, batch=256):
     """XLA's FLOP count of one training example: value_and_grad of the batch MSE, / batch size."""
-    params = spec.init(jax.random.key(0))
+    params = fns.init(jax.random.key(0))
     x, y = jnp.zeros((batch, n_blocks)), jnp.zeros((batch, 1))
-    step = jax.jit(jax.value_and_grad(lambda p: jnp.mean((spec.apply(p, x) - y) ** 2)))
+    step = jax.jit(jax.value_and_grad(lambda p: jnp.mean((fns.apply(p, x) - y) ** 2)))
     cost = step.lower(params).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost["flops"]) / batch
@@ -253,11 +254,11 @@ def flops_per_example(spec, n_blocks, batch=256):
 def steady_flops(n_blocks, seeds, epochs):
     """Useful training FLOP/s of the engine's steady-state epochs (epochs 2..), per architecture."""
     out = {}
-    for arch, spec, pool_x, pool_y, lanes in task1_sweeps(n_blocks, seeds):
-        _, stamps = run_engine(spec, pool_x, pool_y, lanes, engine_config(epochs), n_blocks)
+    for arch, fns, pool_x, pool_y, lanes in task1_sweeps(n_blocks, seeds):
+        _, stamps = run_engine(fns, pool_x, pool_y, lanes, engine_config(epochs))
         seconds = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
         examples = sum(len(lane.train_idx) for lane in lanes)
-        out[arch] = {"epoch_s": seconds, "flop_per_example": flops_per_example(spec, n_blocks),
+        out[arch] = {"epoch_s": seconds, "flop_per_example": flops_per_example(fns, n_blocks),
                      "examples_per_epoch": examples}
         out[arch]["flop_per_s"] = out[arch]["flop_per_example"] * examples / seconds
     return out
@@ -375,7 +376,7 @@ def markdown(r):
                       f"examples; validation and padding not counted) vs a large float32 matmul at "
                       f"{r['matmul_flop_per_s'] / 1e9:.1f} GFLOP/s:", "",
                   "| architecture | s / epoch | FLOP / example | GFLOP/s | % of large matmul |", "|---|---:|---:|---:|---:|"]
-        for arch in ARCHITECTURES:
+        for arch in task1.ARCHITECTURES:
             a = s[arch]
             lines.append(f"| {arch} | {a['epoch_s']:.3f} | {a['flop_per_example']:,.0f} | {a['flop_per_s'] / 1e9:.2f} | "
                          f"{100 * a['flop_per_s'] / r['matmul_flop_per_s']:.1f} |")
