@@ -645,8 +645,13 @@ def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list
 
 # ---------------------------------------------------------------------------- scripts
 def command_line(script: str) -> str:
-    """'python <script> <arguments of this process>', shell-quoted (flags.txt, report.md)."""
-    return shlex.join(["python", script, *sys.argv[1:]])
+    """'python <script> <arguments of this process>', shell-quoted (flags.txt, report.md).
+
+    ``script`` may carry fixed arguments ('experiments/discovery.py --experiment=mnist'); an argument of
+    this process equal to one of them is not repeated.
+    """
+    words = shlex.split(script)
+    return shlex.join(["python", *words, *(a for a in sys.argv[1:] if a not in words[1:])])
 
 
 def parse_flags_or_exit(argv):
