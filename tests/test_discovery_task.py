@@ -159,8 +159,6 @@ def _check_rows(experiment, rows):
     for r in rows:
         if experiment == "set_sum":  # mean |e| <= sqrt(mean e^2): our L1 against the engine's MSE
             assert r["test_l1"] <= math.sqrt(r["test_loss"]) + 1e-5
-        if r["model"] in ("hard",):
-            assert r["sym_error"] < 1e-8 and r["sharing_score"] < 1e-6 and r["top_symmetry"] == r["true_symmetry"]
         if r["model"].startswith("generic") or r["model"] == "soft":
             assert 0.0 <= r["sharing_score"] and r["top_symmetry"] and r["true_symmetry"]
 
