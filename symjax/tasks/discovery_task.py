@@ -39,6 +39,7 @@ from symjax.tasks import driver
 from symjax.tasks.driver import option
 
 EXPERIMENTS = dm.EXPERIMENTS
+IMAGE_EXPERIMENTS = ("translation_1d", "translation_2d", "mnist")  # the generic penalty has offsets (b, b')
 REFERENCE_LAMS = (100.0, 10.0, 1.0, 1e-2, 1e-3, 1e-4, 1e-5)
 BASELINES = {"set_sum": "deepsets", "translation_1d": "cnn", "translation_2d": "cnn", "mnist": "cnn",
              "degree": "gcn"}
@@ -111,7 +112,7 @@ class Options(driver.CommonOptions):
                 raise ValueError(f"--degree_splits: expected values from {list(dd.SPLITS)}, got "
                                  f"{list(self.degree_splits)}")
         pairs = offset_pairs(self.offsets)
-        if self.experiment in ("translation_1d", "translation_2d", "mnist"):
+        if self.experiment in IMAGE_EXPERIMENTS:
             for pair in pairs:  # TranslationModel checks b < translations per axis and b' < image side
                 try:
                     model(self, "generic" if self.experiment != "translation_1d" else "generic_elu", pair)
@@ -191,8 +192,8 @@ def plan_sweeps(opts: Options) -> list[driver.SweepPlan]:
     for variant in dm.VARIANTS[opts.experiment]:
         if variant not in opts.models:
             continue
-        pairs = offset_pairs(opts.offsets) if variant.startswith("generic") and opts.experiment != "set_sum" \
-            and opts.experiment != "degree" else [None]
+        offsets_apply = variant.startswith("generic") and opts.experiment in IMAGE_EXPERIMENTS
+        pairs = offset_pairs(opts.offsets) if offsets_apply else [None]
         for pair in pairs:
             name = variant if pair is None or len(pairs) == 1 else f"{variant}_o{pair[0]}_{pair[1]}"
             plans.append(driver.SweepPlan(name, pair, variant, (variant,), pool=opts.experiment))
@@ -359,7 +360,7 @@ def notes(opts: Options, data: dict) -> list[str]:
              "eq.-8 samples; the dataset is the same for every lane)."]
     if "describe" in first.info:
         lines.append(f"MNIST: {first.info['describe']}; canvas {opts.canvas} x {opts.canvas}.")
-    if opts.experiment in ("translation_1d", "translation_2d", "mnist"):
+    if opts.experiment in IMAGE_EXPERIMENTS:
         lines.append(f"Offset pairs (b, b') of the generic penalty: {opts.offsets}.")
     return lines
 
