@@ -168,12 +168,18 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def _parse_list(name: str, values, like) -> tuple:
-    """A list flag's strings as a tuple of the type of ``like`` (the field's default elements)."""
+    """A list flag's strings as a tuple of the type of ``like`` (the field's default elements: int, float or str)."""
     if like and all(isinstance(v, int) for v in like):
         try:
             return tuple(int(v) for v in values)
         except (TypeError, ValueError):
             raise ValueError(f"--{name}: expected a comma list of integers, got {','.join(map(str, values))!r}") \
+                from None
+    if like and all(isinstance(v, float) for v in like):
+        try:
+            return tuple(float(v) for v in values)
+        except (TypeError, ValueError):
+            raise ValueError(f"--{name}: expected a comma list of numbers, got {','.join(map(str, values))!r}") \
                 from None
     return tuple(str(v) for v in values)
 
@@ -646,8 +652,13 @@ def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list
 
 # ---------------------------------------------------------------------------- scripts
 def command_line(script: str) -> str:
-    """'python <script> <arguments of this process>', shell-quoted (flags.txt, report.md)."""
-    return shlex.join(["python", script, *sys.argv[1:]])
+    """'python <script> <arguments of this process>', shell-quoted (flags.txt, report.md).
+
+    ``script`` may carry fixed arguments ('experiments/discovery.py --experiment=mnist'); an argument of
+    this process equal to one of them is not repeated.
+    """
+    words = shlex.split(script)
+    return shlex.join(["python", *words, *(a for a in sys.argv[1:] if a not in words[1:])])
 
 
 def parse_flags_or_exit(argv):

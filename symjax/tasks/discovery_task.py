@@ -1,0 +1,395 @@
+"""The five discovery experiments of reference 001 (§3.1-3.3) on the experiment driver.
+
+One ``driver.Task`` per experiment (``TASKS[name]``), all with the same flags
+(``Options``) and each with the reference's settings as its defaults
+(``EXPERIMENT_DEFAULTS``). Every model variant of ``symjax.models.discovery_models.VARIANTS``
+is one sweep (MNIST: one generic sweep per offset pair (b, b')), whose lanes are
+
+    λ (``--lams``; only models with a penalty weight 'lam') x seeds x training-set sizes
+    (x the degree split 'random' / 'by_graph'),
+
+so a λ sweep is one jit(vmap) program. The per-lane Adam learning rate is
+``--lr`` (the reference's) for the generic, soft and hard models and
+``--baseline_lr`` for the baselines (DeepSets, CNN, GCN).
+
+Data. One dataset per run (``--data_seed``); seeds change the initial
+parameters, the batch order and the eq.-8 samples. Training-set sizes are
+nested prefixes of the training split (``symjax.data.discovery.train_subset``).
+
+After each sweep (``after_sweep``) every lane's row gains: the reference's
+test metric (``symjax.report.discovery.task_metrics``: test_l1 / test_acc /
+test_node_acc), the sharing scores of its weight against the true group and
+the decoys (``lane_sharing``: sharing_score, top_symmetry, top_is_true, and
+the reference's colsum_deviation / translation_correlation), and the weight
+of one lane is saved for the heat maps (``weights/<sweep>.npz``).
+The eq.-8 symmetry error under the task's group is the engine's sym_error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from symjax.data import discovery as dd
+from symjax.models import discovery_models as dm
+from symjax.tasks import driver
+from symjax.tasks.driver import option
+
+EXPERIMENTS = dm.EXPERIMENTS
+IMAGE_EXPERIMENTS = ("translation_1d", "translation_2d", "mnist")  # the generic penalty has offsets (b, b')
+REFERENCE_LAMS = (100.0, 10.0, 1.0, 1e-2, 1e-3, 1e-4, 1e-5)
+BASELINES = {"set_sum": "deepsets", "translation_1d": "cnn", "translation_2d": "cnn", "mnist": "cnn",
+             "degree": "gcn"}
+DEGREE_COPIES = 6  # each source graph and 5 relabellings (§3.3)
+WEIGHTS_DIR = "weights"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options(driver.CommonOptions):
+    """Flags of every discovery experiment; ``TASKS[name].options`` holds that experiment's defaults."""
+
+    MODELS = tuple(dict.fromkeys(v for variants in dm.VARIANTS.values() for v in variants))
+
+    experiment: str = option("set_sum", "Which experiment of reference 001.", EXPERIMENTS)
+    models: tuple = option(dm.VARIANTS["set_sum"], "Model variants to train (default: all of the experiment).")
+    lams: tuple = option(REFERENCE_LAMS, "Penalty weights λ of the generic and soft models (a lane axis).")
+    l1: float = option(1e-4, "L1 weight of translation_1d's generic_elu_l1 (the reference does not give it).")
+    sizes: tuple = option((8000, 1000, 1000), "Train, validation and test examples of the dataset (MNIST: 0,0,0 = "
+                          "48k/12k/10k with the training files, else 6k/2k/2k of the test digits; degree: "
+                          "multiples of 6 = graphs x (1 + 5 relabellings)).")
+    train_sizes: tuple = option((500, 2000, 8000), "Training-set sizes (nested prefixes of the training split; "
+                                "0 = all of it).")
+    degree_splits: tuple = option(dd.SPLITS, "degree: 'random' (the reference's) and/or 'by_graph'.")
+    offsets: tuple = option(("1:1",), "Offset pairs b:b' of the generic offset-sharing penalty (one sweep each).")
+    canvas: int = option(56, "mnist: side of the canvas the 28 x 28 digits are placed on.")
+    data_dir: str = option("", "mnist: folder with the MNIST .gz files (default: $SYMJAX_MNIST_DIR, the cache, "
+                           "../shared/data/MNIST).")
+    data_seed: int = option(0, "Seed of the generated dataset (the same for every lane).")
+    batch_size: int = option(64, "Training examples per batch.")
+    lr: float = option(0.1, "Adam learning rate of the generic, soft and hard models (the reference's).")
+    baseline_lr: float = option(1e-3, "Adam learning rate of the baselines.")
+    max_epochs: int = option(100, "Maximum epochs per lane.")
+    patience: int = option(10, "Early-stopping patience in epochs.")
+    out_dir: str = option("runs/discovery", "Output folder (results, report, figures, checkpoints).")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.experiment not in EXPERIMENTS:
+            raise ValueError(f"--experiment: expected one of {list(EXPERIMENTS)}, got {self.experiment!r}")
+        if type(self) is not Options and self.experiment != type(self)().experiment:
+            raise ValueError(f"--experiment={self.experiment} given to the options of {type(self)().experiment}")
+        lams = list(self.lams)
+        if not lams or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+                           for v in lams) or len(set(lams)) != len(lams):
+            raise ValueError(f"--lams: expected distinct finite numbers >= 0, got {lams}")
+        for name in ("l1", "baseline_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < (0 if name == "l1" else 1e-30):
+                raise ValueError(f"--{name}: expected a finite number {'>= 0' if name == 'l1' else '> 0'}, "
+                                 f"got {value!r}")
+        driver.check_int("batch_size", self.batch_size, low=1)
+        driver.check_int("data_seed", self.data_seed, low=0)
+        driver.check_int("canvas", self.canvas, low=28)
+        if len(self.sizes) != 3:
+            raise ValueError(f"--sizes: expected train,val,test, got {list(self.sizes)}")
+        check_sizes = not (self.experiment == "mnist" and tuple(self.sizes) == (0, 0, 0))
+        if check_sizes:
+            for size in self.sizes:
+                driver.check_int("sizes", size, low=1)
+        driver.check_ints("train_sizes", self.train_sizes, low=0)
+        if check_sizes and max(self.train_sizes) > self.sizes[0]:
+            raise ValueError(f"--train_sizes: expected sizes <= the training split ({self.sizes[0]} examples, "
+                             f"--sizes), got {max(self.train_sizes)}")
+        if self.experiment == "degree":
+            if any(s % DEGREE_COPIES for s in self.sizes):
+                raise ValueError(f"--sizes: degree expects multiples of {DEGREE_COPIES} (graphs x copies), got "
+                                 f"{list(self.sizes)}")
+            if not self.degree_splits or any(s not in dd.SPLITS for s in self.degree_splits):
+                raise ValueError(f"--degree_splits: expected values from {list(dd.SPLITS)}, got "
+                                 f"{list(self.degree_splits)}")
+        pairs = offset_pairs(self.offsets)
+        if self.experiment in IMAGE_EXPERIMENTS:
+            for pair in pairs:  # TranslationModel checks b < translations per axis and b' < image side
+                try:
+                    model(self, "generic" if self.experiment != "translation_1d" else "generic_elu", pair)
+                except ValueError as error:
+                    raise ValueError(f"--offsets={pair[0]}:{pair[1]}: {error}") from None
+
+
+def offset_pairs(offsets) -> list[tuple[int, int]]:
+    """'16:4' strings -> [(16, 4)]; ValueError naming --offsets otherwise."""
+    pairs = []
+    for text in offsets:
+        parts = str(text).split(":")
+        try:
+            pair = tuple(int(p) for p in parts)
+        except ValueError:
+            pair = ()
+        if len(pair) != 2 or min(pair) < 0:
+            raise ValueError(f"--offsets: expected pairs b:b' of integers >= 0 (e.g. 16:4), got {text!r}")
+        pairs.append(pair)
+    if not pairs or len(set(pairs)) != len(pairs):
+        raise ValueError(f"--offsets: expected distinct pairs, got {list(offsets)}")
+    return pairs
+
+
+def model(opts: Options, variant: str, offsets: tuple | None = None):
+    """The model ``variant`` of the run's experiment (``discovery_models.build_model``)."""
+    return dm.build_model(opts.experiment, variant, offsets=offsets, canvas=opts.canvas)
+
+
+#: The reference's settings as each experiment's defaults (where it is silent, our choice; see notes()).
+EXPERIMENT_DEFAULTS = {
+    "set_sum": dict(sizes=(8000, 1000, 1000), train_sizes=(500, 2000, 8000), lr=0.1, batch_size=64,
+                    max_epochs=100, patience=10),
+    "translation_1d": dict(sizes=(35000, 10000, 5000), train_sizes=(35000,), lr=0.01, batch_size=128,
+                           max_epochs=30, patience=5),
+    "translation_2d": dict(sizes=(21000, 6000, 3000), train_sizes=(21000,), lr=0.01, batch_size=128,
+                           max_epochs=30, patience=5),
+    "mnist": dict(sizes=(0, 0, 0), train_sizes=(0,), lr=0.01, batch_size=64, max_epochs=20, patience=5,
+                  offsets=("0:0", "16:4", "8:4", "16:2")),
+    "degree": dict(sizes=(42000, 6000, 12000), train_sizes=(3000, 12000, 42000), lr=0.01, batch_size=128,
+                   max_epochs=50, patience=5, lams=(100.0, 10.0, 1.0, 1e-2, 1e-3, 1e-4, 1e-5, 0.0)),
+}
+
+#: --quick: tiny data, 2 epochs, one program per sweep. Compilation dominates (5-7 s a sweep on 2 shared CPU
+#: cores), so each quick run trains two models (MNIST one) and between them the five cover every kind:
+#: generic, soft, baseline (hard and soft of every experiment also train in tests/test_discovery_models.py).
+QUICK_COMMON = dict(seeds=(0, 1), lams=(1.0, 1e-4), max_epochs=2, patience=2, lane_groups="single",
+                    sym_samples=2, batch_size=32, eval_batch_size=512)
+QUICK = {
+    "set_sum": dict(sizes=(96, 32, 32), train_sizes=(32, 64, 96), models=("generic", "deepsets")),
+    "translation_1d": dict(sizes=(100, 40, 40), train_sizes=(100,), models=("generic_elu", "cnn")),
+    "translation_2d": dict(sizes=(60, 30, 30), train_sizes=(60,), models=("generic", "soft")),
+    "mnist": dict(sizes=(48, 24, 24), train_sizes=(48,), canvas=32, offsets=("4:2",), lams=(1e-4,),
+                  models=("generic",)),
+    "degree": dict(sizes=(120, 60, 60), train_sizes=(60, 120), degree_splits=dd.SPLITS, models=("generic", "gcn")),
+}
+
+
+def _options_type(experiment: str) -> type:
+    """Options with ``experiment``'s defaults (a frozen dataclass subclass)."""
+    defaults = dict(EXPERIMENT_DEFAULTS[experiment], experiment=experiment, models=dm.VARIANTS[experiment],
+                    out_dir=f"runs/discovery_{experiment}")
+    base = {f.name: f for f in dataclasses.fields(Options)}
+    fields = [(name, base[name].type, option(value, base[name].metadata["help"], base[name].metadata["choices"]))
+              for name, value in defaults.items()]
+    name = "".join(part.title() for part in experiment.split("_")) + "Options"
+    cls = dataclasses.make_dataclass(name, fields, bases=(Options,), frozen=True)
+    cls.__module__ = __name__
+    cls.MODELS = dm.VARIANTS[experiment]
+    return cls
+
+
+# ---------------------------------------------------------------------------- sweeps and data
+def plan_sweeps(opts: Options) -> list[driver.SweepPlan]:
+    """One sweep per model variant in VARIANTS order; MNIST's generic model one per offset pair."""
+    plans = []
+    for variant in dm.VARIANTS[opts.experiment]:
+        if variant not in opts.models:
+            continue
+        offsets_apply = variant.startswith("generic") and opts.experiment in IMAGE_EXPERIMENTS
+        pairs = offset_pairs(opts.offsets) if offsets_apply else [None]
+        for pair in pairs:
+            name = variant if pair is None or len(pairs) == 1 else f"{variant}_o{pair[0]}_{pair[1]}"
+            plans.append(driver.SweepPlan(name, pair, variant, (variant,), pool=opts.experiment))
+    return plans
+
+
+def _mnist(opts: Options) -> dd.Splits:
+    from symjax.data import mnist  # noqa: PLC0415
+
+    try:
+        digits = mnist.load_mnist(opts.data_dir or None)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"--data_dir: {str(error).splitlines()[0]} (see symjax/data/mnist.py: set "
+                         f"${mnist.ENV_VAR} or --data_dir to a folder with the official MNIST .gz files)") from None
+    sizes = digits.default_sizes if tuple(opts.sizes) == (0, 0, 0) else tuple(opts.sizes)
+    if max(opts.train_sizes) > sizes[0]:
+        raise ValueError(f"--train_sizes: expected sizes <= the training split ({sizes[0]} MNIST digits), got "
+                         f"{max(opts.train_sizes)}")
+    splits = dd.mnist_canvas(opts.data_seed, digits.images, digits.labels, *sizes,
+                             test_start=None if digits.reduced else digits.test_start, canvas=opts.canvas)
+    splits.info["describe"] = digits.describe()
+    return splits
+
+
+def load_data(opts: Options) -> dict:
+    """{split name: Splits} ('random' and/or 'by_graph' for degree, else 'random' only), checked against the sizes.
+
+    Raises ValueError naming the flag (data too small, MNIST files missing or corrupt).
+    """
+    e, (n_train, n_val, n_test) = opts.experiment, opts.sizes
+    if e == "mnist":
+        return {"random": _mnist(opts)}
+    if e == "degree":
+        graphs = [s // DEGREE_COPIES for s in opts.sizes]
+        return {split: dd.degree(opts.data_seed, split, n_graphs=sum(graphs), n_copies=DEGREE_COPIES - 1,
+                                 n_val_graphs=graphs[1], n_test_graphs=graphs[2]) for split in opts.degree_splits}
+    make = {"set_sum": dd.set_sum, "translation_1d": dd.translation_1d, "translation_2d": dd.translation_2d}[e]
+    return {"random": make(opts.data_seed, n_train, n_val, n_test)}
+
+
+def build_pool(opts: Options, plan: driver.SweepPlan, data: dict):
+    """(pool_x, pool_y, index): the splits concatenated; index[split] = (train, val, test) pool indices."""
+    xs, ys, index, offset = [], [], {}, 0
+    for split, s in data.items():
+        xs.append(s.x)
+        ys.append(s.y)
+        index[split] = tuple(np.asarray(i, np.int64) + offset for i in (s.train_idx, s.val_idx, s.test_idx))
+        offset += s.x.shape[0]
+    return np.concatenate(xs), np.concatenate(ys), index
+
+
+def sweep_model(opts: Options, plan: driver.SweepPlan):
+    """The sweep's model; the soft and hard models take the first offset pair (they do not use it)."""
+    offsets = plan.setting if plan.setting is not None else offset_pairs(opts.offsets)[0]
+    return model(opts, plan.architecture, tuple(offsets))
+
+
+def lams_of(opts: Options, variant_model) -> list:
+    """The λ lane axis of a model: --lams when its penalty has a weight 'lam', else [None]."""
+    return list(opts.lams) if "lam" in variant_model.hyper_keys else [None]
+
+
+def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool) -> list:
+    """Lanes in the order (split, train size, λ, seed); meta: task, model, setting, sweep, lam, offsets, split."""
+    from symjax.train import Lane  # noqa: PLC0415
+
+    spec = sweep_model(opts, plan)
+    baseline = plan.architecture == BASELINES[opts.experiment]
+    lanes = []
+    for split, (train, val, test) in pool[2].items():
+        for size in opts.train_sizes:
+            train_idx = train if size == 0 else train[:int(size)]
+            for lam in lams_of(opts, spec):
+                hyper = {}
+                if lam is not None:
+                    hyper = {"lam": lam, **({"l1": opts.l1} if "l1" in spec.hyper_keys else {})}
+                    hyper = dm.check_hyper_values(spec, hyper)
+                for seed in opts.seeds:
+                    meta = {"task": opts.experiment, "model": plan.architecture, "setting": opts.experiment,
+                            "sweep": plan.name, "lam": lam,
+                            "offsets": None if plan.setting is None else f"{plan.setting[0]},{plan.setting[1]}",
+                            "split": split}
+                    lanes.append(Lane(seed=int(seed), train_idx=train_idx, val_idx=val, test_idx=test,
+                                      batch_size=min(int(opts.batch_size), len(train_idx)), meta=meta,
+                                      learning_rate=float(opts.baseline_lr if baseline else opts.lr), hyper=hyper))
+    return lanes
+
+
+def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
+    return dm.lane_fns(sweep_model(opts, plan))
+
+
+# ---------------------------------------------------------------------------- after each sweep
+def heatmap_lane(rows: list[dict], opts: Options) -> int:
+    """The lane drawn in the heat maps: split 'random', the largest size, the reference's λ (or nearest), first seed."""
+    from symjax.report.discovery import reference_settings  # noqa: PLC0415
+
+    ref_lam = reference_settings(opts.experiment).get("lam", 1e-4)
+
+    def key(i):
+        r = rows[i]
+        lam_gap = 0.0 if r["lam"] is None else abs(math.log10(max(r["lam"], 1e-12)) - math.log10(ref_lam))
+        return (r["split"] != "random", -int(r["train_size"]), lam_gap, r["seed"])
+
+    return min(range(len(rows)), key=key)
+
+
+def after_sweep(opts: Options, plan: driver.SweepPlan, data: dict, pool, result, artifacts) -> list[dict]:
+    """Adds the reference's test metric and the sharing scores to every lane's row; saves one lane's weight."""
+    from symjax.report import discovery as rd  # noqa: PLC0415
+    from symjax.report.discovery_figures import weight_panels  # noqa: PLC0415
+
+    spec = sweep_model(opts, plan)
+    rows = [dict(r) for r in result.rows]
+    predictions = {}
+    for split, (_, _, test) in pool[2].items():
+        predictions[split] = rd.lane_predictions(spec, result.params, pool[0][test], chunk=512)
+    sharing = rd.lane_sharing(opts.experiment, spec, result.params)
+    for lane, row in enumerate(rows):
+        test = pool[2][row["split"]][2]
+        row.update(rd.task_metrics(opts.experiment, predictions[row["split"]][lane], pool[1][test]))
+        row.update(sharing[lane])
+    if hasattr(spec, "weight"):
+        lane = heatmap_lane(rows, opts)
+        step = 4 if opts.experiment == "mnist" else 1
+        panels = weight_panels(opts.experiment, spec, rd.lane_params(result.params, lane), step=step)
+        folder = os.path.join(opts.out_dir, WEIGHTS_DIR)
+        os.makedirs(folder, exist_ok=True)
+        r = rows[lane]
+        caption = (f"{plan.name}: λ={r['lam']}, seed {r['seed']}, train size {r['train_size']}"
+                   + (f", split {r['split']}" if opts.experiment == "degree" else ""))
+        np.savez(os.path.join(folder, f"{plan.name}.npz"), caption=np.array(caption),
+                 names=np.array(list(panels)), **{f"panel_{i}": v for i, v in enumerate(panels.values())})
+    return rows
+
+
+def write_figures(opts: Options, artifacts, out_dir: str) -> list[str]:
+    """One heat-map PNG per saved weight (reference 001 Figures 2, 4, 5, 7, 21)."""
+    from symjax.report.discovery_figures import FIGURES_001, heatmap_figure  # noqa: PLC0415
+
+    folder = os.path.join(out_dir, WEIGHTS_DIR)
+    paths = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if not name.endswith(".npz"):
+            continue
+        with np.load(os.path.join(folder, name)) as saved:
+            panels = {str(title): saved[f"panel_{i}"] for i, title in enumerate(saved["names"])}
+            caption = str(saved["caption"])
+        paths.append(heatmap_figure(panels, os.path.join(out_dir, "figures", f"weights_{name[:-4]}.png"),
+                                    title=f"{caption} (cf. reference 001 {FIGURES_001[opts.experiment]})"))
+    return paths
+
+
+def notes(opts: Options, data: dict) -> list[str]:
+    """The run section's lines: data, split sizes, learning rates, λ grid."""
+    first = next(iter(data.values()))
+    lines = [f"Experiment {opts.experiment}: data seed {opts.data_seed}, train/val/test {first.train_idx.size}/"
+             f"{first.val_idx.size}/{first.test_idx.size}; training-set sizes {list(opts.train_sizes)} (0 = all; "
+             "nested prefixes of the training split).",
+             f"Adam, learning rate {opts.lr} (generic, soft, hard) and {opts.baseline_lr} (baseline), batch "
+             f"{opts.batch_size}, at most {opts.max_epochs} epochs, early stopping patience {opts.patience}; loss "
+             f"{dm.LOSSES[opts.experiment]}.",
+             f"λ lanes of the penalised models: {list(opts.lams)}; seeds {list(opts.seeds)} (init, batch order and "
+             "eq.-8 samples; the dataset is the same for every lane)."]
+    if "describe" in first.info:
+        lines.append(f"MNIST: {first.info['describe']}; canvas {opts.canvas} x {opts.canvas}.")
+    if opts.experiment in IMAGE_EXPERIMENTS:
+        lines.append(f"Offset pairs (b, b') of the generic penalty: {opts.offsets}.")
+    return lines
+
+
+def _write_report(experiment: str):
+    def write(rows, out_dir, extra_md):
+        from symjax.report.discovery_report import write_discovery_report  # noqa: PLC0415
+
+        return write_discovery_report(experiment, rows, out_dir, extra_md)
+    return write
+
+
+def _task(experiment: str) -> driver.Task:
+    return driver.Task(
+        name=f"discovery_{experiment}", number=0, script=f"experiments/discovery.py --experiment={experiment}",
+        options=_options_type(experiment), quick={**QUICK_COMMON, **QUICK[experiment]}, loss=dm.LOSSES[experiment],
+        plan_fields=("models", "offsets"), plan_sweeps=plan_sweeps, load_data=load_data, build_pool=build_pool,
+        build_lanes=build_lanes, lane_fns=lane_fns, notes=notes, after_sweep=after_sweep,
+        write_figures=write_figures, write_report=_write_report(experiment),
+        labels={"models": "models", "lams": "λ", "train_sizes": "training-set sizes", "offsets": "offsets"})
+
+
+TASKS = {experiment: _task(experiment) for experiment in EXPERIMENTS}
+
+
+def run(experiment: str, opts: Options | None = None, *, command: str | None = None, **changes) -> list[dict]:
+    """One experiment through the driver: ``run('set_sum', seeds=(0,), out_dir=...)``."""
+    if experiment not in TASKS:
+        raise driver.BadInput(f"--experiment: expected one of {list(EXPERIMENTS)}, got {experiment!r}")
+    task = TASKS[experiment]
+    opts = dataclasses.replace(opts or task.options(), **changes)
+    return driver.run(task, opts, command=command)
