@@ -129,13 +129,9 @@ def _free_weight(key, shape, fan_in: int):
 # -- set_sum (§3.1) -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class SetSumLinear:
-    """The reference's set model: y = sum_o (W x)_o, W (n, n) = sum pooling after a linear map.
-
-    Invariant to permutations of x iff all column sums of W are equal (the
-    reference's criterion: |colsum(W) - 1| small, §3.1). generic penalty:
-    lam * sum_ij sigmoid(100 W_ij) (the reference's regulariser with lam = 0.01).
-    """
+class _SquareOnSn:
+    """What the set_sum and degree models share: one (n, n) weight with S_n acting on both of its
+    indices; 'hard' stores the orbit coefficients of SharedDense(base(S_n), base(S_n)) instead."""
 
     n: int = 10
     sharing: str = "generic"
@@ -153,20 +149,30 @@ class SetSumLinear:
 
     @property
     def action_out(self):
-        return actions.base(self.group)
+        return self.action_in
 
     @property
     def shared(self) -> SharedDense:
         return SharedDense(self.action_in, self.action_out, use_bias=False)
 
-    @property
-    def hyper_keys(self) -> tuple:
-        return () if self.sharing == "hard" else ("lam",)
-
     def init(self, key):
         if self.sharing == "hard":
             return init_spec(key, self.shared)
         return {"w": _free_weight(key, (self.n, self.n), self.n)}
+
+
+@dataclasses.dataclass(frozen=True)
+class SetSumLinear(_SquareOnSn):
+    """The reference's set model: y = sum_o (W x)_o, W (n, n) = sum pooling after a linear map.
+
+    Invariant to permutations of x iff all column sums of W are equal (the
+    reference's criterion: |colsum(W) - 1| small, §3.1). generic penalty:
+    lam * sum_ij sigmoid(100 W_ij) (the reference's regulariser with lam = 0.01).
+    """
+
+    @property
+    def hyper_keys(self) -> tuple:
+        return () if self.sharing == "hard" else ("lam",)
 
     def matrix(self, params):
         return self.shared.weights(params) if self.sharing == "hard" else params["w"]
@@ -447,7 +453,7 @@ def degree_accuracy(pred, y):
 
 
 @dataclasses.dataclass(frozen=True)
-class DegreeMLP:
+class DegreeMLP(_SquareOnSn):
     """The reference's degree model (§3.3): y_i = sum_k relu(sum_j A_ij W_kj), W (n, n), no bias.
 
     W = I gives the degrees exactly. S_n-equivariant iff W commutes with every
@@ -455,34 +461,9 @@ class DegreeMLP:
     generic: no penalty (the reference uses none); soft: lam * orbit_tie.
     """
 
-    n: int = 10
-    sharing: str = "generic"
-
-    def __post_init__(self):
-        _check_choice("sharing", self.sharing, SHARINGS)
-
-    @property
-    def group(self):
-        return groups.symmetric(self.n)
-
-    @property
-    def action_in(self):
-        return actions.base(self.group)
-
-    action_out = action_in
-
-    @property
-    def shared(self) -> SharedDense:
-        return SharedDense(self.action_in, self.action_out, use_bias=False)
-
     @property
     def hyper_keys(self) -> tuple:
         return ("lam",) if self.sharing == "soft" else ()
-
-    def init(self, key):
-        if self.sharing == "hard":
-            return init_spec(key, self.shared)
-        return {"w": _free_weight(key, (self.n, self.n), self.n)}
 
     def matrix(self, params):
         return self.shared.weights(params) if self.sharing == "hard" else params["w"]
