@@ -9,6 +9,7 @@ import numpy as np
 
 LOSSES = ("mse", "cross_entropy")
 LANE_GROUPS = ("shape", "single")
+AUGMENT_PER = ("example", "batch")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -68,6 +69,11 @@ class TrainConfig:
         'single': one program for all lanes, padded to the largest batch and
         step count (one compilation; best when compilation dominates, e.g.
         a few epochs). Results are the same either way.
+      augment_per: how augment lanes draw group elements. 'example': every
+        training example its own (key fold_in(epoch key, position in the
+        epoch)); 'batch': one per training batch, applied to all its examples
+        (key fold_in(epoch key, step)), as in the study (ch. 4 §1: "학습 시
+        매 batch마다 임의의 permutation을 가하는 방식으로 구현하였다").
     """
 
     loss: str
@@ -83,3 +89,4 @@ class TrainConfig:
     quiet: bool = False
     eval_batch_size: int = 4096
     lane_groups: str = "shape"
+    augment_per: str = "example"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from symjax.train.config import LANE_GROUPS, LOSSES, Lane, TrainConfig
+from symjax.train.config import AUGMENT_PER, LANE_GROUPS, LOSSES, Lane, TrainConfig
 from symjax.train.losses import check_prediction_shape
 
 
@@ -18,6 +18,8 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError(f"unknown loss: expected one of {LOSSES}, got {config.loss!r}")
     if config.lane_groups not in LANE_GROUPS:
         raise ValueError(f"TrainConfig.lane_groups: expected one of {LANE_GROUPS}, got {config.lane_groups!r}")
+    if config.augment_per not in AUGMENT_PER:
+        raise ValueError(f"TrainConfig.augment_per: expected one of {AUGMENT_PER}, got {config.augment_per!r}")
     positive = {
         "max_epochs": config.max_epochs,
         "patience": config.patience,
