@@ -12,7 +12,7 @@ import pytest
 
 from symjax.data import three_body as tb
 from symjax.data import tu
-from symjax.report.departures import changed_flags, compare_markdown, contradicts, departures_markdown
+from symjax.report.departures import changed_flags, compare_markdown, contradicts, departures_markdown, study_claims
 from symjax.report.summary import check_claims
 from symjax.report.write import significance_section
 from symjax.tasks import graph_task as t2
@@ -128,8 +128,12 @@ def test_contradiction_labels_from_ablations():
     defaults = {d.flag: getattr(t3.Options(), d.flag) for d in t3.DEPARTURES}
     project = {d.flag: str(v) for d, v in zip(t3.DEPARTURES, defaults.values())}
     base = ("base", task3_rows(False), project)
-    claim = next(c for c in check_claims(3, base[1]) if c["text"] == "vanilla has lower mean test loss than shared")
-    assert (claim["holds"], claim["total"], claim["thesis_count"]) == (0, 2, "12 of 12") and contradicts(claim)
+    text = "vanilla has lower mean test loss than shared"
+    claim = next(c for c in check_claims(3, base[1]) if c["text"] == text)
+    # Table 7, large model: vanilla 0.753 < shared 0.801 at 1000, 0.141 < 0.566 at 5000: 2 of 2 on these conditions.
+    study = study_claims(3, base[1])[text]
+    assert (claim["holds"], claim["total"], study["holds"], study["total"]) == (0, 2, 2, 2)
+    assert contradicts(claim, study) and not contradicts(study, study)
     fixed = ("normalize_none", task3_rows(True), dict(project, normalize="none"))
     study = ("study", task3_rows(False), dict(project, settings="study", normalize="none", augment_per="batch"))
     assert changed_flags(project, fixed[2], t3.DEPARTURES, defaults) == ["normalize"]

@@ -10,10 +10,11 @@ project's defaults) and ablation runs that differ from it in one option (or in
 all of them, ``--settings=study``), at the same budget. For each claim of
 ``symjax.report.summary.check_claims`` that the study makes:
 
-    contradiction  <=>  holds / total  !=  X / Y   (run's count holds of total; study's X of Y)
+    contradiction  <=>  the run's share holds/total != the study's share on the run's conditions
 
-(fractions, because on a reduced grid the run counts fewer conditions than
-the study's table, whose count is over all of them)
+(the study's count is the same claim checked on the study's table restricted
+to the (setting, size) conditions the run has: ``study_claims``; a reduced grid
+is compared with the same part of the study)
 
 and each contradiction is labelled, in this order:
 
@@ -52,28 +53,34 @@ def read_flags(run_dir: str) -> dict[str, str]:
     return values
 
 
-def _fraction(count: str | None) -> tuple[int, int] | None:
-    match = re.match(r"\s*(\d+) of (\d+)", count or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
 def claim_counts(task: int, rows: Sequence[dict]) -> dict[str, dict]:
     """{claim text: claim} of the claims the study makes (``thesis_made``) checked on ``rows``."""
     return {c["text"]: c for c in check_claims(task, rows) if c["thesis_made"]}
 
 
-def contradicts(claim: dict) -> bool | None:
-    """True when the run's share holds/total differs from the study's X/Y; None when the study gives no count."""
-    study = _fraction(claim.get("thesis_count"))
-    if study is None or claim["total"] == 0:
-        return None
-    return claim["holds"] * study[1] != study[0] * claim["total"]
+def study_claims(task: int, rows: Sequence[dict]) -> dict[str, dict]:
+    """The study's claims counted on its own table (``reference_rows``), restricted to the conditions of ``rows``."""
+    from .reference import reference_rows  # noqa: PLC0415
+    from .rows import size_key  # noqa: PLC0415
+
+    key = size_key(task)
+    conditions = {(r["setting"], r[key]) for r in rows if r["task"] == int(task)}
+    table = [normalize_row(dict(r, seed=0, diverged=False)) for r in reference_rows(task)]
+    return claim_counts(task, [r for r in table if (r["setting"], r[key]) in conditions])
 
 
-def _agrees_with_study(claim: dict | None) -> bool | None:
-    if claim is None or contradicts(claim) is None:
+def contradicts(claim: dict | None, study: dict | None) -> bool | None:
+    """True when a run's share holds/total differs from the study's on the same conditions; None if either
+    is missing."""
+    if claim is None or study is None or not claim["total"] or not study["total"]:
         return None
-    return not contradicts(claim)
+    # Shares, not counts: a per-lane claim counts the run's lanes but the study's one row per condition.
+    return claim["holds"] * study["total"] != study["holds"] * claim["total"]
+
+
+def _agrees_with_study(claim: dict | None, study: dict | None) -> bool | None:
+    differs = contradicts(claim, study)
+    return None if differs is None else not differs
 
 
 def changed_flags(base: Mapping[str, str], other: Mapping[str, str], departures: Sequence[Departure],
@@ -84,15 +91,16 @@ def changed_flags(base: Mapping[str, str], other: Mapping[str, str], departures:
     return [d.flag for d in departures if value(base, d.flag) != value(other, d.flag)]
 
 
-def label_contradiction(text: str, ablations: Mapping[str, dict], changed: Mapping[str, list[str]],
+def label_contradiction(text: str, study: dict, ablations: Mapping[str, dict], changed: Mapping[str, list[str]],
                         study_name: str | None) -> str:
-    """The label of the base run's contradiction ``text`` (module docstring) from the ablations' claims."""
+    """The label of the base run's contradiction ``text`` (module docstring) from the ablations' claims;
+    ``study``: the study's claim on the same conditions."""
     for name, claims in ablations.items():
-        if len(changed[name]) == 1 and _agrees_with_study(claims.get(text)):
+        if len(changed[name]) == 1 and _agrees_with_study(claims.get(text), study):
             return f"explained by departure {changed[name][0]} (ablation {name})"
-    if study_name is not None and _agrees_with_study(ablations[study_name].get(text)) is False:
+    if study_name is not None and _agrees_with_study(ablations[study_name].get(text), study) is False:
         return f"persists under the study's settings (a finding; ablation {study_name})"
-    if study_name is not None and _agrees_with_study(ablations[study_name].get(text)):
+    if study_name is not None and _agrees_with_study(ablations[study_name].get(text), study):
         return f"explained by the departures together (ablation {study_name}; no single one restores it)"
     return "untested"
 
@@ -112,7 +120,8 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
     ablations that change only its flag: the study's contradicted claims counted there beside the base.
     """
     base_claims = claim_counts(task, base[1]) if base else {}
-    contradicted = [t for t, c in base_claims.items() if contradicts(c)]
+    study = study_claims(task, base[1]) if base else {}
+    contradicted = [t for t, c in base_claims.items() if contradicts(c, study.get(t))]
     abl_claims = {name: claim_counts(task, rows) for name, rows, _ in ablations}
     changed = {name: changed_flags(base[2], flags, departures, defaults) for name, _, flags in ablations} \
         if base else {}
@@ -149,10 +158,10 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
     if not contradicted:
         lines.append("The base run contradicts none of the study's counted claims.")
     else:
-        body = [[t, base_claims[t]["thesis_count"], _count(base_claims[t])]
+        body = [[t, _count(study[t]), _count(base_claims[t])]
                 + [_count(abl_claims[n].get(t)) for n, _, _ in ablations]
-                + [label_contradiction(t, abl_claims, changed, study_name)] for t in contradicted]
-        lines.append(markdown_table(["claim (study's count)", "study", f"base `{base[0]}`"]
+                + [label_contradiction(t, study[t], abl_claims, changed, study_name)] for t in contradicted]
+        lines.append(markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
                                     + [f"`{n}`" for n, _, _ in ablations] + ["label"], body))
     return "\n".join(lines)
 
