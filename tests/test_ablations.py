@@ -163,3 +163,37 @@ def test_task1_significance_hand_computed():
     claim = next(c for c in check_claims(1, rows) if c["text"].endswith("for n_blocks ≥ 5"))
     assert (claim["holds"], claim["total"]) == (1, 2)  # means: 40 shared lower; 80: 2.0 vs 1.9, vanilla lower
     assert "significantly lower (95% paired t over seeds) in 1 of 2" in claim["detail"]
+
+
+def _write_run(folder, rows, flags):
+    import csv  # noqa: PLC0415
+
+    folder.mkdir()
+    with open(folder / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (folder / "flags.txt").write_text("# command\n" + "".join(f"--{k}={v}\n" for k, v in flags.items()))
+
+
+def test_compare_runs_script_puts_the_section_into_a_report(tmp_path):
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    repo = Path(__file__).resolve().parents[1]
+    _write_run(tmp_path / "base", task3_rows(False), {"normalize": "standard"})
+    _write_run(tmp_path / "fixed", task3_rows(True), {"normalize": "none"})
+    report = tmp_path / "report.md"
+    report.write_text("# R\n\n## Claims\n\nx\n\n## Figures\n\nf\n")
+    command = [sys.executable, str(repo / "experiments/compare_runs.py"), "--task=3", f"--base={tmp_path / 'base'}",
+               f"--ablation=normalize_none:{tmp_path / 'fixed'}", f"--report={report}", "--note=reduced budget"]
+    env = dict(os.environ, PYTHONPATH=str(repo), JAX_PLATFORMS="cpu")
+    for _ in range(2):  # a second pass replaces the section
+        subprocess.run(command, check=True, env=env, capture_output=True, timeout=120)
+    text = report.read_text()
+    assert text.count("## Departures and their effect") == 1 and text.index("## Departures") < text.index("## Figures")
+    assert "reduced budget" in text and "explained by departure normalize (ablation normalize_none)" in text
+    bad = subprocess.run(command[:4] + ["--ablation=nocolon"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--ablation: expected name:folder, got 'nocolon'" in bad.stderr
