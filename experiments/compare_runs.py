@@ -56,7 +56,7 @@ def main(argv):
             report = f.read()
         atomic_write_text(FLAGS.report, with_section(report, FLAGS.title, text))
     elif FLAGS.out:
-        atomic_write_text(FLAGS.out, text)
+        atomic_write_text(FLAGS.out, text.rstrip() + "\n")
     else:
         print(text)
 
