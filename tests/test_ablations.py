@@ -102,6 +102,7 @@ def test_max_nodes_all_pads_to_the_largest_graph(nci1):
             t2.Options(max_nodes=bad).validate()
 
 
+@pytest.mark.slow
 def test_vanilla_flat_quick_run(nci1, tmp_path):
     opts = t2.Options(**{**t2.QUICK, "max_epochs": 2}, quick=True, models=("vanilla_flat", "vanilla_flat_aug"),
                       augment_per="batch", out_dir=str(tmp_path), quiet=True)
@@ -176,6 +177,7 @@ def _write_run(folder, rows, flags):
     (folder / "flags.txt").write_text("# command\n" + "".join(f"--{k}={v}\n" for k, v in flags.items()))
 
 
+@pytest.mark.slow
 def test_compare_runs_script_puts_the_section_into_a_report(tmp_path):
     import os  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
