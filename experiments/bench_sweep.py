@@ -1,94 +1,231 @@
-"""Benchmark of the sweep engine: lanes vmapped (one padded program, or one program per shape) vs the
-same lanes trained one after another.
+"""Benchmark of the sweep engine on the sweep a user starts with, against a plain sequential loop.
 
-Grid (Task-1-like, n_blocks=5): train sizes 40, 80, 400, 800, 4000, 8000 with
-batch sizes 4, 8, 16, 32, 128, 256 (val = test = train / 4) x seeds x
-augmentation off/on. Model: MLP 5-40-80-40-20-10-1 with LeakyReLU(0.01); data
-x ~ U[-2, 2]^5, y = sum_i sin(x_i) + exp(x_i) + log|x_i|; augmentation: a random
-permutation of the 5 inputs per example. Fixed epochs, early stopping off.
+Work (issue 15): Task 1 at one n_blocks (default 5), Table-2 train sizes 40 ... 8000 with their
+batch sizes, --seeds seeds, models {vanilla, shared} (no augmentation), Adam 1e-3 on the MSE,
+--epochs epochs, no early stopping: for n_blocks=5 and 3 seeds, 36 lanes and 804 lane-steps per
+epoch (16,080 steps at 20 epochs). Every mode does exactly these steps, validates every epoch and
+evaluates the test set at the end:
 
-    python experiments/bench_sweep.py --epochs=20,100 --seeds=3 --out=docs/benchmarks.md
+* engine: one `sweep` call per architecture (TrainConfig.lane_groups = --lane_groups), cold (all
+  in-memory caches cleared, an empty persistent compilation cache); then the same again warm
+  (the persistent cache the cold run filled);
+* engine, one lane at a time: one `sweep([lane])` call per lane, cold at the start of the mode
+  (programs are reused across lanes of equal shapes, as a user's loop over lanes would);
+* torch: a plain sequential PyTorch loop (when `import torch` works; 2 threads), each lane
+  trained alone in the thesis style (DataLoader-like shuffled batches, torch.optim.Adam(1e-3)).
 
-Prints a markdown table; with --out, writes it as the section
-"## Sweep engine (experiments/bench_sweep.py)" of that file (other sections kept).
+torch, engine cold and engine warm run in --rounds interleaved rounds (the fastest of each is
+reported, every round's wall time listed), so a change of the machine's load hits all of them;
+process CPU seconds are reported beside wall time.
+
+Per phase (summed over both architectures; jax.monitoring events): trace (Python -> jaxpr),
+lower (jaxpr -> StableHLO), compile (XLA), and the engine's own timings (init, first epoch,
+steady epochs, evaluation). Then the steady-state FLOP/s of the engine for --flops_n_blocks
+(default 20, the widest layers), against the machine's large-matmul FLOP/s.
+
+    python experiments/bench_sweep.py --rounds=2 --out=docs/benchmarks.md \
+        --json_out=docs/results/bench_sweep/<date>.json
+    python experiments/bench_sweep.py --smoke --json_out=/tmp/bench.json   # ~1 minute: 2 sizes, 1 seed
+
+With --out, writes the section "## Sweep engine (experiments/bench_sweep.py)" of that file (other
+sections kept); with --json_out, every number as JSON.
 """
 
+import collections
 import datetime
 import os
+import sys
+import tempfile
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from absl import app, flags
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from symjax.io import atomic_write_text
-from symjax.tasks.common import machine_description
-from symjax.tasks.progress import configure_logging, define_verbose_flag
-from symjax.train import Lane, LaneFns, TrainConfig, sweep
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from symjax.data.set_function import TABLE2  # noqa: E402
+from symjax.io import atomic_write_json, atomic_write_text  # noqa: E402
+from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
+from symjax.tasks import common  # noqa: E402
+from symjax.tasks import set_function_task as task1  # noqa: E402
+from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
+from symjax.train import TrainConfig, sweep  # noqa: E402
+
+try:
+    from symjax.train import compile_cache  # noqa: E402
+except ImportError:  # an older engine (to time a checkout from before the cache): set JAX's cache directly
+    compile_cache = None
 
 FLAGS = flags.FLAGS
 define_verbose_flag()
-flags.DEFINE_list("epochs", ["20"], "Epochs per lane (fixed, no early stopping); one table per value.")
-flags.DEFINE_integer("seeds", 3, "Seeds per (size, augmentation) cell.")
-flags.DEFINE_bool("sequential", True, "Also train the lanes one after another for comparison.")
+flags.DEFINE_integer("n_blocks", 5, "Task 1 n_blocks of the timed sweep.")
+flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
+flags.DEFINE_integer("epochs", 20, "Epochs per lane (fixed, no early stopping).")
+flags.DEFINE_string("lane_groups", None, "TrainConfig.lane_groups of the engine run (None: the default).")
+flags.DEFINE_integer("rounds", 1, "Rounds of (torch, engine cold, engine warm), interleaved; the fastest of each is kept.")
+flags.DEFINE_bool("one_lane", True, "Also time the engine one lane at a time.")
+flags.DEFINE_bool("torch", True, "Also time a sequential PyTorch loop (skipped when torch does not import).")
+flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the PyTorch loop.")
+flags.DEFINE_integer("flops_n_blocks", 20, "n_blocks of the steady-state FLOP/s measurement (0: skip).")
+flags.DEFINE_integer("flops_epochs", 4, "Epochs of the FLOP/s measurement (the first is not counted).")
+flags.DEFINE_bool("smoke", False, "Seconds-long run: train sizes 40, 80, 1 seed, 2 epochs, FLOP/s at n_blocks 2.")
 flags.DEFINE_string("out", None, "Markdown file whose sweep-engine section is written/replaced.")
+flags.DEFINE_string("json_out", None, "Also write every number to this JSON file.")
 
 SECTION = "## Sweep engine (experiments/bench_sweep.py)"
-SIZES = (40, 80, 400, 800, 4000, 8000)
-BATCHES = (4, 8, 16, 32, 128, 256)
-WIDTHS = (5, 40, 80, 40, 20, 10, 1)
-N_INPUTS = 5
-# Forward matmul FLOPs per example (2 per multiply-add); forward + backward ~ 3x forward.
-TRAIN_FLOPS_PER_EXAMPLE = 3 * 2 * sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:]))
+LEARNING_RATE = 1e-3
+# jax.monitoring duration events of the compilation pipeline -> phase names.
+PHASE_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+    "/jax/core/compile/backend_compile_duration": "compile",
+}
+_phase_seconds = collections.Counter()
 
 
-def init_fn(key):
-    keys = jax.random.split(key, len(WIDTHS) - 1)
-    return [{"w": jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), "b": jnp.zeros(b)}
-            for k, a, b in zip(keys, WIDTHS[:-1], WIDTHS[1:])]
+def _on_duration(event, seconds, **kwargs):
+    if event in PHASE_EVENTS:
+        _phase_seconds[PHASE_EVENTS[event]] += seconds
 
 
-def apply_fn(params, x):
-    for layer in params[:-1]:
-        x = jax.nn.leaky_relu(x @ layer["w"] + layer["b"], 0.01)
-    return (x @ params[-1]["w"] + params[-1]["b"])[:, 0]
+jax.monitoring.register_event_duration_secs_listener(_on_duration)
 
 
-def permute_inputs(key, x, y):
-    return x[jax.random.permutation(key, N_INPUTS)], y
+class Phases:
+    """Context manager: seconds of trace / lower / compile spent inside the block (`.seconds`)."""
+
+    def __enter__(self):
+        self._start = collections.Counter(_phase_seconds)
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = {name: _phase_seconds[name] - self._start[name] for name in PHASE_EVENTS.values()}
 
 
-def make_pool(seed=0):
-    """x (N, 5) ~ U[-2, 2], y (N,); N = 1.5 x the largest train size (train + val + test)."""
-    n = SIZES[-1] * 3 // 2
-    x = np.random.default_rng(seed).uniform(-2.0, 2.0, (n, N_INPUTS)).astype(np.float32)
-    y = (np.sin(x) + np.exp(x) + np.log(np.abs(x))).sum(axis=1).astype(np.float32)
-    return x, y
+def train_sizes():
+    return (40, 80) if FLAGS.smoke else tuple(TABLE2)
 
 
-def make_lanes(n_seeds, pool_size):
-    lanes = []
-    for seed in range(n_seeds):
-        perm = np.random.default_rng(seed).permutation(pool_size)
-        for n, batch in zip(SIZES, BATCHES):
-            q = n // 4
-            for augment in (False, True):
-                lanes.append(Lane(seed=seed, train_idx=perm[:n], val_idx=perm[n:n + q],
-                                  test_idx=perm[n + q:n + 2 * q], batch_size=batch, augment=augment,
-                                  meta={"setting": "aug" if augment else "plain"}))
-    return lanes
+def task1_sweeps(n_blocks, seeds):
+    """[(architecture, LaneFns, pool_x, pool_y, lanes)]: Task 1's sweeps of models vanilla and shared, as
+    its driver builds them (the augment function is passed, as the task does, but no lane augments)."""
+    opts = task1.Options(n_blocks=(n_blocks,), train_sizes=train_sizes(), seeds=tuple(seeds),
+                         models=("vanilla", "shared"))
+    sweeps = []
+    for plan in task1.plan_sweeps(opts):
+        pool = task1.build_pool(opts, plan)
+        sweeps.append((plan.architecture, task1.lane_fns(opts, plan), pool[0], pool[1],
+                       task1.build_lanes(opts, plan, None, pool)))
+    return sweeps
 
 
-def timed_sweep(lanes, x, y, config):
-    """(wall seconds of the call, seconds per epoch after the first (compiled) epoch)."""
+def engine_config(epochs, **overrides):
+    fields = dict(loss="mse", learning_rate=LEARNING_RATE, max_epochs=epochs, early_stopping=False, quiet=True)
+    if FLAGS.lane_groups:
+        fields["lane_groups"] = FLAGS.lane_groups
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def run_engine(fns, pool_x, pool_y, lanes, config):
+    """One sweep as the Task 1 script calls it. Returns (SweepResult, epoch end times (perf_counter))."""
     stamps = []
-    start = time.perf_counter()
-    sweep(LaneFns(init_fn, apply_fn, augment=permute_inputs), x, y, lanes, config,
-          epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
-    wall = time.perf_counter() - start
-    steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")
-    return wall, steady
+    result = sweep(fns, pool_x, pool_y, lanes, config,
+                   epoch_callback=lambda epoch, summary: stamps.append(time.perf_counter()))
+    return result, stamps
+
+
+def time_engine(sweeps, epochs, n_blocks, one_lane=False):
+    """Wall seconds, phases and test losses of the engine over all sweeps (lanes one by one if one_lane)."""
+    wall, steady, losses, engine = 0.0, 0.0, [], collections.Counter()
+    cpu_start = time.process_time()
+    with Phases() as phases:
+        for _, fns, pool_x, pool_y, lanes in sweeps:
+            for part in ([[lane] for lane in lanes] if one_lane else [lanes]):
+                start = time.perf_counter()
+                result, stamps = run_engine(fns, pool_x, pool_y, part, engine_config(epochs))
+                wall += time.perf_counter() - start
+                steady += stamps[-1] - stamps[0]
+                engine.update(result.timings)
+                losses += [r["test_loss"] for r in result.rows]
+    return {"wall_s": wall, "cpu_s": time.process_time() - cpu_start, "epochs_2_on_s": steady, **{f"{k}_s": v for k, v in phases.seconds.items()},
+            **{f"sweep_{k}_s": v for k, v in engine.items()}, "test_loss": losses}
+
+
+def cold_caches(cache_dir):
+    """Clears JAX's in-memory caches and points the persistent compilation cache at the empty cache_dir."""
+    jax.clear_caches()
+    if compile_cache is not None:
+        compile_cache.point_to(cache_dir)
+        return
+    from jax.experimental.compilation_cache import compilation_cache  # noqa: PLC0415
+
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    compilation_cache.set_cache_dir(cache_dir)
+    compilation_cache.reset_cache()
+
+
+def torch_model(torch, architecture, n_blocks):
+    """The Task 1 model in PyTorch (torch's default init): vanilla MLP or S_n set layers + mean over blocks."""
+    nn = torch.nn
+    if architecture == "vanilla":
+        widths = [n_blocks * w for w in BLOCK_WIDTHS] + [1]
+        layers = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.01)]
+        return nn.Sequential(*layers[:-1])
+
+    class SetLayer(nn.Module):  # y_i = x_i A + (sum_{j != i} x_j) B + bias  (DeepSets form, eq. 10)
+        def __init__(self, d_in, d_out):
+            super().__init__()
+            self.a, self.b = nn.Linear(d_in, d_out), nn.Linear(d_in, d_out, bias=False)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x.sum(dim=-2, keepdim=True) - x)
+
+    class SharedMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = list(BLOCK_WIDTHS) + [1]
+            self.layers = nn.ModuleList(SetLayer(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+        def forward(self, x):
+            h = x[..., None]
+            for k, layer in enumerate(self.layers):
+                h = layer(h)
+                if k < len(self.layers) - 1:
+                    h = nn.functional.leaky_relu(h, 0.01)
+            return h.mean(dim=-2)
+
+    return SharedMLP()
+
+
+def time_torch(torch, sweeps, epochs, n_blocks):
+    """A plain sequential loop over lanes: shuffled batches, Adam, MSE, validation every epoch, test at the end."""
+    torch.set_num_threads(FLAGS.torch_threads)
+    losses = []
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for arch, _, pool_x, pool_y, lanes in sweeps:
+        x_all, y_all = torch.from_numpy(np.asarray(pool_x)), torch.from_numpy(np.asarray(pool_y))
+        for lane in lanes:
+            torch.manual_seed(lane.seed)
+            model = torch_model(torch, arch, n_blocks)
+            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+            x, y = x_all[lane.train_idx], y_all[lane.train_idx]
+            xv, yv = x_all[lane.val_idx], y_all[lane.val_idx]
+            for _ in range(epochs):
+                for batch in torch.randperm(len(x)).split(lane.batch_size):
+                    opt.zero_grad()
+                    loss = torch.nn.functional.mse_loss(model(x[batch]), y[batch])
+                    loss.backward()
+                    opt.step()
+                with torch.no_grad():
+                    torch.nn.functional.mse_loss(model(xv), yv).item()
+            with torch.no_grad():
+                losses.append(torch.nn.functional.mse_loss(model(x_all[lane.test_idx]), y_all[lane.test_idx]).item())
+    return {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start, "test_loss": losses}
 
 
 def matmul_flops(n=2048, repeats=10):
@@ -104,9 +241,146 @@ def matmul_flops(n=2048, repeats=10):
     return 2 * n ** 3 / float(np.median(times))
 
 
-def lane_steps(lanes):
-    """Real steps per epoch of each lane: ceil(train size / batch size)."""
-    return [-(-len(l.train_idx) // l.batch_size) for l in lanes]
+def flops_per_example(fns, n_blocks, batch=256):
+    """XLA's FLOP count of one training example: value_and_grad of the batch MSE, / batch size."""
+    params = fns.init(jax.random.key(0))
+    x, y = jnp.zeros((batch, n_blocks)), jnp.zeros((batch, 1))
+    step = jax.jit(jax.value_and_grad(lambda p: jnp.mean((fns.apply(p, x) - y) ** 2)))
+    cost = step.lower(params).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) / batch
+
+
+def steady_flops(n_blocks, seeds, epochs):
+    """Useful training FLOP/s of the engine's steady-state epochs (epochs 2..), per architecture."""
+    out = {}
+    for arch, fns, pool_x, pool_y, lanes in task1_sweeps(n_blocks, seeds):
+        _, stamps = run_engine(fns, pool_x, pool_y, lanes, engine_config(epochs))
+        seconds = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+        examples = sum(len(lane.train_idx) for lane in lanes)
+        out[arch] = {"epoch_s": seconds, "flop_per_example": flops_per_example(fns, n_blocks),
+                     "examples_per_epoch": examples}
+        out[arch]["flop_per_s"] = out[arch]["flop_per_example"] * examples / seconds
+    return out
+
+
+def max_relative_difference(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30)))
+
+
+def save_partial(result):
+    """Writes what is measured so far to --json_out (a run stopped by a time cap keeps its finished modes)."""
+    if FLAGS.json_out:
+        atomic_write_json(FLAGS.json_out, dict(result, partial=True), indent=1)
+
+
+def measure():
+    """Every number of the benchmark, as a dict."""
+    seeds = [0] if FLAGS.smoke else list(range(FLAGS.seeds))
+    epochs = 2 if FLAGS.smoke else FLAGS.epochs
+    n_blocks = FLAGS.n_blocks
+    sweeps = task1_sweeps(n_blocks, seeds)
+    lanes = [lane for s in sweeps for lane in s[4]]
+    steps = sum(-(-len(lane.train_idx) // lane.batch_size) for lane in lanes)
+    result = {"date": datetime.date.today().isoformat(), "machine": common.machine_description(),
+              "load_average_start": os.getloadavg()[0], "n_blocks": n_blocks, "seeds": len(seeds), "epochs": epochs,
+              "train_sizes": list(train_sizes()), "lanes": len(lanes), "steps": steps * epochs,
+              "lane_groups": engine_config(epochs).lane_groups, "modes": {}}
+    modes, walls = result["modes"], collections.defaultdict(list)
+
+    def keep_fastest(name, run):
+        """Records run's wall (and CPU) time; modes[name] is the fastest run of the rounds."""
+        walls[name].append(round(run["wall_s"], 2))
+        if name not in modes or run["wall_s"] < modes[name]["wall_s"]:
+            modes[name] = run
+        modes[name]["all_walls_s"] = walls[name]
+        save_partial(result)
+
+    torch = None
+    if FLAGS.torch:
+        try:
+            import torch  # noqa: PLC0415
+        except ImportError:
+            torch = None
+    with tempfile.TemporaryDirectory() as cache_dir:
+        for round_ in range(FLAGS.rounds):  # the modes interleaved, so a change of load hits all of them
+            if torch is not None:
+                keep_fastest("torch", dict(time_torch(torch, sweeps, epochs, n_blocks), version=torch.__version__))
+            cold_caches(os.path.join(cache_dir, f"round_{round_}"))
+            keep_fastest("engine_cold", time_engine(sweeps, epochs, n_blocks))
+            jax.clear_caches()  # in-memory only: the persistent cache stays warm
+            keep_fastest("engine_warm_cache", time_engine(sweeps, epochs, n_blocks))
+        if FLAGS.one_lane:
+            cold_caches(os.path.join(cache_dir, "one_lane"))
+            keep_fastest("engine_one_lane", time_engine(sweeps, epochs, n_blocks, one_lane=True))
+        result["warm_equals_cold"] = modes["engine_warm_cache"]["test_loss"] == modes["engine_cold"]["test_loss"]
+        if "engine_one_lane" in modes:
+            result["one_lane_max_rel_diff"] = max_relative_difference(modes["engine_one_lane"]["test_loss"],
+                                                                      modes["engine_cold"]["test_loss"])
+        result["load_average_end"] = os.getloadavg()[0]
+        if FLAGS.flops_n_blocks:
+            flops_n = 2 if FLAGS.smoke else FLAGS.flops_n_blocks
+            flops_epochs = 2 if FLAGS.smoke else FLAGS.flops_epochs
+            result["matmul_flop_per_s"] = matmul_flops(512 if FLAGS.smoke else 2048)
+            result["steady"] = {"n_blocks": flops_n, "epochs": flops_epochs,
+                                **steady_flops(flops_n, seeds, flops_epochs)}
+    return result
+
+
+def markdown(r):
+    m = r["modes"]
+    cold = m["engine_cold"]
+    lines = [SECTION, "",
+             f"{r['date']}; {r['machine']}; load average {r['load_average_start']:.1f} at start, "
+             f"{r['load_average_end']:.1f} at end (2 cores shared with other jobs: ratios are what to read).", "",
+             f"Work: Task 1, n_blocks={r['n_blocks']}, train sizes {r['train_sizes']} (Table 2 batches) x "
+             f"{r['seeds']} seeds x {{vanilla, shared}} = {r['lanes']} lanes, {r['epochs']} epochs, no early "
+             f"stopping: {r['steps']:,} training steps, validation every epoch, test evaluation at the end. "
+             f"Engine lane_groups={r['lane_groups']!r}.", "",
+             f"| mode | wall s (fastest of {FLAGS.rounds}) | all rounds | CPU s | vs torch loop, wall | "
+             "vs torch loop, CPU | vs engine cold |", "|---|---:|---|---:|---:|---:|---:|"]
+    names = {"torch": f"plain sequential PyTorch loop ({m.get('torch', {}).get('version', '')}, "
+                      f"{FLAGS.torch_threads} threads)",
+             "engine_cold": "engine, cold (empty caches)",
+             "engine_warm_cache": "engine, warm persistent compilation cache",
+             "engine_one_lane": "engine, one lane at a time (cold)"}
+    for key, name in names.items():
+        if key in m:
+            t = m[key]
+            vs_wall = f"{m['torch']['wall_s'] / t['wall_s']:.2f}x" if "torch" in m else "-"
+            vs_cpu = f"{m['torch']['cpu_s'] / t['cpu_s']:.2f}x" if "torch" in m else "-"
+            lines.append(f"| {name} | {t['wall_s']:.1f} | {', '.join(f'{w:.1f}' for w in t['all_walls_s'])} | "
+                         f"{t['cpu_s']:.1f} | {vs_wall} | {vs_cpu} | {cold['wall_s'] / t['wall_s']:.2f}x |")
+    lines += ["", "Where the engine's time goes (seconds, both architectures; trace / lower / compile from "
+                  "jax.monitoring, overlapping the others):", "",
+              "| mode | trace | lower | compile | sweep init | first epoch | epochs 2.. | evaluation |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key in ("engine_cold", "engine_warm_cache", "engine_one_lane"):
+        if key in m:
+            t = m[key]
+            lines.append(f"| {names[key]} | {t['trace_s']:.1f} | {t['lower_s']:.1f} | {t['compile_s']:.1f} | "
+                         f"{t['sweep_init_s']:.1f} | {t['sweep_first_epoch_s']:.1f} | {t['epochs_2_on_s']:.1f} | "
+                         f"{t['sweep_evaluate_s']:.1f} |")
+    fixed = cold["wall_s"] - cold["epochs_2_on_s"] * r["epochs"] / max(r["epochs"] - 1, 1)
+    lines += ["", f"- Fixed cost of the cold engine (wall minus {r['epochs']} steady epochs): {fixed:.1f} s for "
+                  f"two architecture sweeps, {fixed / 2:.1f} s per sweep.",
+              f"- Warm-cache results bitwise equal to cold: {r['warm_equals_cold']}."]
+    if "one_lane_max_rel_diff" in r:
+        lines.append(f"- One lane at a time vs all lanes together, max relative test-loss difference: "
+                     f"{r['one_lane_max_rel_diff']:.1e}.")
+    if "steady" in r:
+        s = r["steady"]
+        lines += ["", f"Steady state at n_blocks={s['n_blocks']} (all lanes of one architecture, epochs 2..{s['epochs']}"
+                      f"), useful training FLOPs (XLA cost analysis of one example's forward + backward x real "
+                      f"examples; validation and padding not counted) vs a large float32 matmul at "
+                      f"{r['matmul_flop_per_s'] / 1e9:.1f} GFLOP/s:", "",
+                  "| architecture | s / epoch | FLOP / example | GFLOP/s | % of large matmul |", "|---|---:|---:|---:|---:|"]
+        for arch in task1.ARCHITECTURES:
+            a = s[arch]
+            lines.append(f"| {arch} | {a['epoch_s']:.3f} | {a['flop_per_example']:,.0f} | {a['flop_per_s'] / 1e9:.2f} | "
+                         f"{100 * a['flop_per_s'] / r['matmul_flop_per_s']:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_section(path, text):
@@ -122,107 +396,16 @@ def write_section(path, text):
     atomic_write_text(path, new)
 
 
-MODES = (
-    ("vmapped, one program (lane_groups='single')", "single"),
-    ("vmapped, one program per shape (lane_groups='shape')", "shape"),
-)
-
-
-def run_modes(lanes, x, y, epochs):
-    """[(mode name, wall s, steady s per epoch, executed examples per epoch)] for one epoch count."""
-    steps = lane_steps(lanes)
-    results = []
-    for name, groups in MODES:
-        config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=epochs, early_stopping=False, quiet=True,
-                             lane_groups=groups)
-        if groups == "single":
-            executed = len(lanes) * max(steps) * max(l.batch_size for l in lanes)
-        else:  # each (batch, steps) group computes exactly its own lanes' shapes
-            executed = sum(s * l.batch_size for s, l in zip(steps, lanes))
-        jax.clear_caches()  # every mode pays its own compilation
-        wall, steady = timed_sweep(lanes, x, y, config)
-        results.append((name, wall, steady, executed))
-    if FLAGS.sequential:
-        config = TrainConfig(loss="mse", learning_rate=1e-3, max_epochs=epochs, early_stopping=False, quiet=True)
-        jax.clear_caches()
-        walls, steadies = zip(*(timed_sweep([lane], x, y, config) for lane in lanes))
-        results.append(("sequential (lanes=[lane], one after another)", sum(walls), sum(steadies),
-                        sum(s * l.batch_size for s, l in zip(steps, lanes))))
-    return results
-
-
-def table(results, lanes, epochs, peak):
-    steps = lane_steps(lanes)
-    real_examples = sum(len(l.train_idx) for l in lanes)
-    rows = []
-    for name, wall, steady, executed in results:
-        rows.append(
-            f"| {name} | {wall:.1f} | {steady * epochs:.1f} | {wall - steady * epochs:.1f} | "
-            f"{sum(steps) / steady:,.0f} | {executed / real_examples:.2f} | "
-            f"{executed * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} | "
-            f"{real_examples * TRAIN_FLOPS_PER_EXAMPLE / steady / 1e9:.2f} |")
-    lines = [f"### {epochs} epochs", "",
-             "| mode | wall s | steady s | wall - steady s | lane-steps/s | executed / real examples | "
-             "executed GFLOP/s | useful GFLOP/s |",
-             "|---|---|---|---|---|---|---|---|", *rows, ""]
-    if FLAGS.sequential:
-        wall_seq, steady_seq = results[-1][1], results[-1][2]
-        for name, wall, steady, _ in results[:-1]:
-            lines.append(f"- {name}: speed-up over sequential {wall_seq / wall:.2f}x in wall time, "
-                         f"{steady_seq / steady:.2f}x in steady-state epoch time.")
-        (_, wall_one, steady_one, _), (_, _, steady_shape, _) = results[0], results[1]
-        outside_one = wall_one - steady_one * epochs  # 'single' time outside its epochs (compilation, evaluation)
-        lines.append(f"- Bound from these measurements: a program that compiled like 'single' "
-                     f"({outside_one:.1f} s outside the epochs) and trained like 'shape' "
-                     f"({steady_shape * epochs:.1f} s) would be {wall_seq / (outside_one + steady_shape * epochs):.2f}x "
-                     f"faster than sequential.")
-        roofline = epochs * real_examples * TRAIN_FLOPS_PER_EXAMPLE / peak
-        lines.append(f"- Roofline bound: a program that compiled like 'single' and trained only the real examples "
-                     f"at the large-matmul rate ({roofline:.2f} s for {epochs} epochs) would be "
-                     f"{wall_seq / (outside_one + roofline):.2f}x faster than sequential.")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def main(argv):
     del argv
     configure_logging(FLAGS.verbose)
-    info = f"{machine_description()}; load average at start {os.getloadavg()[0]:.1f}"
-    x, y = make_pool()
-    lanes = make_lanes(FLAGS.seeds, len(x))
-    epoch_counts = [int(e) for e in FLAGS.epochs]
-    steps = lane_steps(lanes)
-    real_examples = sum(len(l.train_idx) for l in lanes)  # per epoch
-    padded_examples = len(lanes) * max(steps) * max(l.batch_size for l in lanes)  # per epoch, one program
-    groups = sorted({(l.batch_size, s) for l, s in zip(lanes, steps)})
-
-    peak = matmul_flops()
-    tables = [table(run_modes(lanes, x, y, epochs), lanes, epochs, peak) for epochs in epoch_counts]
-    text = f"""{SECTION}
-
-{datetime.date.today().isoformat()}; {info}.
-
-Grid: {len(lanes)} lanes = train sizes {SIZES} (batch {BATCHES}, val = test = n/4) x {FLAGS.seeds} seeds x
-augmentation off/on; MLP {'-'.join(map(str, WIDTHS))} (LeakyReLU 0.01), Adam 1e-3, fixed epochs
-({', '.join(map(str, epoch_counts))}), early stopping off. Wall time is the whole `sweep` call (compilation,
-init, validation, test evaluation); steady time is epochs x the mean time of epochs 2..last (no
-compilation); wall - steady is mostly compilation. Lane-steps count each lane's real steps
-(ceil(n / batch) per epoch, {sum(steps)} per epoch in all). FLOP/s count training matmuls only (3 x 2 x
-sum(in x out) = {TRAIN_FLOPS_PER_EXAMPLE} FLOP per example; validation excluded): "executed" counts
-every example a program computes, padding included, "useful" only the {real_examples:,} real ones.
-
-Modes: 'single' pads all lanes to {max(steps)} steps of {max(l.batch_size for l in lanes)} examples
-({padded_examples:,} examples per epoch) and compiles one epoch program; 'shape' compiles one program
-per distinct (batch, steps), here {len(groups)}: {', '.join(f'{b}x{s}' for b, s in groups)}, and
-computes no padding; sequential trains each lane alone through the same code, compiling once per
-distinct (train size, batch size) and reusing the programs across seeds and augmentation.
-
-Large-matmul reference: 2048x2048 float32 matmul at {peak / 1e9:.1f} GFLOP/s.
-
-{chr(10).join(tables)}"""
+    result = measure()
+    text = markdown(result)
     print(text)
     if FLAGS.out:
         write_section(FLAGS.out, text)
+    if FLAGS.json_out:
+        atomic_write_json(FLAGS.json_out, result, indent=1)
 
 
 if __name__ == "__main__":

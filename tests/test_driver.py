@@ -47,11 +47,18 @@ def test_defaults_are_the_study_grid_and_quick_keeps_explicit_flags():
     assert parse(t1.TASK, "--quick", "--lane_groups=shape").lane_groups == "shape"
 
 
+def test_engine_settings_reach_the_train_config():
+    opts = parse(t1.TASK, "--lane_groups=auto", "--compile_cache=off")
+    config = driver.train_config(t1.TASK, opts, t1.TASK.plan_sweeps(opts)[0])
+    assert (config.lane_groups, config.compile_cache, config.quiet) == ("auto", "off", True)
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--seeds=0,0"], "--seeds"), (["--seeds=x"], "--seeds"), (["--lr=inf"], "--lr"), (["--lr=nan"], "--lr"),
     (["--lr=0"], "--lr"), (["--n_blocks=2,2"], "--n_blocks"), (["--n_blocks=2,x"], "--n_blocks"),
     (["--models=vanilla,vanilla"], "--models"), (["--models=mlp"], "--models"), (["--max_epochs=0"], "--max_epochs"),
     (["--resume", "--overwrite"], "--overwrite"), (["--out_dir="], "--out_dir"),
+    (["--compile_cache="], "--compile_cache"),
 ])
 def test_bad_options_name_the_flag(args, flag):
     with pytest.raises(ValueError, match=flag):

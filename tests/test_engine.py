@@ -7,6 +7,7 @@ ALONE) so the jitted programs compile once per shape.
 """
 
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -19,9 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 from symjax.train import Lane, LaneFns, TrainConfig, process_slice, sweep
-from symjax.train import engine
+from symjax.train import buckets, compile_cache, engine
+from symjax.train import lanes as lanes_module
 from symjax.train.epoch import augment_batch, shuffle_order
 from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, take_lanes
 
@@ -441,7 +444,7 @@ def bad(**changes):
     ("batch_0", r"batch_size >= 1, got 0"),
     ("augment_without_fn", r"augment_fn"),
     ("loss", r"unknown loss.*'huber'"),
-    ("lane_groups", r"lane_groups: expected one of \('shape', 'single'\), got 'size'"),
+    ("lane_groups", r"lane_groups: expected one of \('auto', 'shape', 'single'\), got 'size'"),
     ("augment_per", r"augment_per: expected one of \('example', 'batch'\), got 'epoch'"),
     ("float_labels", r"integer labels"),
     ("lr_inf", r"learning_rate None or a finite number > 0, got inf"),
@@ -597,3 +600,124 @@ def test_process_slice_is_contiguous_and_balanced():
             assert max(map(len, parts)) - min(map(len, parts)) <= 1
     with pytest.raises(ValueError, match=r"\[0, 2\), got 2"):
         process_slice(5, 2, 2)
+
+
+# ---------------------------------------------------------------- fixed cost: buckets, augmentation, compile cache
+
+
+def brute_force_buckets(batch, steps, epochs, costs):
+    """The cheapest cut of the shapes (sorted by b * s) into contiguous runs, by trying all 2^(k-1) cuts."""
+    shapes = sorted(set(zip(batch, steps)), key=lambda bs: (bs[0] * bs[1], bs))
+    best = None
+    for cuts in itertools.product([False, True], repeat=len(shapes) - 1):
+        runs, run = [], [shapes[0]]
+        for shape, cut in zip(shapes[1:], cuts):
+            if cut:
+                runs.append(run)
+                run = []
+            run.append(shape)
+        runs.append(run)
+        total = 0.0
+        for run in runs:
+            members = [i for i, bs in enumerate(zip(batch, steps)) if bs in run]
+            big_b = max(batch[i] for i in members)
+            big_s = max(steps[i] for i in members)
+            total += costs.compile_s + epochs * big_s * (
+                costs.step_s + len(members) * (costs.lane_step_s + big_b * costs.example_s))
+        if best is None or total < best[0] - 1e-12:
+            best = (total, runs)
+    return sorted(sorted(i for i, bs in enumerate(zip(batch, steps)) if bs in run) for run in best[1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plan_buckets_is_the_cheapest_contiguous_cut(seed):
+    rng = np.random.default_rng(seed)
+    batch = rng.choice([2, 4, 8, 32, 128, 256], 14).tolist()
+    steps = rng.choice([1, 5, 10, 40], 14).tolist()
+    costs = buckets.CostModel(compile_s=rng.uniform(0.1, 5), step_s=1e-4, lane_step_s=2e-5, example_s=2e-6)
+    epochs = int(rng.choice([1, 20, 300, 5000]))
+    got = [sorted(b.tolist()) for b in buckets.plan_buckets(np.array(batch), np.array(steps), epochs, costs)]
+    assert sorted(got) == brute_force_buckets(batch, steps, epochs, costs)
+    assert sorted(i for b in got for i in b) == list(range(14))
+
+
+def test_plan_buckets_extremes():
+    batch, steps = np.array([4, 8, 4, 256, 16]), np.array([10, 10, 10, 32, 25])
+    free_compile = buckets.CostModel(compile_s=0.0, step_s=0.0, lane_step_s=0.0, example_s=1e-6)
+    # Free compilation: padding is the only cost, so every shape gets its own program, in order of first lane.
+    assert [b.tolist() for b in buckets.plan_buckets(batch, steps, 10, free_compile)] == [[0, 2], [1], [3], [4]]
+    # Zero epochs: only compilation costs, so one program.
+    assert [b.tolist() for b in buckets.plan_buckets(batch, steps, 0)] == [[0, 1, 2, 3, 4]]
+    with pytest.raises(ValueError, match=r"one shape \(L,\), L >= 1, got \(2,\) and \(3,\)"):
+        buckets.plan_buckets(np.array([1, 2]), np.array([1, 2, 3]), 5)
+
+
+def test_auto_groups_equal_shape_groups(monkeypatch):
+    """'auto' with a cost model that makes 2 buckets of GROUP_SPEC's 4 shapes trains the same numbers as 'shape'."""
+    lanes = [make_lane(*spec) for spec in GROUP_SPEC]
+    costs = buckets.CostModel(compile_s=5e-4, step_s=0.0, lane_step_s=0.0, example_s=1e-6)
+    host = build_lane_arrays(lanes, 1e-2)
+    planned = buckets.plan_buckets(host.batch_size, host.n_steps, 6, costs)
+    assert 1 < len(planned) < 4, planned  # lane shapes (16, 6), (2, 4), (16, 6), (16, 1), (4, 5)
+    monkeypatch.setattr(lanes_module, "plan_buckets", lambda b, s, e: buckets.plan_buckets(b, s, e, costs))
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=6)
+    seen = []
+    real_start = engine._Group.start.__func__
+
+    def recording_start(cls, members, *args):
+        seen.append(sorted(members.tolist()))
+        return real_start(cls, members, *args)
+
+    monkeypatch.setattr(engine._Group, "start", classmethod(recording_start))
+    auto = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups="auto")).rows
+    assert seen == [b.tolist() for b in planned]
+    shape = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups="shape")).rows
+    assert_rows_close(auto, shape)
+
+
+def test_augmentation_is_compiled_only_into_groups_with_an_augmenting_lane():
+    traced = []
+
+    def counting_flip(key, x, y):
+        traced.append(1)
+        return flip_sign(key, x, y)
+
+    lanes = [make_lane(0, 40, 8), make_lane(1, 20, 4)]
+    lanes[0] = dataclasses.replace(lanes[0], augment=True)
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=2, lane_groups="shape")
+    sweep(LaneFns(init_fn, apply_fn, augment=counting_flip), POOL_X, POOL_Y, lanes, config)
+    assert len(traced) == 1  # two programs, one of them augments
+    traced.clear()
+    sweep(LaneFns(init_fn, apply_fn, augment=counting_flip), POOL_X, POOL_Y, lanes[1:], config)
+    assert traced == []
+
+
+def test_compile_cache_dir_setting():
+    home = {"HOME": "/home/u"}
+    assert compile_cache.cache_dir("auto", home) == "/home/u/.cache/symjax/xla"
+    assert compile_cache.cache_dir("auto", dict(home, XDG_CACHE_HOME="/xdg")) == "/xdg/symjax/xla"
+    assert compile_cache.cache_dir("auto", dict(home, SYMJAX_COMPILE_CACHE="/elsewhere")) == "/elsewhere"
+    assert compile_cache.cache_dir("auto", dict(home, SYMJAX_COMPILE_CACHE="off")) is None
+    assert compile_cache.cache_dir("off", home) is None
+    assert compile_cache.cache_dir("/tmp/c", home) == "/tmp/c"
+    with pytest.raises(ValueError, match=r"compile_cache: expected 'auto', 'off' or a directory, got ''"):
+        sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, compile_cache=""))
+
+
+def test_rerun_from_the_persistent_cache_is_bitwise_equal(tmp_path):
+    previous = jax.config.jax_compilation_cache_dir
+    lanes = [make_lane(0, 40, 8), make_lane(1, 20, 4)]
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=2, lane_groups="shape")
+    try:
+        compile_cache.point_to(str(tmp_path / "xla"))
+        jax.clear_caches()
+        cold = sweep(FNS, POOL_X, POOL_Y, lanes, config)
+        assert len(os.listdir(tmp_path / "xla")) >= 2  # at least the two epoch programs were stored
+        jax.clear_caches()
+        warm = sweep(FNS, POOL_X, POOL_Y, lanes, config)
+    finally:
+        compilation_cache.set_cache_dir(previous)
+        compilation_cache.reset_cache()
+    assert [strip(r) for r in warm.rows] == [strip(r) for r in cold.rows]
+    for a, b in zip(jax.tree.leaves(warm.params), jax.tree.leaves(cold.params)):
+        np.testing.assert_array_equal(a, b)

@@ -54,8 +54,8 @@ USAGE_EXIT = 2  # bad input: one line on stderr
 INTERRUPTED_EXIT = 75  # --stop_after_epochs reached (a simulated interruption)
 
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
-RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "eval_batch_size",
-                         "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
+RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "compile_cache",
+                         "eval_batch_size", "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
 #: Settings a resumed sweep may change: it continues from its checkpoint.
 CONTINUABLE = frozenset({"max_epochs"})
 RECORD_FILE = "sweep.json"
@@ -100,7 +100,12 @@ class CommonOptions:
     checkpoint_every: int = option(10, "Epochs between checkpoints.")
     lane_groups: str = option("shape", "How lanes share jitted epoch programs: 'shape' = one program per distinct "
                               "(batch size, steps per epoch), no padding work; 'single' = one padded program per "
-                              "architecture (one compilation). Results are the same.", ("shape", "single"))
+                              "architecture (one compilation); 'auto' = a few padded shape buckets chosen by a cost "
+                              "model of compilation vs padding work (symjax.train.buckets). Results agree to "
+                              "rounding.", ("shape", "single", "auto"))
+    compile_cache: str = option("auto", "Persistent XLA compilation cache: 'auto' = $SYMJAX_COMPILE_CACHE, else "
+                                "$XDG_CACHE_HOME/symjax/xla, else ~/.cache/symjax/xla; 'off' = none; or a folder. "
+                                "Results do not depend on it.")
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
@@ -134,8 +139,10 @@ class CommonOptions:
             raise ValueError(f"--settings: expected one of {list(SETTINGS)}, got {self.settings!r}")
         if self.augment_per not in ("example", "batch"):
             raise ValueError(f"--augment_per: expected 'example' or 'batch', got {self.augment_per!r}")
-        if self.lane_groups not in ("shape", "single"):
-            raise ValueError(f"--lane_groups: expected 'shape' or 'single', got {self.lane_groups!r}")
+        if self.lane_groups not in ("shape", "single", "auto"):
+            raise ValueError(f"--lane_groups: expected 'shape', 'single' or 'auto', got {self.lane_groups!r}")
+        if not isinstance(self.compile_cache, str) or not self.compile_cache:
+            raise ValueError(f"--compile_cache: expected 'auto', 'off' or a folder, got {self.compile_cache!r}")
         if not self.out_dir:
             raise ValueError("--out_dir: expected a folder path, got an empty value")
         if self.resume and self.overwrite:
@@ -350,7 +357,8 @@ def train_config(task: Task, opts, plan: SweepPlan):
                        checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
                        checkpoint_every=int(opts.checkpoint_every), resume=bool(opts.resume),
                        sym_samples=int(opts.sym_samples), quiet=True, eval_batch_size=int(opts.eval_batch_size),
-                       lane_groups=opts.lane_groups, augment_per=opts.augment_per)
+                       lane_groups=opts.lane_groups, compile_cache=opts.compile_cache,
+                       augment_per=opts.augment_per)
 
 
 def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 LOSSES = ("mse", "cross_entropy")
-LANE_GROUPS = ("shape", "single")
+LANE_GROUPS = ("auto", "shape", "single")
 AUGMENT_PER = ("example", "batch")
 
 
@@ -63,12 +63,19 @@ class TrainConfig:
       quiet: no progress bar.
       eval_batch_size: examples per evaluation chunk (bounds memory).
       lane_groups: how lanes are split into jitted epoch programs.
+        'auto': shape buckets chosen by a cost model of compilation vs padding
+        work for the epochs left to train (symjax.train.buckets): a few
+        padded programs for short sweeps, one per shape for long ones.
         'shape': one program per distinct (batch_size, steps per epoch), so no
         lane computes another lane's padding; each group costs one compilation,
         and a group whose lanes have all stopped is skipped.
         'single': one program for all lanes, padded to the largest batch and
         step count (one compilation; best when compilation dominates, e.g.
         a few epochs). Results are the same either way.
+      compile_cache: the persistent XLA compilation cache (symjax.train.compile_cache):
+        'auto' = $SYMJAX_COMPILE_CACHE, else $XDG_CACHE_HOME/symjax/xla, else
+        ~/.cache/symjax/xla; 'off' = none; or a directory. Ignored when JAX
+        already has a cache directory. Results do not depend on it.
       augment_per: how augment lanes draw group elements. 'example': every
         training example its own (key fold_in(epoch key, position in the
         epoch)); 'batch': one per training batch, applied to all its examples
@@ -88,5 +95,6 @@ class TrainConfig:
     sym_samples: int = 5
     quiet: bool = False
     eval_batch_size: int = 4096
-    lane_groups: str = "shape"
+    lane_groups: str = "auto"
+    compile_cache: str = "auto"
     augment_per: str = "example"

@@ -4,8 +4,9 @@ Flow of a call, one named step each:
   1. validate inputs (no compilation yet) and take this process's contiguous
      slice of the lanes (multi-host);
   2. `_init_or_restore`: init all lanes (or restore them from the newest valid checkpoint);
-  3. `_train`: split the lanes into groups (config.lane_groups: one group per distinct
-     batch size and step count, or one group of all lanes); pad each group's
+  3. `_train`: split the lanes into groups (config.lane_groups: buckets of shapes
+     from a cost model, one group per distinct batch size and step count, or one
+     group of all lanes; a group without augmenting lanes compiles no augmentation); pad each group's
      lane count to a multiple of the local device count by repeating its first
      lane, and shard its per-lane arrays over a 1-D 'lanes' mesh of the local
      devices;
@@ -29,6 +30,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from symjax.train import compile_cache
 from symjax.train import epoch as ep
 from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
@@ -58,6 +60,8 @@ class _Group:
         # Index arrays padded to this group's own lengths (not all lanes'), so its shapes are its own.
         host_lanes = build_lane_arrays([local[i] for i in members], learning_rate)
         n_rows = padded_lane_count(len(members), n_devices)
+        if not host_lanes.augment.any():  # a program without augmenting lanes compiles no augmentation
+            program_fields = dict(program_fields, augment_fn=None)
         prog = ep.TrainProgram(batch=int(host_lanes.batch_size.max()), steps=int(host_lanes.n_steps.max()),
                                **program_fields)
         return cls(members=members,
@@ -295,6 +299,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     lanes = list(lanes)
     validate_lanes(lanes, pool_size, fns.augment is not None)
 
+    compile_cache.use(config.compile_cache)
     local = lanes[process_slice(len(lanes), jax.process_count(), jax.process_index())]
     if not local:
         return SweepResult([], None, {})
@@ -313,7 +318,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
                           augment_per=config.augment_per)
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
-              for members in group_lanes(host_lanes, config.lane_groups)]
+              for members in group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch)]
     init_done = time.perf_counter()
 
     host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,

@@ -166,6 +166,17 @@ def _mean_loss(apply_fn, loss, params, pool_x, pool_y, idx, n, chunk) -> jnp.nda
     return chunked_sums(values, idx, n, chunk)[0] / jnp.maximum(n, 1)
 
 
+# XLA:CPU's fusion emitters compile these programs much more slowly than its older loop emitters,
+# and the programs run no faster with them (docs/benchmarks.md, "What changed for issue 15").
+CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
+def _epoch_options() -> dict | None:
+    """XLA options for the programs that run every epoch. Decided at call time, after any
+    jax.distributed.initialize()."""
+    return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
+
+
 def _one_off_options() -> dict | None:
     """XLA options for programs that run once per sweep (init, evaluation).
 
@@ -173,12 +184,17 @@ def _one_off_options() -> dict | None:
     takes seconds per call site; a program that runs once is compiled
     without it. Decided at call time, after any jax.distributed.initialize().
     """
-    return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+    return {"xla_backend_optimization_level": 0, **CPU_OPTIONS} if jax.default_backend() == "cpu" else None
 
 
 @functools.cache
 def _one_off_jit(fn: Callable) -> Callable:
     return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options())
+
+
+@functools.cache
+def _epoch_jit(fn: Callable, static_argname: str) -> Callable:
+    return jax.jit(fn, static_argnames=(static_argname,), compiler_options=_epoch_options())
 
 
 def init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, init_fn: Callable) -> TrainState:
@@ -207,8 +223,12 @@ def _init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, prog: Callabl
     return jax.vmap(one)(key_data, learning_rate)
 
 
-@functools.partial(jax.jit, static_argnames=("length",))
 def epoch_randomness(key_data: jnp.ndarray, n_train: jnp.ndarray, epoch, length: int):
+    """The random draws of one epoch for L lanes (jitted; see _epoch_randomness)."""
+    return _epoch_jit(_epoch_randomness, "length")(key_data, n_train, epoch, length=length)
+
+
+def _epoch_randomness(key_data: jnp.ndarray, n_train: jnp.ndarray, epoch, length: int):
     """The random draws of one epoch for L lanes.
 
     Kept out of run_epoch because XLA compiles threefry much faster in a small
@@ -296,10 +316,15 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
     return new_state, val_loss
 
 
-@functools.partial(jax.jit, static_argnames=("prog",))
 def train_epoch(state: TrainState, lanes: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
                 prog: TrainProgram):
-    """One epoch (0-based index `epoch`) for all lanes. Returns (state, val_loss (L,))."""
+    """One epoch (0-based index `epoch`) for all lanes, after epoch_randomness. Returns (state, val_loss (L,))."""
+    return _epoch_jit(_train_epoch, "prog")(state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper,
+                                            prog=prog)
+
+
+def _train_epoch(state: TrainState, lanes: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
+                 prog: TrainProgram):
     return jax.vmap(lambda s, l, o, a: _lane_epoch(s, l, o, a, pool_x, pool_y, epoch, hyper, prog))(
         state, lanes, order, aug_key_data)
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from symjax.train.buckets import plan_buckets
 from symjax.train.config import Lane
 
 # Folded into jax.random.key(seed) so lane keys differ from keys a caller derives from the same seed.
@@ -72,18 +73,21 @@ def build_lane_arrays(lanes: list[Lane], learning_rate: float) -> LaneArrays:
     )
 
 
-def group_lanes(lanes: LaneArrays, mode: str) -> list[np.ndarray]:
+def group_lanes(lanes: LaneArrays, mode: str, epochs: int = 1) -> list[np.ndarray]:
     """Positions of the lanes trained by each jitted epoch program.
 
     mode 'single': one group of all lanes. mode 'shape': one group per distinct
     (batch_size, n_steps), groups ordered by their first lane, lanes in order.
-    Example: batch sizes (4, 16, 4) with equal steps -> [[0, 2], [1]].
+    mode 'auto': buckets of shapes from `buckets.plan_buckets` for `epochs` epochs.
+    Example: batch sizes (4, 16, 4) with equal steps -> [[0, 2], [1]] ('shape').
     """
     n = lanes.batch_size.shape[0]
     if mode == "single":
         return [np.arange(n)]
+    if mode == "auto":
+        return plan_buckets(lanes.batch_size, lanes.n_steps, epochs)
     if mode != "shape":
-        raise ValueError(f"lane groups: expected 'shape' or 'single', got {mode!r}")
+        raise ValueError(f"lane groups: expected 'auto', 'shape' or 'single', got {mode!r}")
     by_shape: dict[tuple[int, int], list[int]] = {}  # insertion order = order of first lane
     for i, shape in enumerate(zip(lanes.batch_size.tolist(), lanes.n_steps.tolist())):
         by_shape.setdefault(shape, []).append(i)

@@ -18,6 +18,9 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError(f"unknown loss: expected one of {LOSSES}, got {config.loss!r}")
     if config.lane_groups not in LANE_GROUPS:
         raise ValueError(f"TrainConfig.lane_groups: expected one of {LANE_GROUPS}, got {config.lane_groups!r}")
+    if not isinstance(config.compile_cache, str) or not config.compile_cache:
+        raise ValueError(f"TrainConfig.compile_cache: expected 'auto', 'off' or a directory, got "
+                         f"{config.compile_cache!r}")
     if config.augment_per not in AUGMENT_PER:
         raise ValueError(f"TrainConfig.augment_per: expected one of {AUGMENT_PER}, got {config.augment_per!r}")
     positive = {

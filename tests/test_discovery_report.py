@@ -1,0 +1,136 @@
+"""Tests for the discovery experiments' analysis (symjax.report.discovery, discovery_figures).
+
+Expected values: weights built shared by hand (circulants, a I + b 11^T),
+hand-computed metrics and claims judged on hand-made rows.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from symjax.models import discovery_models as dm
+from symjax.report import discovery as rd
+from symjax.report import discovery_figures as rf
+
+KEY = jax.random.key(0)
+
+
+def _stack(params, lanes=2):
+    return jax.tree.map(lambda leaf: np.stack([np.asarray(leaf)] * lanes), params)
+
+
+def test_circulant_class_weights_rank_the_cyclic_group_first_with_score_zero():
+    model = dm.TranslationModel(5, (10,))
+    base = np.random.default_rng(0).normal(size=(5, 10))
+    w = np.stack([[np.roll(base[k], t) for t in range(10)] for k in range(5)])  # W[k, t, p] = f_k(p - t)
+    summary = rd.sharing_summary(model, {"w": jnp.asarray(w, jnp.float32)})
+    assert summary["true_symmetry"] == "C_10" and summary["top_symmetry"] == "C_10"
+    assert summary["top_is_true"] == 1.0 and summary["sharing_score"] < 1e-10
+    assert summary["scores"]["trivial"] == 1.0 and summary["scores"]["S_10"] > 0.5
+
+
+def test_identity_plus_constant_ranks_s10_first_and_random_weights_score_near_chance():
+    model = dm.DegreeMLP()
+    shared = rd.sharing_summary(model, {"w": jnp.asarray(0.7 * np.eye(10) + 0.2, jnp.float32)})
+    assert shared["top_symmetry"] == "S_10" and shared["sharing_score"] < 1e-10
+    noise = rd.sharing_summary(model, {"w": jnp.asarray(np.random.default_rng(1).normal(size=(10, 10)), jnp.float32)})
+    assert 0.6 < noise["sharing_score"] < 1.4
+
+
+def test_lane_sharing_and_pattern_measures_per_lane():
+    model = dm.SetSumLinear()
+    w = np.stack([np.full((10, 10), 0.1), np.eye(10) * 0.5])  # column sums 1 and 0.5
+    rows = rd.lane_sharing("set_sum", model, {"w": w})
+    assert [round(r["colsum_deviation"], 6) for r in rows] == [0.0, 0.5]
+    assert rows[0]["top_symmetry"] == "S_10"
+    assert rd.lane_sharing("set_sum", dm.DeepSets(), _stack(dm.DeepSets().init(KEY))) == [{}, {}]
+    # columns summing to 1 make y = sum(x) whatever W looks like: the pooled map is S_10-shared (score 0)
+    w = np.random.default_rng(3).random((10, 10))
+    row = rd.lane_sharing("set_sum", model, {"w": (w / w.sum(axis=0))[None]})[0]
+    assert row["sharing_score"] < 1e-10 and row["top_symmetry"] == "S_10" and row["colsum_deviation"] < 1e-6
+    row = rd.lane_sharing("degree", dm.DegreeMLP(), {"w": np.eye(10)[None] * 2})[0]
+    assert row["colsum_deviation"] == pytest.approx(1.0) and row["top_symmetry"] == "S_10"
+    model = dm.TranslationModel(2, (6,))
+    circulant = np.stack([[np.roll(np.arange(6.0) * (k + 1), t) for t in range(6)] for k in range(2)])
+    row = rd.lane_sharing("translation_1d", model, {"w": circulant[None]})[0]
+    assert row["translation_correlation"] == pytest.approx(1.0)
+
+
+def test_lane_predictions_and_task_metrics_by_hand():
+    model = dm.DegreeMLP()
+    params = {"w": np.stack([np.eye(10), 2 * np.eye(10)]).astype(np.float32)}
+    x = np.zeros((3, 10, 10), np.float32)
+    x[:, 0, 1] = x[:, 1, 0] = 1.0
+    pred = rd.lane_predictions(model, params, x, chunk=2)
+    assert pred.shape == (2, 3, 10)
+    y = x.sum(-1)
+    assert rd.task_metrics("degree", pred[0], y) == {"test_node_acc": 1.0, "test_l1": 0.0}
+    assert rd.task_metrics("degree", pred[1], y)["test_node_acc"] == pytest.approx(0.8)  # nodes 0, 1 predict 2
+    assert rd.task_metrics("set_sum", np.array([[1.0], [3.0]]), np.array([[1.5], [2.0]])) == {"test_l1": 0.75}
+    assert rd.task_metrics("mnist", np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1])) == {"test_acc": 0.5}
+
+
+def test_claims_are_judged_from_rows():
+    rows = [{"model": "generic", "test_node_acc": 1.0}, {"model": "generic", "test_node_acc": 0.99},
+            {"model": "gcn", "test_node_acc": 0.6}]
+    verdicts = {c["id"]: c["verdict"] for c in rd.check_claims("degree", rows)}
+    assert verdicts == {"degree.mlp_beats_gcn": "reproduced", "degree.mlp_perfect": "contradicted"}
+    verdicts = {c["id"]: c["verdict"] for c in rd.check_claims("degree", rows[2:])}
+    assert verdicts == {"degree.mlp_beats_gcn": "untested", "degree.mlp_perfect": "untested"}
+    lanes = [{"model": "generic_elu", "top_symmetry": "C_10", "true_symmetry": "C_10", "sharing_score": 0.2},
+             {"model": "generic_elu", "top_symmetry": "C_10", "true_symmetry": "C_10", "sharing_score": 0.9},
+             {"model": "generic_elu", "top_symmetry": "D_10", "true_symmetry": "C_10", "sharing_score": 0.1}]
+    claim = {c["id"]: c for c in rd.check_claims("translation_1d", lanes)}["translation_1d.cyclic_pattern"]
+    assert claim["verdict"] == "contradicted" and "in 1 of 3 lanes" in claim["detail"]
+    assert "|" in rd.claims_markdown(rd.check_claims("degree", rows))
+
+
+def test_value_comparison_puts_reference_numbers_beside_ours():
+    rows = [{"model": "generic", "offsets": "16,4", "test_acc": a} for a in (0.83, 0.85)]
+    table = {(r["model"], r.get("offsets")): r for r in rd.value_comparison("mnist", rows)}
+    hit = table[("generic", "16,4")]
+    assert hit["reference"] == 0.8368 and hit["mean"] == pytest.approx(0.84) and hit["n"] == 2
+    assert hit["within_tolerance"] is True
+    assert table[("cnn", None)]["n"] == 0 and table[("cnn", None)]["within_tolerance"] is None
+
+
+def test_reference_file_is_consistent_with_the_models_and_metrics():
+    ref = rd.load_reference_001()
+    for result in ref["results"]:
+        assert result["model"] in dm.VARIANTS[result["experiment"]] and result["metric"] in ref["metrics"]
+    for claim in ref["claims"]:
+        assert claim["experiment"] in dm.EXPERIMENTS and claim["kind"] in ("order", "threshold", "symmetry")
+        for side in ("better", "worse", "where"):
+            if side in claim:
+                assert claim[side]["model"] in dm.VARIANTS[claim["experiment"]]
+    assert rd.reference_settings("set_sum")["lambda_grid"] == [100, 10, 1, 0.01, 0.001, 0.0001, 1e-05]
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        rd.reference_results("rotation")
+
+
+def test_tile_templates_places_translation_ij_at_block_ij():
+    w = np.arange(2 * 3 * 2 * 2).reshape(2, 3, 2, 2)
+    tiled = rf.tile_templates(w)
+    assert tiled.shape == (4, 6)
+    for i in range(2):
+        for j in range(3):
+            assert np.array_equal(tiled[2 * i:2 * i + 2, 2 * j:2 * j + 2], w[i, j])
+    assert rf.tile_templates(np.zeros((6, 6, 3, 3)), step=4).shape == (6, 6)
+
+
+def test_figures_are_written_as_png(tmp_path):
+    model = dm.TranslationModel(3, (4, 4))
+    panels = rf.weight_panels("translation_2d", model, model.init(KEY))
+    assert list(panels) == ["class 0", "class 1", "class 2"] and panels["class 0"].shape == (16, 16)
+    path = rf.heatmap_figure(panels, str(tmp_path / "w.png"), "weights")
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    rows = [{"model": m, "lam": lam, "test_acc": 0.5, "sharing_score": 0.1} for m in ("soft", "generic")
+            for lam in (1e-3, 1.0)]
+    assert open(rf.lambda_figure(rows, str(tmp_path / "l.png"), "test_acc"), "rb").read(4) == b"\x89PNG"
+    assert rf.lambda_figure([{"model": "hard", "lam": None}], str(tmp_path / "n.png"), "test_acc") is None
+
+
+def test_choices_list_the_data_and_model_choices():
+    text = rd.choices_markdown("degree")
+    assert "probability 0.5" in text and "GCN" in text and text.count("\n- ") >= 8
