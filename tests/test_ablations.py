@@ -104,7 +104,8 @@ def test_max_nodes_all_pads_to_the_largest_graph(nci1):
 
 @pytest.mark.slow
 def test_vanilla_flat_quick_run(nci1, tmp_path):
-    opts = t2.Options(**{**t2.QUICK, "max_epochs": 2}, quick=True, models=("vanilla_flat", "vanilla_flat_aug"),
+    # In-process run: float32 (the quick grid's x64 would switch jax_enable_x64 on for the rest of the session).
+    opts = t2.Options(**{**t2.QUICK, "max_epochs": 2, "x64": False}, quick=True, models=("vanilla_flat", "vanilla_flat_aug"),
                       augment_per="batch", out_dir=str(tmp_path), quiet=True)
     rows = t2.run(opts)
     assert sorted(r["model"] for r in rows) == ["vanilla_flat", "vanilla_flat_aug"]
