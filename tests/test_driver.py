@@ -15,6 +15,7 @@ import symjax
 from symjax.tasks import driver
 from symjax.tasks import graph_task as t2
 from symjax.tasks import set_function_task as t1
+from symjax.tasks import three_body_task as t3
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -197,3 +198,37 @@ def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
     assert np.isfinite([r["test_loss"] for r in again]).all()
     assert driver.run(task, dataclasses.replace(opts, report_only=True)) == rows  # trains nothing
     assert "report rewritten from the results" in reports[2][1]
+
+
+@pytest.mark.parametrize("module", [t1, t2, t3])
+def test_settings_study_sets_every_departure_and_explicit_flags_win(module):
+    task = module.TASK
+    assert task.study, "every task lists at least one departure with the study's value"
+    project = parse(task)
+    study = parse(task, "--settings=study")
+    for departure in module.DEPARTURES:
+        assert getattr(project, departure.flag) == getattr(module.Options(), departure.flag)  # defaults unchanged
+        if departure.study is not None:
+            assert getattr(study, departure.flag) == departure.study
+        else:
+            assert getattr(study, departure.flag) == getattr(project, departure.flag)
+    assert study.augment_per == "batch" and project.augment_per == "example"
+    explicit = parse(task, "--settings=study", "--augment_per=example")
+    assert explicit.augment_per == "example"
+    assert study.settings == "study" and "--settings=study" in driver.options_text(study, None).splitlines()
+    # --quick and --settings=study together: the quick grid with the study's settings.
+    both = parse(task, "--quick", "--settings=study")
+    assert both.augment_per == "batch" and both.max_epochs == task.quick["max_epochs"]
+    # The engine receives the draw mode.
+    plan = task.plan_sweeps(both)[0]
+    assert driver.train_config(task, both, plan).augment_per == "batch"
+    assert driver.train_config(task, project, plan).augment_per == "example"
+
+
+def test_departure_flags_are_not_grid_differences():
+    opts = parse(t3.TASK, "--settings=study")
+    assert driver.grid_differences(opts, t3.Options(), t3.TASK.labels, skip={d.flag for d in t3.DEPARTURES}) == []
+    with pytest.raises(ValueError, match=r"--augment_per: expected 'example' or 'batch', got 'epoch'"):
+        t1.Options(augment_per="epoch").validate()
+    with pytest.raises(ValueError, match=r"--settings: expected one of \['project', 'study'\], got 'thesis'"):
+        t1.Options(settings="thesis").validate()

@@ -351,6 +351,54 @@ def test_augmentation_only_on_augment_lanes():
     assert strip(plain[0]) == strip(rows[0])
 
 
+def batch_variance_init(key):
+    return {"b": jnp.zeros(())}
+
+
+def batch_variance_apply(params, x):
+    """b + the variance of x[:, 0] over the batch: 0 exactly when every example of the batch is the same."""
+    return params["b"] + jnp.var(x[:, 0]) + 0.0 * x[:, 0]
+
+
+def random_sign_input(key, x, y):
+    """Replaces x by +1 or -1 (fair coin from key)."""
+    return jnp.where(jax.random.bernoulli(key), 1.0, -1.0) * jnp.ones_like(x), y
+
+
+@pytest.mark.parametrize("augment_per", ["example", "batch"])
+def test_augment_per_example_or_batch(augment_per):
+    # Inputs 0, targets 0. Augmentation makes each input +-1; the model adds the batch variance of its inputs.
+    # One draw per batch: every batch is constant, the variance is exactly 0, the loss b^2 has gradient 0 at
+    # b = 0 and b never moves (test loss exactly 0). One draw per example: the variance is ~1 and b is pushed down.
+    x = np.zeros((80, 1), np.float32)
+    y = np.zeros(80, np.float32)
+    lane = Lane(seed=0, train_idx=np.arange(64), val_idx=np.arange(64, 72), test_idx=np.arange(72, 80),
+                batch_size=16, augment=True, meta={})
+    config = TrainConfig(loss="mse", learning_rate=5e-2, max_epochs=5, early_stopping=False, quiet=True,
+                         augment_per=augment_per)
+    fns = LaneFns(batch_variance_init, batch_variance_apply, augment=random_sign_input)
+    row = sweep(fns, x, y, [lane], config).rows[0]
+    if augment_per == "batch":
+        assert row["test_loss"] == 0.0
+    else:
+        assert row["test_loss"] > 0.01
+    # A lane's draws do not depend on its neighbours (another batch size, another seed) in either mode.
+    neighbour = dataclasses.replace(lane, seed=1, batch_size=8)
+    together = sweep(fns, x, y, [neighbour, lane], dataclasses.replace(config, lane_groups="single")).rows[1]
+    assert strip(together) == strip(row)
+
+
+def test_augment_per_enters_the_fingerprint_only_when_not_the_default():
+    from symjax.train.checkpoint import make_fingerprint
+
+    lanes = [make_lane(0, 20, 4)]
+    default = make_fingerprint(lanes, MAIN_CONFIG, POOL_X, POOL_Y, True, None)
+    assert "augment_per" not in json.dumps(default)  # fingerprints of earlier checkpoints are unchanged
+    per_batch = make_fingerprint(lanes, dataclasses.replace(MAIN_CONFIG, augment_per="batch"), POOL_X, POOL_Y,
+                                 True, None)
+    assert per_batch != default
+
+
 def deepsets_init(key):
     k1, k2 = jax.random.split(key)
     return {"phi": jax.random.normal(k1, (1, 8)), "rho": jax.random.normal(k2, (8, 2))}
@@ -397,6 +445,7 @@ def bad(**changes):
     ("augment_without_fn", r"augment_fn"),
     ("loss", r"unknown loss.*'huber'"),
     ("lane_groups", r"lane_groups: expected one of \('auto', 'shape', 'single'\), got 'size'"),
+    ("augment_per", r"augment_per: expected one of \('example', 'batch'\), got 'epoch'"),
     ("float_labels", r"integer labels"),
     ("lr_inf", r"learning_rate None or a finite number > 0, got inf"),
     ("lr_negative", r"learning_rate None or a finite number > 0, got -0.1"),
@@ -426,6 +475,8 @@ def test_invalid_inputs_raise(case, match):
         config = dataclasses.replace(config, loss="huber")
     elif case == "lane_groups":
         config = dataclasses.replace(config, lane_groups="size")
+    elif case == "augment_per":
+        config = dataclasses.replace(config, augment_per="epoch")
     elif case == "float_labels":
         config = dataclasses.replace(config, loss="cross_entropy")
     elif case == "lr_inf":

@@ -287,7 +287,7 @@ def test_quick_run_resume_and_contract(tmp_path):
     assert [r for r in rows if r["model"].startswith("vanilla")] == rows_before
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     assert header[:len(COLUMNS)] == list(COLUMNS) and "data_size" in header
-    assert sorted(r["model"] for r in rows) == sorted(gt.MODELS)
+    assert sorted(r["model"] for r in rows) == sorted(gt.DEFAULT_MODELS)
     for r in rows:
         assert r["task"] == 2 and r["setting"] == 3 and r["data_size"] == 200 and r["train_size"] == 160
         for key in ("test_loss", "test_acc", "sym_error"):

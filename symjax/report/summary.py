@@ -174,16 +174,36 @@ def _all(_cond) -> bool:
 
 
 # ------------------------------------------------------------------ task 1
+def _with_significance(claim: dict | None, rows: Sequence[dict], keep: Callable) -> dict | None:
+    """Adds to a task-1 "shared lower than vanilla" claim: in how many of its conditions the seed-paired
+    difference is significant (95% paired t interval below 0, ``symjax.report.significance``)."""
+    from .significance import paired_differences  # noqa: PLC0415  (significance imports tables, not summary)
+
+    if claim is None:
+        return None
+    try:
+        results = [r for r in paired_differences(rows, ("shared", "vanilla"), "test_loss", "train_size")
+                   if keep((r["setting"], r["train_size"]))]
+    except ValueError as error:  # fewer than 2 seeds, unpaired seeds
+        return dict(claim, detail=f"significance not computed: {error}")
+    lower = sum(r["verdict"] == "shared lower" for r in results)
+    higher = sum(r["verdict"] == "vanilla lower" for r in results)
+    return dict(claim, detail=f"significantly lower (95% paired t over seeds) in {lower} of {len(results)}; "
+                              f"significantly higher in {higher}")
+
+
 def _task1_claims(rows: Sequence[dict], run: dict) -> list[dict | None]:
     ref = index_aggregates(reference_aggregates(1), 1)
     big = lambda c: c[0] >= 5
     small = lambda c: c[0] < 5
     multi = lambda c: c[0] >= 2
     claims = [
-        _pair_claim(1, run, ref, "shared", "vanilla", "test_loss", "lower", " for n_blocks ≥ 5", big,
-                    (True, "shared has lower test loss in most conditions for n_block = 5, 10, 20 (Ch. 5, Task 1)")),
-        _pair_claim(1, run, ref, "shared", "vanilla", "test_loss", "lower", " for n_blocks < 5", small,
-                    (False, "the thesis reports no shared advantage at n_block = 1 (Ch. 5, Discussion Q1)")),
+        _with_significance(_pair_claim(
+            1, run, ref, "shared", "vanilla", "test_loss", "lower", " for n_blocks ≥ 5", big,
+            (True, "shared has lower test loss in most conditions for n_block = 5, 10, 20 (Ch. 5, Task 1)")), rows, big),
+        _with_significance(_pair_claim(
+            1, run, ref, "shared", "vanilla", "test_loss", "lower", " for n_blocks < 5", small,
+            (False, "the thesis reports no shared advantage at n_block = 1 (Ch. 5, Discussion Q1)")), rows, small),
         _sym_threshold_claim(1, rows, ref, ("shared",), True, EXACT_SYM, "", _all,
                              (True, "shared keeps the symmetry error near 0 in every condition (Ch. 5, Task 1)")),
         _sym_threshold_claim(1, rows, ref, ("vanilla",), False, VIOLATION_SYM, " for n_blocks ≥ 2", multi,

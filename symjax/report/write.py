@@ -6,7 +6,7 @@ import csv
 import glob
 import io
 import os
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .aggregate import aggregate
 from .figures import make_figures
@@ -14,6 +14,7 @@ from .reference import load_reference, reference_source, reference_table_name
 from symjax.io import atomic_write_text
 
 from .rows import is_diverged, normalize_row
+from .significance import paired_differences, significance_markdown
 from .summary import summary_markdown
 from .tables import make_table, rollout_median_table
 
@@ -71,9 +72,25 @@ def _figure_section(task: int, figure_paths: list[str], out_dir: str) -> str:
     return "\n".join(lines) if lines else "No figures: the rows lack the data they need."
 
 
+def significance_section(rows: list[dict]) -> str:
+    """Task 1: per condition, is shared - vanilla (test loss, paired by seed) significant? (``significance``)."""
+    try:
+        results = paired_differences(rows, ("shared", "vanilla"), "test_loss", "train_size")
+    except ValueError as error:
+        return f"Not computed: {error}."
+    lower = sum(r["verdict"] == "shared lower" for r in results)
+    higher = sum(r["verdict"] == "vanilla lower" for r in results)
+    return "\n".join([
+        "Test loss of shared minus vanilla, paired by seed (same data split); 95% paired t interval (the verdict) "
+        "and percentile bootstrap over seeds.", "",
+        significance_markdown(results), "",
+        f"Shared significantly lower in {lower} of {len(results)} conditions, vanilla significantly lower in "
+        f"{higher}, not significant in {len(results) - lower - higher}."])
+
+
 def report_markdown(task: int, rows: list[dict], aggregates: list[dict], figure_paths: list[str],
-                    out_dir: str, extra_md: str = "") -> str:
-    """Text of report.md."""
+                    out_dir: str, extra_md: str = "", sections: Sequence[tuple[str, str]] = ()) -> str:
+    """Text of report.md; ``sections``: (title, markdown) pairs placed after the claims."""
     table = load_reference()["tables"][str(int(task))]
     parts = [
         f"# {table['task']}: results compared with the thesis's {reference_table_name(task)}",
@@ -95,18 +112,24 @@ def report_markdown(task: int, rows: list[dict], aggregates: list[dict], figure_
               "## Claims checked on this run", "",
               "Counts over conditions use the means above; counts over lanes use every non-diverged lane. "
               "Comparisons are strict (ties do not count).", "",
-              summary_markdown(task, rows), "",
-              "## Figures", "", _figure_section(task, figure_paths, out_dir)]
+              summary_markdown(task, rows), ""]
+    if int(task) == 1:
+        parts += ["## Significance per condition", "", significance_section(rows), ""]
+    for title, markdown in sections:
+        parts += [f"## {title}", "", markdown.strip(), ""]
+    parts += ["## Figures", "", _figure_section(task, figure_paths, out_dir)]
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_report(task: int, rows: Iterable[dict], out_dir: str, extra_md: str = "") -> list[str]:
+def write_report(task: int, rows: Iterable[dict], out_dir: str, extra_md: str = "",
+                 sections: Sequence[tuple[str, str]] = ()) -> list[str]:
     """Write figures, ``aggregate.csv`` and ``report.md`` for ``task`` into ``out_dir``.
 
     ``rows`` are the run's per-lane results (dicts as read from results.csv or
     built in Python; rows of other tasks are ignored).  ``extra_md`` is
     markdown the caller supplies about how the run was produced (command line,
-    flags, machine, wall time).  Every file is written atomically.  Returns the
+    flags, machine, wall time); ``sections`` (title, markdown) pairs follow the
+    claims (e.g. the "Departures and their effect" section).  Every file is written atomically.  Returns the
     written paths (figures first, report.md last).
     """
     rows = [normalize_row(row) for row in rows]
@@ -115,6 +138,6 @@ def write_report(task: int, rows: Iterable[dict], out_dir: str, extra_md: str = 
     aggregates = aggregate(rows)
     written = make_figures(task, aggregates, out_dir)
     written.append(atomic_write_text(os.path.join(out_dir, "aggregate.csv"), aggregate_csv(aggregates)))
-    text = report_markdown(task, rows, aggregates, written[:-1], out_dir, extra_md)
+    text = report_markdown(task, rows, aggregates, written[:-1], out_dir, extra_md, sections)
     written.append(atomic_write_text(os.path.join(out_dir, "report.md"), text))
     return written

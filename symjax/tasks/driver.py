@@ -59,6 +59,8 @@ RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "
 #: Settings a resumed sweep may change: it continues from its checkpoint.
 CONTINUABLE = frozenset({"max_epochs"})
 RECORD_FILE = "sweep.json"
+#: --settings: the project's defaults, or every departure at the study's value (Task.study).
+SETTINGS = ("project", "study")
 
 
 class BadInput(ValueError):
@@ -106,6 +108,12 @@ class CommonOptions:
                                 "Results do not depend on it.")
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
+    settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
+                           "every departure from the study's text (the task's DEPARTURES) at the study's value. "
+                           "Flags given explicitly still win.", SETTINGS)
+    augment_per: str = option("example", "Augmentation draws one group element per training 'example' (the "
+                              "project) or one per 'batch' for all its examples (the study, ch. 4 §1: \"매 batch마다 "
+                              "임의의 permutation\").", ("example", "batch"))
     quiet: bool = option(False, "No progress output.")
     verbose: bool = option(False, "Show the INFO logging of orbax, jax and absl.")
     distributed: bool = option(False, "Call jax.distributed.initialize() first (multi-host: SLURM, TPU pods; see "
@@ -127,6 +135,10 @@ class CommonOptions:
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
                 math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"--lr: expected a finite number > 0, got {self.lr!r}")
+        if self.settings not in SETTINGS:
+            raise ValueError(f"--settings: expected one of {list(SETTINGS)}, got {self.settings!r}")
+        if self.augment_per not in ("example", "batch"):
+            raise ValueError(f"--augment_per: expected 'example' or 'batch', got {self.augment_per!r}")
         if self.lane_groups not in ("shape", "single", "auto"):
             raise ValueError(f"--lane_groups: expected 'shape', 'single' or 'auto', got {self.lane_groups!r}")
         if not isinstance(self.compile_cache, str) or not self.compile_cache:
@@ -189,11 +201,13 @@ def options_from_flags(task: "Task", flag_values, explicit: Mapping | None = Non
 
     A field takes, in this order: ``explicit[name]`` (a value the script derived
     from another flag), the flag's value when the user set it, the task's
-    ``quick`` default with ``--quick``, the dataclass default. Raises ValueError
+    ``study`` value with ``--settings=study``, the task's ``quick`` default
+    with ``--quick``, the dataclass default. Raises ValueError
     naming the flag; does not validate (``opts.validate()`` does).
     """
     explicit = dict(explicit or {})
     quick = bool(flag_values["quick"].value)
+    study = flag_values["settings"].value == "study"
     values = {}
     for field in dataclasses.fields(task.options):
         if field.name in explicit:
@@ -205,6 +219,8 @@ def options_from_flags(task: "Task", flag_values, explicit: Mapping | None = Non
             elif isinstance(field.default, tuple):
                 value = _parse_list(field.name, value, field.default)
             values[field.name] = value
+        elif study and field.name in task.study:
+            values[field.name] = task.study[field.name]
         elif quick and field.name in task.quick:
             values[field.name] = task.quick[field.name]
     return task.options(**values)
@@ -276,7 +292,9 @@ class Task:
     --quick defaults (option name -> value); loss: 'mse' | 'cross_entropy';
     plan_fields: option fields split over the sweeps (not part of a sweep's
     resume settings, so a run can be extended along them); labels: names of
-    option fields in the report's grid differences.
+    option fields in the report's grid differences; departures: the task's
+    ``symjax.tasks.departures.Departure`` records (--settings=study, the report's
+    "Departures and their effect" section).
 
     Functions (opts = the task's options; data = ``load_data(opts)``):
       plan_sweeps(opts) -> [SweepPlan]
@@ -309,6 +327,14 @@ class Task:
     write_figures: Callable | None = None
     write_report: Callable | None = None
     labels: Mapping = dataclasses.field(default_factory=dict)
+    departures: tuple = ()
+
+    @property
+    def study(self) -> dict:
+        """The --settings=study values: {option: the study's value} of the departures that have one."""
+        from symjax.tasks.departures import study_values  # noqa: PLC0415
+
+        return study_values(self.departures)
 
 
 def sweep_settings(task: Task, opts, plan: SweepPlan) -> dict:
@@ -337,7 +363,8 @@ def train_config(task: Task, opts, plan: SweepPlan):
                        checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
                        checkpoint_every=int(opts.checkpoint_every), resume=bool(opts.resume),
                        sym_samples=int(opts.sym_samples), quiet=True, eval_batch_size=int(opts.eval_batch_size),
-                       lane_groups=opts.lane_groups, compile_cache=opts.compile_cache)
+                       lane_groups=opts.lane_groups, compile_cache=opts.compile_cache,
+                       augment_per=opts.augment_per)
 
 
 def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:
@@ -561,11 +588,11 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- report
-def grid_differences(opts, study, labels: Mapping | None = None) -> list[str]:
+def grid_differences(opts, study, labels: Mapping | None = None, skip=frozenset()) -> list[str]:
     """What ``opts`` leaves out of, or changes from, the study's options ``study`` (empty: the study's grid).
 
     Compares every field not in RUN_CONTROL (nor quick, whose grid shows in the
-    other fields): lists by their entries ('<label> a, b not run' / '... are not
+    other fields) and ``skip`` (the departure flags, reported on their own): lists by their entries ('<label> a, b not run' / '... are not
     in the study'), seeds by their count, other values as '<name> <value>
     instead of <study value>'.
     """
@@ -573,7 +600,7 @@ def grid_differences(opts, study, labels: Mapping | None = None) -> list[str]:
     out = []
     for field in dataclasses.fields(study):
         name = field.name
-        if name in RUN_CONTROL or name == "quick":
+        if name in RUN_CONTROL or name in ("quick", "settings") or name in skip:
             continue
         value, default = getattr(opts, name), getattr(study, name)
         label = labels.get(name, name)
@@ -621,7 +648,7 @@ def run_markdown(task: Task, opts, rows: list[dict], data, log: list[SweepLog] |
                   "|---|---:|---:|---:|---|"]
         lines += [f"| {s.name} | {s.lanes} | {s.epochs} | {s.wall_s:.1f} | {s.status} |" for s in log]
     unfinished = [p.name for p in task.plan_sweeps(opts) if p.name not in sweep_wall]
-    differences = grid_differences(opts, task.options(), task.labels)
+    differences = grid_differences(opts, task.options(), task.labels, skip={d.flag for d in task.departures})
     if unfinished:
         differences.insert(0, f"sweeps {', '.join(unfinished)} not finished, so their models are missing")
     lines += ["", "### Scope against the study's grid", ""]
@@ -645,8 +672,14 @@ def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list
         task.write_report(rows, opts.out_dir, extra_md)
     else:
         from symjax.report import write_report  # noqa: PLC0415
+        from symjax.report.departures import departures_markdown  # noqa: PLC0415
 
-        write_report(task.number, rows, opts.out_dir, extra_md=extra_md)
+        defaults = {d.flag: getattr(task.options(), d.flag) for d in task.departures}
+        current = ", ".join(f"--{d.flag}={getattr(opts, d.flag)}" for d in task.departures)
+        section = (f"This run: `--settings={opts.settings}` ({current}).\n\n"
+                   + departures_markdown(task.number, task.departures, defaults))
+        write_report(task.number, rows, opts.out_dir, extra_md=extra_md,
+                     sections=[("Departures and their effect", section)] if task.departures else ())
     return rows
 
 

@@ -21,7 +21,9 @@ into one pool (N, n) / (N, 1) and every lane indexes its own ranges, so the
 vanilla and the shared model of one condition see exactly the same data.
 
 Augmentation. For every training example of every batch a uniform g in S_n is
-drawn and x is replaced by g . x (the target is invariant).
+drawn and x is replaced by g . x (the target is invariant); with
+``--augment_per=batch`` (the study's, ch. 4 §1) one g per batch for all its
+examples.
 
 Symmetry error (eq. 8). Input action base(S_n), output action trivial(S_n, 1):
 
@@ -39,6 +41,7 @@ import numpy as np
 
 from symjax.data import set_function as sf
 from symjax.tasks import driver
+from symjax.tasks.departures import Departure
 from symjax.tasks.driver import option
 
 NUMBER = 1
@@ -67,6 +70,11 @@ class Options(driver.CommonOptions):
 
 #: --quick: with 3 epochs compilation dominates, so each architecture trains in one program.
 QUICK = dict(n_blocks=(2,), train_sizes=(40, 80), seeds=(0, 1), max_epochs=3, lane_groups="single")
+
+#: Where the project departs from the study's text (``symjax.report.departures``); --settings=study restores them.
+DEPARTURES = (
+    Departure("augment_per", "augmentation draw", "one random permutation per batch (ch. 4 §1)", "batch"),
+)
 
 
 def model_name(architecture: str, augment: bool) -> str:
@@ -164,14 +172,14 @@ def notes(opts: Options, data=None) -> list[str]:
     return ["Data: Table 2 splits per (train size, seed), x uniform per block, y = sum_i phi(x_i) (eq. 21); "
             "batch size per Table 2; Adam, MSE.",
             "Models: vanilla = dense MLP on R^n; shared = S_n set layers + mean over blocks (651 parameters); "
-            "'_aug' adds a uniform permutation of the blocks to every training example."]
+            f"'_aug' adds a uniform permutation of the blocks to every training {opts.augment_per}."]
 
 
 TASK = driver.Task(
     name="task1", number=NUMBER, script="experiments/task1.py", options=Options, quick=QUICK, loss="mse",
     plan_fields=("n_blocks", "models"), plan_sweeps=plan_sweeps, load_data=load_data, build_pool=build_pool,
     build_lanes=build_lanes, lane_fns=lane_fns, notes=notes,
-    labels={"n_blocks": "n_blocks", "train_sizes": "train sizes", "models": "models"})
+    labels={"n_blocks": "n_blocks", "train_sizes": "train sizes", "models": "models"}, departures=DEPARTURES)
 
 
 def run(opts: Options | None = None, *, command: str | None = None, **changes) -> list[dict]:

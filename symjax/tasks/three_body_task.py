@@ -60,6 +60,7 @@ from symjax import actions, groups
 from symjax.data import three_body as tb
 from symjax.models.three_body_models import three_body_model
 from symjax.tasks import common, driver
+from symjax.tasks.departures import Departure
 from symjax.tasks.driver import option
 from symjax.tasks.three_body_rollouts import lane_rollouts, rollout_metrics
 from symjax.train import LaneFns
@@ -68,6 +69,7 @@ NUMBER = 3
 MODELS = ("vanilla", "vanilla_aug", "shared", "shared_aug")
 MODEL_SIZES = ("small", "medium", "large")
 MEDIUM_SHARED_WIDTHS = ("divide", "thesis")
+VAL_SPLITS = ("pairs", "trajectory")
 ARCHITECTURES = ("vanilla", "shared")
 
 DATA_SEED = 0  # seed of the one simulation (training and test trajectories)
@@ -95,7 +97,18 @@ class Options(driver.CommonOptions):
     max_epochs: int = option(400, "Maximum epochs per lane.")
     patience: int = option(20, "Early-stopping patience in epochs.")
     medium_shared_widths: str = option("divide", "Shared medium block widths: 'divide' (widths / 3, 11080 params) "
-                                       "or 'thesis' (7528 params).", MEDIUM_SHARED_WIDTHS)
+                                       "or 'thesis' (the study's Table 4: block widths 4, 16, 24, 24, 16, 4; 7528 "
+                                       "params).", MEDIUM_SHARED_WIDTHS)
+    normalize: str = option("standard", "State preprocessing: 'standard' (per-feature standardisation, the "
+                            "project) or 'none' (raw simulated states, the study ch. 4 §4: no standardisation is "
+                            "described). Test loss and symmetry error are in the units the models see.",
+                            tb.NORMALIZATIONS)
+    velocity_centring: str = option("mass", "Initial velocities minus their 'mass'-weighted mean (the project: zero "
+                                    "total momentum) or their 'plain' mean (the study ch. 3 §5).",
+                                    tb.VELOCITY_CENTRINGS)
+    val_split: str = option("pairs", "Validation pairs: 'pairs' = a random 8:2 split of the drawn pairs (a "
+                            "trajectory may feed both sides) or 'trajectory' = training and validation from disjoint "
+                            "trajectories. The study (ch. 4 §4) says only '8 : 2 비율로 분할'.", VAL_SPLITS)
     rollout_steps: int = option(50, "Model steps (x 10 simulator steps) of each rollout.")
     rollout_trajectories: int = option(5, "Test trajectories whose initial states start the rollouts.")
     out_dir: str = option("runs/task3", "Output folder (results, report, figures, checkpoints).")
@@ -109,6 +122,10 @@ class Options(driver.CommonOptions):
             raise ValueError(f"--medium_shared_widths: expected one of {list(MEDIUM_SHARED_WIDTHS)}, "
                              f"got {self.medium_shared_widths!r}")
         driver.check_ints("data_sizes", self.data_sizes, low=1, allowed=tb.TABLE4)
+        for name, allowed in (("normalize", tb.NORMALIZATIONS), ("velocity_centring", tb.VELOCITY_CENTRINGS),
+                              ("val_split", VAL_SPLITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
         data = QUICK_DATA if self.quick else FULL_DATA
         limits = {"rollout_steps": (data["num_steps"] // tb.RECORD_EVERY - 1, "snapshots per test trajectory - 1"),
                   "rollout_trajectories": (data["num_test_trajectories"], "test trajectories")}
@@ -120,6 +137,18 @@ class Options(driver.CommonOptions):
 
 
 QUICK = dict(model_sizes=("small",), data_sizes=(1000,), seeds=(0, 1), max_epochs=3, rollout_trajectories=2)
+
+#: Where the project departs from the study's text (``symjax.report.departures``); --settings=study restores them.
+DEPARTURES = (
+    Departure("normalize", "state standardisation",
+              "none: trains on the simulated states (ch. 4 §4 describes no preprocessing)", "none"),
+    Departure("velocity_centring", "initial-velocity centring",
+              "the plain mean of the velocities is removed (ch. 3 §5)", "plain"),
+    Departure("augment_per", "augmentation draw", "one random permutation per batch (ch. 4 §1)", "batch"),
+    Departure("medium_shared_widths", "medium shared model", "block widths 4, 16, 24, 24, 16, 4: 7528 parameters "
+              "(Table 4)", "thesis"),
+    Departure("val_split", "train/validation split", "8:2, not said whether by trajectory (ch. 4 §4)"),
+)
 
 
 def s2_action() -> actions.Action:
@@ -164,20 +193,28 @@ def test_trajectories(test_x: np.ndarray, test_y: np.ndarray, num_trajectories: 
     return np.concatenate([x, y[:, -1:]], axis=1)
 
 
-def make_pool(quick: bool = False, data_seed: int = DATA_SEED, dtype=np.float32) -> dict:
+def make_pool(quick: bool = False, data_seed: int = DATA_SEED, dtype=np.float32, normalize: str = "standard",
+              velocity_centring: str = "mass", num_train_trajectories: int | None = None) -> dict:
     """Simulates the data and builds the pool every lane indexes into.
+
+    normalize: ``three_body.fit_normalizer`` mode ('none': mean 0, std 1, raw states);
+    velocity_centring: ``three_body.sample_initial_states`` option; num_train_trajectories:
+    None = the data spec's (81 full, 11 quick); more (e.g. ``trajectories_for_split``) appends
+    trajectories (the pools of one seed are prefixes of one another).
 
     Returns a dict:
       pool_x, pool_y: (N_train + N_test, 12) normalised pairs (z_t, z_{t+10}) in ``dtype``;
         rows [0, N_train) are training-trajectory pairs, rows [N_train, N) test pairs.
       num_train_pairs: N_train; test_idx: int64 (N_test,) = N_train + arange(N_test).
+      num_train_trajectories, pairs_per_trajectory: the training pool's T and P (N_train = T P).
       mean, std: float64 (12,) normaliser (fitted on the training-trajectory inputs).
       test_trajectories: float64 (T_test, S, 12) true test trajectories (physical units).
     """
     spec = QUICK_DATA if quick else FULL_DATA
-    data = tb.make_dataset(data_seed, spec["num_train_trajectories"], spec["num_test_trajectories"],
-                           num_steps=spec["num_steps"])
-    mean, std = tb.fit_normalizer(data["train_x"])
+    trajectories = spec["num_train_trajectories"] if num_train_trajectories is None else int(num_train_trajectories)
+    data = tb.make_dataset(data_seed, trajectories, spec["num_test_trajectories"], num_steps=spec["num_steps"],
+                           velocity_centring=velocity_centring)
+    mean, std = tb.fit_normalizer(data["train_x"], mode=normalize)
     x = np.concatenate([data["train_x"], data["test_x"]])
     y = np.concatenate([data["train_y"], data["test_y"]])
     n_train = data["train_x"].shape[0]
@@ -185,6 +222,8 @@ def make_pool(quick: bool = False, data_seed: int = DATA_SEED, dtype=np.float32)
         "pool_x": tb.normalize(x, mean, std).astype(dtype),
         "pool_y": tb.normalize(y, mean, std).astype(dtype),
         "num_train_pairs": n_train,
+        "num_train_trajectories": trajectories,
+        "pairs_per_trajectory": n_train // trajectories,
         "test_idx": n_train + np.arange(data["test_x"].shape[0]),
         "mean": mean,
         "std": std,
@@ -206,6 +245,13 @@ def lane_split(seed: int, data_size: int, num_train_pairs: int) -> tuple[np.ndar
     return picked[:n_train], picked[n_train:]
 
 
+def lane_split_by_trajectory(seed: int, data_size: int, num_trajectories: int,
+                             pairs_per_trajectory: int) -> tuple[np.ndarray, np.ndarray]:
+    """--val_split=trajectory: ``three_body.split_pairs_by_trajectory`` with the seed [LANE_DATA_SALT, seed, size]."""
+    return tb.split_pairs_by_trajectory([LANE_DATA_SALT, int(seed), int(data_size)], int(data_size),
+                                        num_trajectories, pairs_per_trajectory)
+
+
 def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool=None) -> list:
     """Lanes of one sweep: for each variant, data size and seed (in that order)."""
     from symjax.train import Lane  # noqa: PLC0415
@@ -214,7 +260,11 @@ def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool=None) ->
     for model in plan.variants:
         for n in opts.data_sizes:
             for seed in opts.seeds:
-                train_idx, val_idx = lane_split(seed, n, data["num_train_pairs"])
+                if opts.val_split == "trajectory":
+                    train_idx, val_idx = lane_split_by_trajectory(seed, n, data["num_train_trajectories"],
+                                                                  data["pairs_per_trajectory"])
+                else:
+                    train_idx, val_idx = lane_split(seed, n, data["num_train_pairs"])
                 lanes.append(Lane(seed=int(seed), train_idx=train_idx, val_idx=val_idx, test_idx=data["test_idx"],
                                   batch_size=tb.TABLE4[n], augment=model.endswith("_aug"),
                                   meta={"task": NUMBER, "model": model, "setting": plan.setting,
@@ -224,8 +274,20 @@ def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool=None) ->
 
 # ---------------------------------------------------------------- the driver's hooks
 def load_data(opts: Options) -> dict:
-    """The simulated pool of ``make_pool`` (short trajectories with --quick), in the run's precision."""
-    return make_pool(quick=opts.quick, dtype=np.float64 if opts.x64 else np.float32)
+    """The simulated pool of ``make_pool`` (short trajectories with --quick; ``train_trajectories``), in the
+    run's precision, preprocessing and velocity centring."""
+    return make_pool(quick=opts.quick, dtype=np.float64 if opts.x64 else np.float32, normalize=opts.normalize,
+                     velocity_centring=opts.velocity_centring, num_train_trajectories=train_trajectories(opts))
+
+
+def train_trajectories(opts: Options) -> int:
+    """Training trajectories to simulate: the data spec's (81 full, 11 quick), or with --val_split=trajectory
+    ``three_body.trajectories_for_split`` of the largest data size when that is more (40000: 82; quick 1000: 12)."""
+    spec = QUICK_DATA if opts.quick else FULL_DATA
+    if opts.val_split != "trajectory":
+        return spec["num_train_trajectories"]
+    pairs = spec["num_steps"] // tb.RECORD_EVERY - 1
+    return max(spec["num_train_trajectories"], tb.trajectories_for_split(max(opts.data_sizes), pairs))
 
 
 def build_pool(opts: Options, plan: driver.SweepPlan, data: dict):
@@ -280,11 +342,16 @@ def notes(opts: Options, data: dict) -> list[str]:
     short = f"--quick (short trajectories of {QUICK_DATA['num_steps']} steps) " if opts.quick else ""
     return [
         f"Data: {short}{data['num_train_pairs']} training-trajectory pairs (simulation seed {DATA_SEED}); each "
-        f"lane draws its data size uniformly from them (fresh per seed and size), split 8:2; test = "
+        f"lane draws its data size uniformly from them (fresh per seed and size), split 8:2 "
+        f"({'training and validation from disjoint trajectories' if opts.val_split == 'trajectory' else 'a random split of the drawn pairs'}); "
+        f"initial velocities minus their {'mass-weighted' if opts.velocity_centring == 'mass' else 'plain'} mean; "
+        f"augmentation one swap per {opts.augment_per}; test = "
         f"{data['test_idx'].size} pairs of {data['test_trajectories'].shape[0]} held-out trajectories; batch size "
         "per Table 4; Adam, MSE.",
-        "Normalisation: per-feature standardisation fitted on the training-trajectory inputs, statistics of "
-        "particles 1 and 2 pooled (commutes with the swap); test loss and symmetry error are in these units.",
+        ("Normalisation: per-feature standardisation fitted on the training-trajectory inputs, statistics of "
+         "particles 1 and 2 pooled (commutes with the swap); test loss and symmetry error are in these units."
+         if opts.normalize == "standard" else "Normalisation: none (--normalize=none, the study's raw states); "
+         "test loss and symmetry error are in physical units."),
         f"Models: Table 4 widths; medium shared block widths '{opts.medium_shared_widths}'.",
         f"Rollouts: every lane's best model iterated {opts.rollout_steps} model steps (x 10 simulator steps) from "
         f"the first states of {opts.rollout_trajectories} test trajectories; rollout_mse = MSE at the last step "
@@ -296,7 +363,7 @@ TASK = driver.Task(
     name="task3", number=NUMBER, script="experiments/task3.py", options=Options, quick=QUICK, loss="mse",
     plan_fields=("model_sizes", "models"), plan_sweeps=plan_sweeps, load_data=load_data, build_pool=build_pool,
     build_lanes=build_lanes, lane_fns=lane_fns, notes=notes, after_sweep=after_sweep, write_figures=write_figures,
-    labels={"model_sizes": "model sizes", "data_sizes": "data sizes"})
+    labels={"model_sizes": "model sizes", "data_sizes": "data sizes"}, departures=DEPARTURES)
 
 
 def run(opts: Options | None = None, *, command: str | None = None, **changes) -> list[dict]:

@@ -73,8 +73,8 @@ def make_fingerprint(lanes, config, pool_x, pool_y, has_augment_fn: bool, extra:
 
     Covers each lane's seed, batch size, augment flag, index arrays (sizes and
     a hash), learning rate and penalty hyperparameters (when the lane sets them), the data pool (shapes, dtypes, hash), the config fields that change
-    training (loss, learning_rate, patience, early_stopping) and `extra` (the
-    caller's config_fingerprint). max_epochs is left out: a run may be resumed
+    training (loss, learning_rate, patience, early_stopping; augment_per when
+    not the default) and `extra` (the caller's config_fingerprint). max_epochs is left out: a run may be resumed
     with more epochs.
     """
     pool_leaves = [np.asarray(a) for a in jax.tree.leaves(pool_x)] + [np.asarray(pool_y)]
@@ -106,6 +106,8 @@ def make_fingerprint(lanes, config, pool_x, pool_y, has_augment_fn: bool, extra:
             "patience": int(config.patience),
             "early_stopping": bool(config.early_stopping),
             "augment_fn": has_augment_fn,
+            # Only when not the default, so earlier checkpoints keep their fingerprints.
+            **({"augment_per": config.augment_per} if config.augment_per != "example" else {}),
         },
         "extra": extra if extra is not None else {},
     })

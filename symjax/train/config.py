@@ -9,6 +9,7 @@ import numpy as np
 
 LOSSES = ("mse", "cross_entropy")
 LANE_GROUPS = ("auto", "shape", "single")
+AUGMENT_PER = ("example", "batch")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -75,6 +76,11 @@ class TrainConfig:
         'auto' = $SYMJAX_COMPILE_CACHE, else $XDG_CACHE_HOME/symjax/xla, else
         ~/.cache/symjax/xla; 'off' = none; or a directory. Ignored when JAX
         already has a cache directory. Results do not depend on it.
+      augment_per: how augment lanes draw group elements. 'example': every
+        training example its own (key fold_in(epoch key, position in the
+        epoch)); 'batch': one per training batch, applied to all its examples
+        (key fold_in(epoch key, step)), as in the study (ch. 4 §1: "학습 시
+        매 batch마다 임의의 permutation을 가하는 방식으로 구현하였다").
     """
 
     loss: str
@@ -91,3 +97,4 @@ class TrainConfig:
     eval_batch_size: int = 4096
     lane_groups: str = "auto"
     compile_cache: str = "auto"
+    augment_per: str = "example"

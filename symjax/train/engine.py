@@ -314,7 +314,8 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     start_epoch, host_state, earlier_wall_s, store = _init_or_restore(fns, local, host_lanes, config, fingerprint,
                                                                       devices)
     program_fields = dict(init_fn=fns.init, apply_fn=fns.apply, augment_fn=fns.augment, penalty_fn=fns.penalty,
-                          loss=config.loss, eval_batch_size=int(config.eval_batch_size))
+                          loss=config.loss, eval_batch_size=int(config.eval_batch_size),
+                          augment_per=config.augment_per)
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
               for members in group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch)]

@@ -77,6 +77,7 @@ class TrainProgram:
     batch: int  # padded batch size (max over lanes)
     steps: int  # padded steps per epoch (max over lanes)
     eval_batch_size: int
+    augment_per: str = "example"  # 'example' | 'batch' (TrainConfig.augment_per)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,7 +279,8 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
         idx = lane.train_idx[order[jnp.minimum(pos, length - 1)]]
         x, y = _gather(pool_x, idx), _gather(pool_y, idx)
         if prog.augment_fn is not None:
-            x, y = augment_batch(prog.augment_fn, aug_key, pos, x, y, lane.augment)
+            draw = pos if prog.augment_per == "example" else jnp.full_like(pos, s)
+            x, y = augment_batch(prog.augment_fn, aug_key, draw, x, y, lane.augment)
         loss, grads = jax.value_and_grad(batch_loss)(params, x, y, mask)
         updates, new_opt_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from symjax.train.config import LANE_GROUPS, LOSSES, Lane, TrainConfig
+from symjax.train.config import AUGMENT_PER, LANE_GROUPS, LOSSES, Lane, TrainConfig
 from symjax.train.losses import check_prediction_shape
 
 
@@ -21,6 +21,8 @@ def validate_config(config: TrainConfig) -> None:
     if not isinstance(config.compile_cache, str) or not config.compile_cache:
         raise ValueError(f"TrainConfig.compile_cache: expected 'auto', 'off' or a directory, got "
                          f"{config.compile_cache!r}")
+    if config.augment_per not in AUGMENT_PER:
+        raise ValueError(f"TrainConfig.augment_per: expected one of {AUGMENT_PER}, got {config.augment_per!r}")
     positive = {
         "max_epochs": config.max_epochs,
         "patience": config.patience,
