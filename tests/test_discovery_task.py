@@ -78,6 +78,16 @@ def test_degree_lanes_cover_both_splits_and_by_graph_keeps_copies_together(tmp_p
     np.testing.assert_array_equal(pool[0][by_graph.test_idx], data["by_graph"].x[data["by_graph"].test_idx])
 
 
+def test_regression_loss_reaches_the_engine_for_set_sum_and_degree_only(tmp_path):
+    for experiment in dt.TASKS:
+        task = dt.TASKS[experiment]
+        for choice in ("mse", "l1"):
+            opts = _opts(experiment, tmp_path, regression_loss=choice)
+            config = driver.train_config(task, opts, task.plan_sweeps(opts)[0])
+            want = choice if experiment in ("set_sum", "degree") else "cross_entropy"
+            assert config.loss == want, (experiment, choice)
+
+
 # -- bad input: one line, before anything is compiled -------------------------------------------------
 
 @pytest.mark.parametrize("experiment, changes, message", [
@@ -88,6 +98,7 @@ def test_degree_lanes_cover_both_splits_and_by_graph_keeps_copies_together(tmp_p
     ("set_sum", dict(train_sizes=(500, 9000)), "--train_sizes: expected sizes <= the training split (8000"),
     ("degree", dict(sizes=(100, 60, 60), train_sizes=(60,)), "--sizes: degree expects multiples of 6"),
     ("set_sum", dict(experiment="degree"), "--experiment=degree given to the options of set_sum"),
+    ("degree", dict(regression_loss="huber"), "--regression_loss: expected 'mse' or 'l1'"),
 ])
 def test_bad_options_are_one_line_errors_before_training(tmp_path, experiment, changes, message):
     with pytest.raises(driver.BadInput) as error:

@@ -299,6 +299,17 @@ def test_penalty_weight_per_lane():
     assert 0 < result.timings["first_epoch"] <= result.timings["train"] <= result.timings["total"]
 
 
+def test_l1_loss_trains_and_reports_the_mean_absolute_test_error():
+    config = dataclasses.replace(MAIN_CONFIG, loss="l1", early_stopping=False)
+    lane = make_lane(3, 40, 8)
+    result = sweep(PLAIN_FNS, POOL_X, POOL_Y, [lane], config)
+    params = jax.tree.map(lambda a: a[0], result.params)
+    by_hand = np.mean(np.abs(np.asarray(apply_fn(params, POOL_X[lane.test_idx])) - POOL_Y[lane.test_idx]))
+    np.testing.assert_allclose(result.rows[0]["test_loss"], by_hand, rtol=1e-5)
+    mse = sweep(PLAIN_FNS, POOL_X, POOL_Y, [lane], dataclasses.replace(config, loss="mse"))
+    assert result.rows[0]["test_loss"] != mse.rows[0]["test_loss"]
+
+
 # ---------------------------------------------------------------- augmentation and symmetry error
 
 

@@ -58,6 +58,14 @@ def test_sweep_refuses_column_predictions_against_flat_targets():
         sweep(LaneFns(init_fn, apply_fn), x, y, _one_lane(), config)
 
 
+def test_l1_of_matching_shapes_is_the_hand_computed_mean_and_refuses_broadcasting():
+    pred = jnp.array([[1.0, 3.0], [0.0, 0.0]])
+    y = jnp.array([[0.0, 1.0], [2.0, 0.0]])
+    np.testing.assert_allclose(per_example_loss("l1", pred, y), [(1 + 2) / 2, 2 / 2])
+    with pytest.raises(ValueError, match=r"loss 'l1'.*predictions \(4, 1\) and targets \(4,\)"):
+        per_example_loss("l1", jnp.zeros((4, 1)), jnp.zeros(4))
+
+
 def test_mse_of_matching_shapes_is_the_hand_computed_mean():
     pred = jnp.array([[1.0, 3.0], [0.0, 0.0]])
     y = jnp.array([[0.0, 1.0], [2.0, 0.0]])

@@ -61,6 +61,7 @@ __all__ = [
     "EXPERIMENTS",
     "LOSSES",
     "MODEL_CHOICES",
+    "training_loss",
     "VARIANTS",
     "build_model",
     "check_hyper_values",
@@ -568,8 +569,8 @@ VARIANTS = {
 
 MODEL_CHOICES = {
     "generic weights": "no bias (the reference's weight is the only parameter); entries N(0, 1 / fan_in)",
-    "set_sum loss": "mean squared error (the lane engine has no L1 loss; the reference trains with mean L1)",
-    "degree loss": "mean squared error (the reference: mean L1)",
+    "set_sum and degree loss": "mean squared error by default (the reference trains with mean L1: "
+                               "--regression_loss=l1 restores it)",
     "DeepSets": "phi: 1 -> 32 -> 32, sum over the set, rho: 32 -> 32 -> 1, ReLU",
     "CNN (1-D, 2-D)": "circular padding, one output channel per class, bias, ELU, mean over positions",
     "CNN (MNIST)": "10 kernels 28 x 28, stride 2, no padding (15 x 15 positions), bias, ELU, mean over positions",
@@ -584,7 +585,16 @@ MODEL_CHOICES = {
 
 LOSSES = {"set_sum": "mse", "translation_1d": "cross_entropy", "translation_2d": "cross_entropy",
           "mnist": "cross_entropy", "degree": "mse"}
-"""The lane engine's loss per experiment (the reference trains set_sum and degree with mean L1)."""
+"""The lane engine's default loss per experiment. The reference trains set_sum and degree with mean L1;
+the discovery task's --regression_loss=l1 chooses it (``regression_loss``)."""
+
+
+def training_loss(experiment: str, regression_loss: str = "mse") -> str:
+    """The engine loss of ``experiment``: ``regression_loss`` ('mse' or 'l1') for the regression
+    experiments (set_sum, degree), cross-entropy for the classification ones."""
+    if regression_loss not in ("mse", "l1"):
+        raise ValueError(f"regression_loss: expected 'mse' or 'l1', got {regression_loss!r}")
+    return regression_loss if LOSSES[experiment] == "mse" else LOSSES[experiment]
 
 
 def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, canvas: int = 56,

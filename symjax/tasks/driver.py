@@ -289,7 +289,8 @@ class Task:
     name: 'task1' ... (the prefix of progress lines); number: the task id of
     ``symjax.report`` (tables, figures, reference numbers); script: its
     experiments/ script; options: its ``CommonOptions`` subclass; quick: the
-    --quick defaults (option name -> value); loss: 'mse' | 'cross_entropy';
+    --quick defaults (option name -> value); loss: 'mse' | 'l1' | 'cross_entropy',
+    or a function opts -> one of them (a loss chosen by an option);
     plan_fields: option fields split over the sweeps (not part of a sweep's
     resume settings, so a run can be extended along them); labels: names of
     option fields in the report's grid differences; departures: the task's
@@ -358,7 +359,8 @@ def train_config(task: Task, opts, plan: SweepPlan):
     """The engine's TrainConfig of one sweep (progress is the driver's: quiet engine)."""
     from symjax.train import TrainConfig  # noqa: PLC0415
 
-    return TrainConfig(loss=task.loss, learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
+    loss = task.loss(opts) if callable(task.loss) else task.loss
+    return TrainConfig(loss=loss, learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
                        patience=int(opts.patience), early_stopping=bool(opts.early_stopping),
                        checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
                        checkpoint_every=int(opts.checkpoint_every), resume=bool(opts.resume),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-LOSSES = ("mse", "cross_entropy")
+LOSSES = ("mse", "l1", "cross_entropy")
 LANE_GROUPS = ("auto", "shape", "single")
 AUGMENT_PER = ("example", "batch")
 
@@ -49,7 +49,8 @@ class TrainConfig:
     """Training settings shared by all lanes of a sweep.
 
     Attributes:
-      loss: 'mse' (float targets) or 'cross_entropy' (integer labels, logits out).
+      loss: 'mse' or 'l1' (float targets; mean squared or absolute error) or 'cross_entropy'
+        (integer labels, logits out).
       learning_rate: Adam learning rate of every lane whose Lane.learning_rate is None.
       max_epochs: upper bound on epochs.
       patience: epochs without validation improvement before a lane stops.
