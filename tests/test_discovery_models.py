@@ -222,7 +222,7 @@ def _train(experiment, variant, splits, lams, epochs=3, batch=32, lr=1e-2, **opt
     lanes = [Lane(seed=0, train_idx=splits.train_idx, val_idx=splits.val_idx, test_idx=splits.test_idx,
                   batch_size=batch, learning_rate=lr,
                   hyper={k: lam for k in model.hyper_keys}, meta={"model": variant, "lam": lam}) for lam in lams]
-    config = TrainConfig(loss=dm.LOSSES[experiment], max_epochs=epochs, early_stopping=False, quiet=True,
+    config = TrainConfig(loss=dm.training_loss(experiment), max_epochs=epochs, early_stopping=False, quiet=True,
                          sym_samples=2)
     return model, sweep(dm.lane_fns(model), splits.x, splits.y, lanes, config)
 
