@@ -717,16 +717,21 @@ def test_compile_cache_dir_setting():
 
 def test_rerun_from_the_persistent_cache_is_bitwise_equal(tmp_path):
     previous = jax.config.jax_compilation_cache_dir
+    previous_min_time = jax.config.jax_persistent_cache_min_compile_time_secs
     lanes = [make_lane(0, 40, 8), make_lane(1, 20, 4)]
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=2, lane_groups="shape")
     try:
         compile_cache.point_to(str(tmp_path / "xla"))
+        # Store every program: on a quiet machine this toy model's programs can compile faster than
+        # compile_cache.MIN_COMPILE_SECONDS, and the test is about reading entries back.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.clear_caches()
         cold = sweep(FNS, POOL_X, POOL_Y, lanes, config)
         assert len(os.listdir(tmp_path / "xla")) >= 2  # at least the two epoch programs were stored
         jax.clear_caches()
         warm = sweep(FNS, POOL_X, POOL_Y, lanes, config)
     finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", previous_min_time)
         compilation_cache.set_cache_dir(previous)
         compilation_cache.reset_cache()
     assert [strip(r) for r in warm.rows] == [strip(r) for r in cold.rows]
