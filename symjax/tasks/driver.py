@@ -181,18 +181,13 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def _parse_list(name: str, values, like) -> tuple:
     """A list flag's strings as a tuple of the type of ``like`` (the field's default elements: int, float or str)."""
-    if like and all(isinstance(v, int) for v in like):
-        try:
-            return tuple(int(v) for v in values)
-        except (TypeError, ValueError):
-            raise ValueError(f"--{name}: expected a comma list of integers, got {','.join(map(str, values))!r}") \
-                from None
-    if like and all(isinstance(v, float) for v in like):
-        try:
-            return tuple(float(v) for v in values)
-        except (TypeError, ValueError):
-            raise ValueError(f"--{name}: expected a comma list of numbers, got {','.join(map(str, values))!r}") \
-                from None
+    for kind, what in ((int, "integers"), (float, "numbers")):
+        if like and all(isinstance(v, kind) for v in like):
+            try:
+                return tuple(kind(v) for v in values)
+            except (TypeError, ValueError):
+                raise ValueError(f"--{name}: expected a comma list of {what}, got "
+                                 f"{','.join(map(str, values))!r}") from None
     return tuple(str(v) for v in values)
 
 

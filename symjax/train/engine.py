@@ -275,7 +275,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
       fns: LaneFns of the architecture (init, apply, and optionally augment,
         symmetry_error, penalty).
       pool_x: pytree of arrays (N, ...), the data all lanes index into.
-      pool_y: array (N, ...); float targets for 'mse', integer labels for 'cross_entropy'.
+      pool_y: array (N, ...); float targets for 'mse' and 'l1', integer labels for 'cross_entropy'.
       lanes: the lanes to train (one architecture, any seeds / sizes / batch
         sizes / learning rates / penalty hyperparameters).
       config: TrainConfig.
