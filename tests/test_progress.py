@@ -81,9 +81,11 @@ def test_lines_of_two_sweeps_off_a_terminal():
     assert lines[0] == ("[task9] sweep 1/2 A: epoch 10/30, 3/4 lanes active, best val 0.125, "
                         "elapsed 0:00:14, left <= 0:00:40")
     assert stream.unflushed == 0
-    progress.sweep_finished("A", 4, {"init": 0.5, "first_epoch": 5.0, "train": 34.0, "evaluate": 1.0, "total": 36})
-    assert stream.lines()[-1] == ("[task9] sweep 1/2 A: finished, 4 lanes, 30 epochs, first epoch incl. compilation "
-                                  "0:00:05, training 0:00:34, evaluation 0:00:01, total 0:00:36; elapsed 0:00:34")
+    progress.sweep_finished("A", 4, {"init": 0.5, "compile": 4.0, "first_epoch": 1.0, "train": 30.0, "evaluate": 1.0,
+                                     "total": 36})
+    assert stream.lines()[-1] == ("[task9] sweep 1/2 A: finished, 4 lanes, 30 epochs, compilation 0:00:04, "
+                                  "first epoch 0:00:01, training 0:00:30, evaluation 0:00:01, total 0:00:36; "
+                                  "elapsed 0:00:34")
 
     clock.t = 40.0
     progress.sweep_started("B", 2)

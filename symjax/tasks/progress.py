@@ -261,8 +261,8 @@ class RunProgress:
     def sweep_finished(self, label: str, lanes: int, timings: dict) -> None:
         """Ends the running sweep `label`; one line with the engine's timings (seconds).
 
-        timings: 'first_epoch' (includes compilation), 'train' (all epochs),
-        'evaluate', 'total'; missing or None entries are left out of the line.
+        timings: 'compile' (the epoch programs), 'first_epoch', 'train' (all
+        epochs), 'evaluate', 'total'; missing or None entries are left out of the line.
         """
         sweep = self._running
         if sweep is None or sweep.label != label:
@@ -274,7 +274,7 @@ class RunProgress:
         sweep.status = "finished"
         self._running = None
         parts = [f"{sweep.epoch} epochs" if sweep.epochs_seen else "no epochs run"]
-        for key, text in (("first_epoch", "first epoch incl. compilation"), ("train", "training"),
+        for key, text in (("compile", "compilation"), ("first_epoch", "first epoch"), ("train", "training"),
                           ("evaluate", "evaluation"), ("total", "total")):
             if timings.get(key) is not None:
                 parts.append(f"{text} {format_duration(float(timings[key]))}")

@@ -77,6 +77,9 @@ class TrainConfig:
         'auto' = $SYMJAX_COMPILE_CACHE, else $XDG_CACHE_HOME/symjax/xla, else
         ~/.cache/symjax/xla; 'off' = none; or a directory. Ignored when JAX
         already has a cache directory. Results do not depend on it.
+      compile_workers: programs compiled at once before training starts
+        (symjax.train.precompile): 0 = one per CPU core this process may use;
+        1 = one after another. Results do not depend on it.
       augment_per: how augment lanes draw group elements. 'example': every
         training example its own (key fold_in(epoch key, position in the
         epoch)); 'batch': one per training batch, applied to all its examples
@@ -98,4 +101,5 @@ class TrainConfig:
     eval_batch_size: int = 4096
     lane_groups: str = "auto"
     compile_cache: str = "auto"
+    compile_workers: int = 0
     augment_per: str = "example"

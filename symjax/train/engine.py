@@ -4,23 +4,26 @@ Flow of a call, one named step each:
   1. validate inputs (no compilation yet) and take this process's contiguous
      slice of the lanes (multi-host);
   2. `_init_or_restore`: init all lanes (or restore them from the newest valid checkpoint);
-  3. `_train`: split the lanes into groups (config.lane_groups: buckets of shapes
+  3. split the lanes into groups (config.lane_groups: buckets of shapes
      from a cost model, one group per distinct batch size and step count, or one
      group of all lanes; a group without augmenting lanes compiles no augmentation); pad each group's
      lane count to a multiple of the local device count by repeating its first
      lane, and shard its per-lane arrays over a 1-D 'lanes' mesh of the local
      devices;
-     then per epoch, one jitted call per group that still has an active lane
-     (lax.scan over the group's padded steps inside vmap over its lanes), with
-     early stopping inside it; progress bar, checkpoints (all lanes, in lane
-     order) and the epoch callback in the Python loop;
-  4. `_evaluate`: every lane on its test set;
-  5. `_build_rows`: one result row per lane.
+  4. `_precompile`: compile every program of the sweep, several at once in
+     threads (the evaluation's while the first epochs run); then `_train`: per
+     epoch, one jitted call per group that still has an active lane (lax.scan
+     over the group's padded steps inside vmap over its lanes), with early
+     stopping inside it; progress bar, checkpoints (all lanes, in lane order)
+     and the epoch callback in the Python loop;
+  5. `_evaluate`: every lane on its test set;
+  6. `_build_rows`: one result row per lane.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 from typing import Any, Callable, NamedTuple
@@ -34,6 +37,7 @@ from symjax.train import compile_cache
 from symjax.train import epoch as ep
 from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
+from symjax.train.precompile import Precompiler
 from symjax.train.lanes import (LaneArrays, build_lane_arrays, group_lanes, lane_key_data, merge_lanes, pad_rows,
                                 padded_lane_count, process_slice, take_lanes, take_rows)
 from symjax.train.validate import validate_config, validate_lanes, validate_pool, validate_predictions
@@ -113,10 +117,11 @@ class SweepResult(NamedTuple):
       config.early_stopping or the lane diverged, else the final params): a
       pytree of numpy arrays (L, ...) in lane order; None when this process has no lane.
     timings: seconds spent by this call in 'init' (validation, init or restore,
-      transfers), 'first_epoch' (the first epoch trained, compilation of the
-      epoch programs included; 0 when no epoch was left), 'train' (all epochs,
-      checkpoints and callbacks), 'evaluate' (test metrics, compilation
-      included) and 'total'.
+      transfers), 'compile' (the epoch programs, compiled several at once;
+      symjax.train.precompile), 'first_epoch' (the first epoch trained; 0 when
+      no epoch was left), 'train' (all epochs, checkpoints and callbacks),
+      'evaluate' (test metrics, with any part of the evaluation program's
+      compilation that training did not hide) and 'total'.
     """
 
     rows: list[dict]
@@ -224,9 +229,9 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
     return merge_lanes([g.state for g in groups], members), first_epoch_s
 
 
-def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x, pool_y,
-              config: TrainConfig, devices: _Devices):
-    """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`."""
+def _evaluation_inputs(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x,
+                       pool_y, config: TrainConfig, devices: _Devices):
+    """(args, prog) of ep.evaluate for every lane, with its best params where `chosen` (L,)."""
     eval_prog = ep.EvalProgram(
         apply_fn=fns.apply,
         symmetry_error_fn=fns.symmetry_error,
@@ -234,12 +239,35 @@ def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes:
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
     )
-    n_real = len(chosen)
-    n_lanes = padded_lane_count(n_real, devices.count)
-    metrics = ep.evaluate(jax.device_put(pad_rows(host, n_lanes), devices.by_lane),
-                          jax.device_put(pad_rows(chosen, n_lanes), devices.by_lane),
-                          jax.device_put(pad_rows(host_lanes, n_lanes), devices.by_lane), pool_x, pool_y, eval_prog)
-    return tuple(np.asarray(m)[:n_real] for m in metrics)
+    n_lanes = padded_lane_count(len(chosen), devices.count)
+    args = (jax.device_put(pad_rows(host, n_lanes), devices.by_lane),
+            jax.device_put(pad_rows(chosen, n_lanes), devices.by_lane),
+            jax.device_put(pad_rows(host_lanes, n_lanes), devices.by_lane), pool_x, pool_y)
+    return args, eval_prog
+
+
+def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x, pool_y,
+              config: TrainConfig, devices: _Devices):
+    """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`."""
+    args, eval_prog = _evaluation_inputs(fns, host, chosen, host_lanes, pool_x, pool_y, config, devices)
+    return tuple(np.asarray(m)[:len(chosen)] for m in ep.evaluate(*args, eval_prog))
+
+
+def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: LaneFns, host_state: ep.TrainState,
+                host_lanes: LaneArrays, pool_x, pool_y, hyper: ep.Hyper, config: TrainConfig, devices: _Devices):
+    """Submits the compilation of every program the sweep will run: each group's epoch programs
+    (if an epoch is left to train) and the evaluation (for arrays shaped as the final state).
+
+    Returns (futures of the epoch programs, future of the evaluation program).
+    """
+    epoch_jobs = []
+    if start_epoch < config.max_epochs:
+        epoch_jobs = [pre.submit(functools.partial(ep.compile_epoch, g.state, g.lanes, pool_x, pool_y,
+                                                   np.int32(start_epoch), hyper, g.prog)) for g in groups]
+    chosen = np.zeros(len(host_lanes.n_train), bool)
+    eval_args, eval_prog = _evaluation_inputs(fns, host_state, chosen, host_lanes, pool_x, pool_y, config, devices)
+    eval_job = pre.submit(functools.partial(ep.compile_evaluate, *eval_args, eval_prog))
+    return epoch_jobs, eval_job
 
 
 def _build_rows(local: list[Lane], host_lanes: LaneArrays, host: ep.TrainState, chosen: np.ndarray, metrics,
@@ -321,9 +349,16 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
               for members in group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch)]
     init_done = time.perf_counter()
 
-    host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,
-                                 lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback, len(local))
-    train_done = time.perf_counter()
+    with Precompiler(config.compile_workers) as pre:
+        epoch_jobs, eval_job = _precompile(pre, groups, start_epoch, fns, host_state, host_lanes, pool_x, pool_y,
+                                           hyper, config, devices)
+        pre.wait(epoch_jobs)  # the evaluation program may still compile while the lanes train
+        compiled = time.perf_counter()
+        host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,
+                                     lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback,
+                                     len(local))
+        train_done = time.perf_counter()
+        pre.wait([eval_job])
 
     chosen = np.asarray(host.diverged) | config.early_stopping
     metrics = _evaluate(fns, host, chosen, host_lanes, pool_x, pool_y, config, devices)
@@ -331,6 +366,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     rows = _build_rows(local, host_lanes, host, chosen, metrics, fns, config, earlier_wall_s + end - start_time)
     params = jax.tree.map(lambda best, final: np.where(chosen.reshape((-1,) + (1,) * (best.ndim - 1)), best, final),
                           host.best_params, host.params)
-    timings = {"init": init_done - start_time, "first_epoch": first_epoch_s, "train": train_done - init_done,
+    timings = {"init": init_done - start_time, "compile": compiled - init_done, "first_epoch": first_epoch_s,
+               "train": train_done - compiled,
                "evaluate": end - train_done, "total": end - start_time}
     return SweepResult(rows, params, timings)

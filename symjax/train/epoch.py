@@ -335,6 +335,18 @@ def run_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, hyper
     return train_epoch(state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper, prog)
 
 
+def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, hyper: Hyper,
+                  prog: TrainProgram) -> None:
+    """Compiles the two programs `run_epoch` runs for these arguments, without training.
+
+    The epoch's random draws are computed (their program is small) so that the
+    training program is lowered for exactly the arrays `run_epoch` will pass it.
+    """
+    order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
+    _epoch_jit(_train_epoch, "prog").lower(state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper,
+                                           prog=prog).compile()
+
+
 def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):
     """Test loss, accuracy (NaN for mse) and symmetry error (NaN without a fn) of one lane."""
     n_test = lane.test_idx.shape[0]
@@ -378,6 +390,12 @@ def evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x
     Returns (test_loss, test_acc, sym_error), each float32 (L,) (jitted, once per sweep).
     """
     return _one_off_jit(_evaluate)(state, use_best, lanes, pool_x, pool_y, prog=prog)
+
+
+def compile_evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y,
+                     prog: EvalProgram) -> None:
+    """Compiles the program `evaluate` runs for these arguments, without running it."""
+    _one_off_jit(_evaluate).lower(state, use_best, lanes, pool_x, pool_y, prog=prog).compile()
 
 
 def _evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y, prog: EvalProgram):

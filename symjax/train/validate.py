@@ -18,6 +18,10 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError(f"unknown loss: expected one of {LOSSES}, got {config.loss!r}")
     if config.lane_groups not in LANE_GROUPS:
         raise ValueError(f"TrainConfig.lane_groups: expected one of {LANE_GROUPS}, got {config.lane_groups!r}")
+    if not isinstance(config.compile_workers, int) or isinstance(config.compile_workers, bool) \
+            or config.compile_workers < 0:
+        raise ValueError(f"TrainConfig.compile_workers: expected an int >= 0 (0 = one per CPU core), got "
+                         f"{config.compile_workers!r}")
     if not isinstance(config.compile_cache, str) or not config.compile_cache:
         raise ValueError(f"TrainConfig.compile_cache: expected 'auto', 'off' or a directory, got "
                          f"{config.compile_cache!r}")
