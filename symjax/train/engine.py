@@ -229,28 +229,24 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
     return merge_lanes([g.state for g in groups], members), first_epoch_s
 
 
-def _evaluation_inputs(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x,
-                       pool_y, config: TrainConfig, devices: _Devices):
-    """(args, prog) of ep.evaluate for every lane, with its best params where `chosen` (L,)."""
-    eval_prog = ep.EvalProgram(
+def _evaluation_program(fns: LaneFns, config: TrainConfig) -> ep.EvalProgram:
+    return ep.EvalProgram(
         apply_fn=fns.apply,
         symmetry_error_fn=fns.symmetry_error,
         loss=config.loss,
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
     )
-    n_lanes = padded_lane_count(len(chosen), devices.count)
-    args = (jax.device_put(pad_rows(host, n_lanes), devices.by_lane),
-            jax.device_put(pad_rows(chosen, n_lanes), devices.by_lane),
-            jax.device_put(pad_rows(host_lanes, n_lanes), devices.by_lane), pool_x, pool_y)
-    return args, eval_prog
 
 
 def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x, pool_y,
               config: TrainConfig, devices: _Devices):
     """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`."""
-    args, eval_prog = _evaluation_inputs(fns, host, chosen, host_lanes, pool_x, pool_y, config, devices)
-    return tuple(np.asarray(m)[:len(chosen)] for m in ep.evaluate(*args, eval_prog))
+    n_lanes = padded_lane_count(len(chosen), devices.count)
+    per_lane = jax.device_put((pad_rows(host, n_lanes), pad_rows(chosen, n_lanes), pad_rows(host_lanes, n_lanes)),
+                              devices.by_lane)
+    metrics = ep.evaluate(*per_lane, pool_x, pool_y, _evaluation_program(fns, config))
+    return tuple(np.asarray(m)[:len(chosen)] for m in metrics)
 
 
 def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: LaneFns, host_state: ep.TrainState,
@@ -264,9 +260,12 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: L
     if start_epoch < config.max_epochs:
         epoch_jobs = [pre.submit(functools.partial(ep.compile_epoch, g.state, g.lanes, pool_x, pool_y,
                                                    np.int32(start_epoch), hyper, g.prog)) for g in groups]
-    chosen = np.zeros(len(host_lanes.n_train), bool)
-    eval_args, eval_prog = _evaluation_inputs(fns, host_state, chosen, host_lanes, pool_x, pool_y, config, devices)
-    eval_job = pre.submit(functools.partial(ep.compile_evaluate, *eval_args, eval_prog))
+    # The evaluation's per-lane inputs as shapes only (no second copy of the state on the devices).
+    n_lanes = padded_lane_count(len(host_lanes.n_train), devices.count)
+    per_lane = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_lanes,) + a.shape[1:], a.dtype, sharding=devices.by_lane),
+                            (host_state, np.zeros(len(host_lanes.n_train), bool), host_lanes))
+    eval_job = pre.submit(functools.partial(ep.compile_evaluate, *per_lane, pool_x, pool_y,
+                                            _evaluation_program(fns, config)))
     return epoch_jobs, eval_job
 
 
