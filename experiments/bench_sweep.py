@@ -66,6 +66,8 @@ flags.DEFINE_integer("epochs", 20, "Epochs per lane (fixed, no early stopping)."
 flags.DEFINE_string("lane_groups", None, "TrainConfig.lane_groups of the engine run (None: the default).")
 flags.DEFINE_integer("rounds", 1, "Rounds of (torch, engine cold, engine warm), interleaved; the fastest of each is kept.")
 flags.DEFINE_bool("one_lane", True, "Also time the engine one lane at a time.")
+flags.DEFINE_bool("serial_compile", True, "Also time the engine cold with one program compiled at a time "
+                  "(TrainConfig.compile_workers=1), beside the default (one per core).")
 flags.DEFINE_bool("torch", True, "Also time a sequential PyTorch loop (skipped when torch does not import).")
 flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the PyTorch loop.")
 flags.DEFINE_integer("flops_n_blocks", 20, "n_blocks of the steady-state FLOP/s measurement (0: skip).")
@@ -137,15 +139,17 @@ def run_engine(fns, pool_x, pool_y, lanes, config):
     return result, stamps
 
 
-def time_engine(sweeps, epochs, n_blocks, one_lane=False):
-    """Wall seconds, phases and test losses of the engine over all sweeps (lanes one by one if one_lane)."""
+def time_engine(sweeps, epochs, n_blocks, one_lane=False, compile_workers=0):
+    """Wall seconds, phases and test losses of the engine over all sweeps (lanes one by one if one_lane;
+    TrainConfig.compile_workers as given)."""
     wall, steady, losses, engine = 0.0, 0.0, [], collections.Counter()
     cpu_start = time.process_time()
     with Phases() as phases:
         for _, fns, pool_x, pool_y, lanes in sweeps:
             for part in ([[lane] for lane in lanes] if one_lane else [lanes]):
                 start = time.perf_counter()
-                result, stamps = run_engine(fns, pool_x, pool_y, part, engine_config(epochs))
+                result, stamps = run_engine(fns, pool_x, pool_y, part,
+                                            engine_config(epochs, compile_workers=compile_workers))
                 wall += time.perf_counter() - start
                 steady += stamps[-1] - stamps[0]
                 engine.update(result.timings)
@@ -309,6 +313,9 @@ def measure():
                 keep_fastest("torch", dict(time_torch(torch, sweeps, epochs, n_blocks), version=torch.__version__))
             cold_caches(os.path.join(cache_dir, f"round_{round_}"))
             keep_fastest("engine_cold", time_engine(sweeps, epochs, n_blocks))
+            if FLAGS.serial_compile:
+                cold_caches(os.path.join(cache_dir, f"round_{round_}_serial"))
+                keep_fastest("engine_cold_serial_compile", time_engine(sweeps, epochs, n_blocks, compile_workers=1))
             jax.clear_caches()  # in-memory only: the persistent cache stays warm
             keep_fastest("engine_warm_cache", time_engine(sweeps, epochs, n_blocks))
         if FLAGS.one_lane:
@@ -333,7 +340,8 @@ def markdown(r):
     cold = m["engine_cold"]
     lines = [SECTION, "",
              f"{r['date']}; {r['machine']}; load average {r['load_average_start']:.1f} at start, "
-             f"{r['load_average_end']:.1f} at end (2 cores shared with other jobs: ratios are what to read).", "",
+             f"{r['load_average_end']:.1f} at end (this machine's load varies: ratios of runs made side by "
+             "side are what to read).", "",
              f"Work: Task 1, n_blocks={r['n_blocks']}, train sizes {r['train_sizes']} (Table 2 batches) x "
              f"{r['seeds']} seeds x {{vanilla, shared}} = {r['lanes']} lanes, {r['epochs']} epochs, no early "
              f"stopping: {r['steps']:,} training steps, validation every epoch, test evaluation at the end. "
@@ -343,6 +351,7 @@ def markdown(r):
     names = {"torch": f"plain sequential PyTorch loop ({m.get('torch', {}).get('version', '')}, "
                       f"{FLAGS.torch_threads} threads)",
              "engine_cold": "engine, cold (empty caches)",
+             "engine_cold_serial_compile": "engine, cold, one program compiled at a time",
              "engine_warm_cache": "engine, warm persistent compilation cache",
              "engine_one_lane": "engine, one lane at a time (cold)"}
     for key, name in names.items():
@@ -352,16 +361,19 @@ def markdown(r):
             vs_cpu = f"{m['torch']['cpu_s'] / t['cpu_s']:.2f}x" if "torch" in m else "-"
             lines.append(f"| {name} | {t['wall_s']:.1f} | {', '.join(f'{w:.1f}' for w in t['all_walls_s'])} | "
                          f"{t['cpu_s']:.1f} | {vs_wall} | {vs_cpu} | {cold['wall_s'] / t['wall_s']:.2f}x |")
-    lines += ["", "Where the engine's time goes (seconds, both architectures; trace / lower / compile from "
-                  "jax.monitoring, overlapping the others):", "",
-              "| mode | trace | lower | compile | sweep init | first epoch | epochs 2.. | evaluation |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for key in ("engine_cold", "engine_warm_cache", "engine_one_lane"):
+    lines += ["", "Where the engine's time goes (seconds, both architectures; trace / lower / compile: jax.monitoring "
+                  "durations summed over programs, which compile several at once in threads, so they overlap each "
+                  "other and the other columns; sweep compile: the engine's own wall time from the end of init to the "
+                  "first epoch):", "",
+              "| mode | trace | lower | compile | sweep init | sweep compile (wall) | first epoch | epochs 2.. | "
+              "evaluation |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key in ("engine_cold", "engine_cold_serial_compile", "engine_warm_cache", "engine_one_lane"):
         if key in m:
             t = m[key]
             lines.append(f"| {names[key]} | {t['trace_s']:.1f} | {t['lower_s']:.1f} | {t['compile_s']:.1f} | "
-                         f"{t['sweep_init_s']:.1f} | {t['sweep_first_epoch_s']:.1f} | {t['epochs_2_on_s']:.1f} | "
-                         f"{t['sweep_evaluate_s']:.1f} |")
+                         f"{t['sweep_init_s']:.1f} | {t.get('sweep_compile_s', 0.0):.1f} | "
+                         f"{t['sweep_first_epoch_s']:.1f} | {t['epochs_2_on_s']:.1f} | {t['sweep_evaluate_s']:.1f} |")
     fixed = cold["wall_s"] - cold["epochs_2_on_s"] * r["epochs"] / max(r["epochs"] - 1, 1)
     lines += ["", f"- Fixed cost of the cold engine (wall minus {r['epochs']} steady epochs): {fixed:.1f} s for "
                   f"two architecture sweeps, {fixed / 2:.1f} s per sweep.",
