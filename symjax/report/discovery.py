@@ -28,6 +28,7 @@ import functools
 import json
 import math
 import os
+import re
 from typing import Iterable, Sequence
 
 import jax
@@ -185,10 +186,40 @@ def pattern_measures(experiment: str, model, params) -> dict:
     return {}
 
 
-def lane_sharing(experiment: str, model, params) -> list[dict]:
-    """``sharing_summary`` (without the per-candidate dict) and ``pattern_measures`` of every lane.
+SCORE_PREFIX = "score_"
 
-    Models without a generic weight (baselines) give empty dicts.
+
+def score_column(candidate: str) -> str:
+    """The result column of a candidate's score: 'C_10 x C_10' -> 'score_C_10_x_C_10'.
+
+    Every run of characters other than letters, digits and '_' becomes one '_'
+    (CSV-, pandas- and shell-safe), leading and trailing '_' dropped.
+    """
+    safe = re.sub(r"[^0-9A-Za-z_]+", "_", candidate).strip("_")
+    if not safe:
+        raise ValueError(f"candidate name {candidate!r} has no letter or digit to name a column with")
+    return SCORE_PREFIX + safe
+
+
+def score_columns(scores: dict) -> dict:
+    """{candidate: score} -> {score_column(candidate): score}; two names sharing a column is an error."""
+    out = {}
+    for name, value in scores.items():
+        column = score_column(name)
+        if column in out:
+            raise ValueError(f"candidates {sorted(n for n in scores if score_column(n) == column)} share the "
+                             f"result column {column!r}; rename one")
+        out[column] = value
+    return out
+
+
+def lane_sharing(experiment: str, model, params) -> list[dict]:
+    """``sharing_summary`` and ``pattern_measures`` of every lane, one flat row each.
+
+    The per-candidate scores become one column per candidate (``score_column``:
+    ``score_<candidate>``, the mean over classes as ``sharing_score``), so the
+    true group's column equals ``sharing_score``. Models without a generic
+    weight (baselines) give empty dicts.
     """
     _check_experiment(experiment)
     if not hasattr(model, "weight"):
@@ -197,8 +228,8 @@ def lane_sharing(experiment: str, model, params) -> list[dict]:
     for lane in range(num_lanes(params)):
         one = lane_params(params, lane)
         summary = sharing_summary(model, one)
-        summary.pop("scores")
-        out.append({**summary, **pattern_measures(experiment, model, one)})
+        scores = score_columns(summary.pop("scores"))
+        out.append({**summary, **scores, **pattern_measures(experiment, model, one)})
     return out
 
 
