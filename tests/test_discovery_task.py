@@ -35,6 +35,22 @@ def test_each_experiment_defaults_to_the_reference_settings():
         assert task.options().models == dt.dm.VARIANTS[experiment]
 
 
+def test_report_choices_follow_the_run_options():
+    t2d = dt.TASKS["translation_2d"].options()
+    choices = dt.run_choices(t2d)
+    assert "N(0, 1^2)" in choices["generic weights"] and "loss" not in choices and "DeepSets" not in choices
+    assert "learning rate 0.1 (the reference gives none for this experiment)" in choices["training"]
+    lecun = dt.run_choices(dataclasses.replace(t2d, init_std=0.0))["generic weights"]
+    assert "1 / fan_in" in lecun and "N(0, 1^2)" not in lecun
+    set_sum = dt.TASKS["set_sum"].options()
+    assert dt.run_choices(set_sum)["loss"].startswith("mean absolute error, the reference's")
+    assert "learning rate 0.1 (the reference's)" in dt.run_choices(set_sum)["training"]
+    mse = dt.run_choices(dataclasses.replace(set_sum, regression_loss="mse"))
+    assert mse["loss"].startswith("mean squared error") and "GCN" not in mse
+    t1d = dataclasses.replace(dt.TASKS["translation_1d"].options(), lr=0.05)
+    assert "learning rate 0.05 (the reference gives 0.01)" in dt.run_choices(t1d)["training"]
+
+
 def test_lams_flag_parses_floats():
     values = flags.FlagValues()
     driver.define_flags(dt.Options, values)
@@ -100,6 +116,7 @@ def test_regression_loss_reaches_the_engine_for_set_sum_and_degree_only(tmp_path
     ("degree", dict(sizes=(100, 60, 60), train_sizes=(60,)), "--sizes: degree expects multiples of 6"),
     ("set_sum", dict(experiment="degree"), "--experiment=degree given to the options of set_sum"),
     ("degree", dict(regression_loss="huber"), "--regression_loss: expected 'mse' or 'l1'"),
+    ("translation_2d", dict(init_std=-1.0), "--init_std: expected a finite number >= 0"),
 ])
 def test_bad_options_are_one_line_errors_before_training(tmp_path, experiment, changes, message):
     with pytest.raises(driver.BadInput) as error:

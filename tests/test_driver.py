@@ -163,7 +163,7 @@ def _toy_task(reports: list):
     def lane_fns(opts, plan, data):
         return LaneFns(init=lambda key: {"w": jnp.zeros((3, 1))}, apply=lambda p, x: x @ p["w"])
 
-    def write_report(rows, out_dir, extra_md):
+    def write_report(opts, rows, extra_md):
         reports.append((len(rows), extra_md))
         return []
 

@@ -29,7 +29,7 @@ import json
 import math
 import os
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -37,7 +37,7 @@ import numpy as np
 from symjax import discovery
 from symjax.data.discovery import CHOICES
 from symjax.discovery import presets
-from symjax.models.discovery_models import EXPERIMENTS, MODEL_CHOICES, SetSumLinear, degree_accuracy
+from symjax.models.discovery_models import EXPERIMENTS, SetSumLinear, degree_accuracy, model_choices
 
 from .aggregate import mean_std
 from .tables import markdown_table
@@ -154,7 +154,7 @@ def sharing_summary(model, params) -> dict:
       true_symmetry, sharing_score (mean over classes of the true group's
       score), top_symmetry (the candidate ranked first most often),
       top_is_true (fraction of classes whose first is the true group),
-      scores {candidate: mean score over classes}.
+      scores {candidate: mean score over classes}, in the candidates' order.
     """
     found = candidates(model)
     true = true_symmetry(model)
@@ -168,7 +168,7 @@ def sharing_summary(model, params) -> dict:
     top = max(counts, key=lambda name: (counts[name], -float(np.mean(scores[name]))))
     return {"true_symmetry": true, "sharing_score": float(np.mean(scores[true])), "top_symmetry": top,
             "top_is_true": counts[true] / len(firsts),
-            "scores": {name: float(np.mean(values)) for name, values in scores.items()}}
+            "scores": {name: float(np.mean(scores[name])) for name in found}}
 
 
 def pattern_measures(experiment: str, model, params) -> dict:
@@ -336,8 +336,13 @@ def claims_markdown(claims: Sequence[dict]) -> str:
                           [(c["section"], c["text"], c["verdict"], c["detail"]) for c in claims])
 
 
-def choices_markdown(experiment: str) -> str:
-    """The data and model choices made where reference 001 is silent, as a bullet list."""
+def choices_markdown(experiment: str, run_choices: Mapping[str, str] | None = None) -> str:
+    """The data and model choices made where reference 001 is silent, as a bullet list.
+
+    ``run_choices`` ({topic: text}, e.g. ``discovery_task.run_choices(opts)``)
+    replaces the default text of a topic and adds topics; without it the list
+    describes the experiment's defaults.
+    """
     _check_experiment(experiment)
-    items = list(CHOICES[experiment].items()) + list(MODEL_CHOICES.items())
-    return "\n".join(f"- {key}: {text}" for key, text in items)
+    items = {**CHOICES[experiment], **model_choices(experiment), **dict(run_choices or {})}
+    return "\n".join(f"- {key}: {text}" for key, text in items.items())

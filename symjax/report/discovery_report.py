@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from symjax.io import atomic_write_text
 
@@ -125,8 +125,12 @@ def scores_table(rows: Sequence[dict]) -> str:
     return markdown_table([*keys, "n", *(c[len(rd.SCORE_PREFIX):] for c in columns)], body)
 
 
-def write_discovery_report(experiment: str, rows: Sequence[dict], out_dir: str, extra_md: str = "") -> list[str]:
-    """report.md and figures/lambda.png of one experiment into out_dir; returns the paths written."""
+def write_discovery_report(experiment: str, rows: Sequence[dict], out_dir: str, extra_md: str = "",
+                           run_choices: Mapping[str, str] | None = None) -> list[str]:
+    """report.md and figures/lambda.png of one experiment into out_dir; returns the paths written.
+
+    ``run_choices``: the choices this run's options made ({topic: text}, ``rd.choices_markdown``).
+    """
     rows = [dict(r) for r in rows]
     paths = []
     figure = lambda_figure(_largest_random(rows), os.path.join(out_dir, "figures", "lambda.png"), METRIC[experiment],
@@ -159,7 +163,8 @@ def write_discovery_report(experiment: str, rows: Sequence[dict], out_dir: str, 
         text.append("![metric and sharing score vs λ](figures/lambda.png)")
     text += [f"![{name}](figures/{name})" for name in heatmaps]
     text += ["", f"Heat maps: the learned weights as reference 001 draws them ({FIGURES_001[experiment]}).", "",
-             "## Choices where the reference is silent, and deviations", "", rd.choices_markdown(experiment), "",
+             "## Choices where the reference is silent, and deviations", "",
+             rd.choices_markdown(experiment, run_choices), "",
              "## How this run was produced", "", extra_md, ""]
     path = os.path.join(out_dir, "report.md")
     atomic_write_text(path, "\n".join(text))

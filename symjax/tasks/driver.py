@@ -302,8 +302,9 @@ class Task:
       after_sweep(opts, plan, data, pool, result, artifacts) -> rows: optional, adds columns to the
         sweep's rows (artifacts: a dict kept for the whole run, e.g. figure panels)
       write_figures(opts, artifacts, out_dir) -> [paths]: optional, figures beyond symjax.report's
-      write_report(rows, out_dir, extra_md) -> [paths]: optional, for a task without a table of the
-        study (e.g. the discovery experiments); default ``symjax.report.write_report(number, ...)``
+      write_report(opts, rows, extra_md) -> [paths]: optional, report.md into opts.out_dir for a task
+        without a table of the study (e.g. the discovery experiments); default
+        ``symjax.report.write_report(number, ...)``
     """
 
     name: str
@@ -666,7 +667,7 @@ def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list
     """report.md (with ``run_markdown``), aggregate.csv and figures of the task; returns rows."""
     extra_md = run_markdown(task, opts, rows, data, log, wall_s, command)
     if task.write_report is not None:
-        task.write_report(rows, opts.out_dir, extra_md)
+        task.write_report(opts, rows, extra_md)
     else:
         from symjax.report import write_report  # noqa: PLC0415
         from symjax.report.departures import departures_markdown  # noqa: PLC0415
