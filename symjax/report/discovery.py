@@ -113,7 +113,7 @@ def candidates(model) -> dict:
     degree (W n x n) and 1-D translations (one class's W[t, p], stride 1): the
     same groups acting alike on outputs and inputs. 2-D translations:
     ``presets.candidates_2d`` on the translation grid (both axes, one axis,
-    with flips, S_hw at stride 1).
+    the diagonal that the reference's penalty ties, with flips, S_hw at stride 1).
     """
     shape = tuple(getattr(model, "image_shape", ()))
     if isinstance(model, SetSumLinear):
