@@ -79,7 +79,7 @@ def _majority(values: list) -> str:
     values = [v for v in values if v not in (None, "")]
     if not values:
         return "—"
-    top = max(set(values), key=values.count)
+    top = max(dict.fromkeys(values), key=values.count)  # a tie goes to the value seen first, in every process
     return f"{top} ({values.count(top)}/{len(values)})"
 
 
