@@ -9,8 +9,12 @@ is one sweep (MNIST: one generic sweep per offset pair (b, b')), whose lanes are
     (x the degree split 'random' / 'by_graph'),
 
 so a λ sweep is one jit(vmap) program. The per-lane Adam learning rate is
-``--lr`` (the reference's) for the generic, soft and hard models and
-``--baseline_lr`` for the baselines (DeepSets, CNN, GCN).
+``--lr`` (the reference's where it gives one) for the generic, soft and hard
+models and ``--baseline_lr`` for the baselines (DeepSets, CNN, GCN); the image
+experiments' generic, soft and hard weights start N(0, ``--init_std``^2)
+(0: LeCun). translation_2d defaults to lr 0.1 and init_std 1, where the
+reference is silent: with lr 0.01 and LeCun every model stalls near 2/3
+(docs/results/discovery/translation_2d/plateau.md).
 
 Data. One dataset per run (``--data_seed``); seeds change the initial
 parameters, the batch order and the eq.-8 samples. Training-set sizes are
@@ -71,7 +75,8 @@ class Options(driver.CommonOptions):
                            "../shared/data/MNIST).")
     data_seed: int = option(0, "Seed of the generated dataset (the same for every lane).")
     batch_size: int = option(64, "Training examples per batch.")
-    lr: float = option(0.1, "Adam learning rate of the generic, soft and hard models (the reference's).")
+    lr: float = option(0.1, "Adam learning rate of the generic, soft and hard models (the reference's where it "
+                       "gives one).")
     init_std: float = option(0.0, "Image experiments: std of the initial weight entries of the generic, soft and "
                              "hard models (0 = LeCun, 1 / sqrt(pixels)).")
     baseline_lr: float = option(1e-3, "Adam learning rate of the baselines.")
