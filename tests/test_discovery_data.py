@@ -93,6 +93,18 @@ def test_translation_2d_shapes_are_lines_triangles_and_squares():
     assert len(seen[0]) >= 4 and len(seen[1]) == 3 and len(seen[2]) == 3
 
 
+def test_translation_2d_classes_share_no_pattern_up_to_cyclic_translation():
+    """23 patterns up to translation (lines: 4 lengths x 2 directions, triangles: 3 legs x 4 corners, squares:
+    3 sides), each in one class only: 100% accuracy is possible for a translation-invariant classifier."""
+    s = dd.translation_2d(2, n_train=600, n_val=0, n_test=0)
+    classes = {}
+    for image, label in zip(s.x.astype(np.uint8), s.y):
+        key = min(np.roll(image, (a, b), (0, 1)).tobytes() for a in range(10) for b in range(10))
+        classes.setdefault(key, set()).add(int(label))
+    per_class = [sum(labels == {c} for labels in classes.values()) for c in range(3)]
+    assert per_class == [8, 12, 3] and all(len(labels) == 1 for labels in classes.values())
+
+
 def test_mnist_canvas_pastes_each_digit_once_at_its_corner():
     rng = np.random.default_rng(0)
     digits = rng.integers(1, 256, size=(30, 28, 28)).astype(np.uint8)  # no zero pixel: the paste is visible

@@ -203,6 +203,8 @@ def test_soft_penalty_is_the_distance_to_the_group_average(model):
     (lambda: dm.TranslationModel(5, (10,), stride=3), "multiples of the stride"),
     (lambda: dm.SetSumLinear(sharing="tied"), "sharing must be one of"),
     (lambda: dm.CNN(3, (10, 10), (11, 5)), "each at most the image size"),
+    (lambda: dm.TranslationModel(3, (10, 10), init_std=0.0), "init_std must be a finite number > 0"),
+    (lambda: dm.TranslationModel(3, (10, 10), init_std=True), "init_std must be a finite number > 0"),
 ])
 def test_bad_model_options_are_one_line_errors(make, message):
     with pytest.raises(ValueError, match=message) as err:
@@ -311,3 +313,16 @@ def test_class_bias_shifts_every_translation_score_of_its_class():
     expected = np.array([[np.mean(elu(w[k] @ xb + k)) for k in range(5)] for xb in x])
     np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
     assert "class_bias" not in dm.build_model("translation_1d", "hard").init(KEY)
+
+
+@pytest.mark.parametrize("sharing", ["generic", "soft", "hard"])
+def test_init_std_sets_the_spread_of_every_weight_entry(sharing):
+    """Entries of W (hard: its orbit coefficients, 3 classes x 100 pixels) are N(0, init_std^2); None is LeCun."""
+    def spread(init_std, seed):
+        model = dm.build_model("translation_2d", sharing, init_std=init_std)
+        w = np.asarray(model.weight(model.init(jax.random.key(seed))))
+        values = w[:, 0, 0].ravel() if sharing == "hard" else w.ravel()  # translation (0, 0) holds every coefficient
+        return np.std(values), values.size
+    for init_std, expected in ((None, 0.1), (1.0, 1.0), (3.0, 3.0)):
+        std, n = spread(init_std, 1)
+        assert abs(std / expected - 1) < 5 / np.sqrt(2 * n)  # the sample std's relative error is ~1/sqrt(2n)

@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -64,10 +65,25 @@ def test_a_convolution_ranks_full_translations_first():
     f = np.random.default_rng(2).normal(size=(4, 4))
     rows = discovery.rank_symmetries(convolution(f, (4, 4), (1, 1)), presets.candidates_2d(4, 4), layout="out_in")
     names = [r["name"] for r in rows]
-    # translations and its one-axis subgroups share it exactly (score 0, ties to fewest orbits); flips do not
-    assert names[0] == "C_4 x C_4" and set(names[1:3]) == {"C_4 (vertical)", "C_4 (horizontal)"}
-    assert all(r["score"] < 1e-10 for r in rows[:3])
-    assert set(names[3:]) == {"trivial", "D_4 x D_4", "S_16"} and all(r["score"] > 0.1 for r in rows[3:])
+    # translations and its one-axis and diagonal subgroups share it exactly (score 0, ties to fewest orbits);
+    # flips do not
+    assert names[0] == "C_4 x C_4" and set(names[1:4]) == {"C_4 (vertical)", "C_4 (horizontal)", "C_4 (diagonal)"}
+    assert all(r["score"] < 1e-10 for r in rows[:4])
+    assert set(names[4:]) == {"trivial", "D_4 x D_4", "S_16"} and all(r["score"] > 0.1 for r in rows[4:])
+
+
+def test_a_weight_tied_only_along_diagonal_shifts_ranks_the_diagonal_group_first():
+    """W[t, p] = G[t2 - t1, p - t1 (1, 1)]: unchanged by t -> t + (1, 1), p -> p + (1, 1) and by nothing larger
+    (the tie of reference 001's 2-D offset penalty with b = b' = 1)."""
+    g = np.random.default_rng(5).normal(size=(4, 4, 4))
+    w = np.empty((16, 16))
+    for (t1, t2), (p1, p2) in itertools.product(np.ndindex(4, 4), np.ndindex(4, 4)):
+        w[t1 * 4 + t2, p1 * 4 + p2] = g[(t2 - t1) % 4, (p1 - t1) % 4, (p2 - t1) % 4]
+    rows = discovery.rank_symmetries(w, presets.candidates_2d(4, 4), layout="out_in")
+    assert rows[0]["name"] == "C_4 (diagonal)" and rows[0]["score"] < 1e-12
+    assert all(r["score"] > 0.3 for r in rows[1:])
+    out, inp = presets.diagonal_translation_pair((2, 4), (4, 8))  # strides (2, 2); order lcm(2, 4) = 4
+    assert out.group.order == 4 and inp.size == 32 and out.size == 8
 
 
 @pytest.mark.parametrize("call, message", [
@@ -78,6 +94,7 @@ def test_a_convolution_ranks_full_translations_first():
     (lambda: presets.translation_pair((3,), (7,)), "each a multiple of the grid"),
     (lambda: presets.translation_pair((3, 3, 3)), "grid must have 1 or 2 axes"),
     (lambda: presets.candidates_2d(0, 4), "height must be a positive integer"),
+    (lambda: presets.diagonal_translation_pair((4,)), "diagonal translations need a 2-D grid"),
 ])
 def test_preset_bad_input(call, message):
     with pytest.raises(ValueError, match=message):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from symjax import discovery
 from symjax.models import discovery_models as dm
 from symjax.report import discovery as rd
 from symjax.report import discovery_figures as rf
@@ -134,3 +135,35 @@ def test_figures_are_written_as_png(tmp_path):
 def test_choices_list_the_data_and_model_choices():
     text = rd.choices_markdown("degree")
     assert "probability 0.5" in text and "GCN" in text and text.count("\n- ") >= 8
+
+
+def test_every_candidate_score_is_a_column_and_the_true_groups_equals_sharing_score():
+    model = dm.TranslationModel(2, (4, 4))
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(2, 4, 4))
+    shared = np.stack([[[np.roll(base[k], (a, b), (0, 1)) for b in range(4)] for a in range(4)] for k in range(2)])
+    lanes = {"w": np.stack([shared, rng.normal(size=shared.shape)]).astype(np.float32)}  # (2 lanes, 2, 4, 4, 4, 4)
+    rows = rd.lane_sharing("translation_2d", model, lanes)
+    names = list(rd.candidates(model))
+    for row, params in zip(rows, ({"w": lanes["w"][0]}, {"w": lanes["w"][1]})):
+        columns = [k for k in row if k.startswith("score_")]
+        assert len(columns) == len(names) == len(set(columns))
+        assert row[rd.score_column("C_4 x C_4")] == row["sharing_score"]
+        # the true group's score by the public one-candidate function, averaged over the two classes
+        translations = dm.torus_action(model.group, (4, 4), (1, 1))  # one class's (t, p) matrix: out = t
+        matrices = np.asarray(model.weight(params)).reshape(2, 16, 16)
+        direct = np.mean([float(discovery.sharing_score(m, translations, model.action_in, layout="out_in"))
+                          for m in matrices])
+        assert row["sharing_score"] == pytest.approx(direct, rel=1e-5, abs=1e-9)
+        assert row["score_trivial"] == pytest.approx(1.0)
+    assert rows[0]["sharing_score"] < 1e-10 and rows[1]["sharing_score"] > 0.5
+
+
+def test_score_columns_are_column_safe_and_distinct():
+    assert rd.score_column("C_10 x C_10") == "score_C_10_x_C_10"
+    assert rd.score_column("C_10 (vertical)") == "score_C_10_vertical"
+    assert rd.score_columns({"S_10": 0.5, "trivial": 1.0}) == {"score_S_10": 0.5, "score_trivial": 1.0}
+    with pytest.raises(ValueError, match="share the result column 'score_a_b'"):
+        rd.score_columns({"a b": 0.1, "a-b": 0.2})
+    with pytest.raises(ValueError, match="no letter or digit"):
+        rd.score_column(" () ")

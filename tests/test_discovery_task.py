@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from absl import flags
 
+from symjax.report import discovery as rd
 from symjax.report import discovery_report as report
 from symjax.tasks import discovery_task as dt
 from symjax.tasks import driver
@@ -32,6 +33,22 @@ def test_each_experiment_defaults_to_the_reference_settings():
     assert degree.degree_splits == ("random", "by_graph") and len(degree.train_sizes) >= 3
     for experiment, task in dt.TASKS.items():
         assert task.options().models == dt.dm.VARIANTS[experiment]
+
+
+def test_report_choices_follow_the_run_options():
+    t2d = dt.TASKS["translation_2d"].options()
+    choices = dt.run_choices(t2d)
+    assert "N(0, 1^2)" in choices["generic weights"] and "loss" not in choices and "DeepSets" not in choices
+    assert "learning rate 0.1 (the reference gives none for this experiment)" in choices["training"]
+    lecun = dt.run_choices(dataclasses.replace(t2d, init_std=0.0))["generic weights"]
+    assert "1 / fan_in" in lecun and "N(0, 1^2)" not in lecun
+    set_sum = dt.TASKS["set_sum"].options()
+    assert dt.run_choices(set_sum)["loss"].startswith("mean absolute error, the reference's")
+    assert "learning rate 0.1 (the reference's)" in dt.run_choices(set_sum)["training"]
+    mse = dt.run_choices(dataclasses.replace(set_sum, regression_loss="mse"))
+    assert mse["loss"].startswith("mean squared error") and "GCN" not in mse
+    t1d = dataclasses.replace(dt.TASKS["translation_1d"].options(), lr=0.05)
+    assert "learning rate 0.05 (the reference gives 0.01)" in dt.run_choices(t1d)["training"]
 
 
 def test_lams_flag_parses_floats():
@@ -99,6 +116,7 @@ def test_regression_loss_reaches_the_engine_for_set_sum_and_degree_only(tmp_path
     ("degree", dict(sizes=(100, 60, 60), train_sizes=(60,)), "--sizes: degree expects multiples of 6"),
     ("set_sum", dict(experiment="degree"), "--experiment=degree given to the options of set_sum"),
     ("degree", dict(regression_loss="huber"), "--regression_loss: expected 'mse' or 'l1'"),
+    ("translation_2d", dict(init_std=-1.0), "--init_std: expected a finite number >= 0"),
 ])
 def test_bad_options_are_one_line_errors_before_training(tmp_path, experiment, changes, message):
     with pytest.raises(driver.BadInput) as error:
@@ -154,6 +172,20 @@ def test_reference_setting_rows_take_the_largest_size_the_reference_lam_and_the_
     assert [r["test_l1"] for r in report.reference_setting_rows("set_sum", rows)] == [2.0]
 
 
+def test_score_table_averages_each_candidate_per_model_and_lam_with_the_true_group_in_bold():
+    def row(model, lam, seed, true_score, decoy, size=100):
+        return {**_row(model, lam, size, 0.0, seed=seed), "true_symmetry": "C_10 x C_10",
+                "score_C_10_x_C_10": true_score, "score_S_100": decoy}
+    rows = [row("generic", 1e-4, 0, 0.2, 0.9), row("generic", 1e-4, 1, 0.4, 0.7), row("generic", 1.0, 0, 0.5, 0.5),
+            row("generic", 1e-4, 2, 9.0, 9.0, size=50), {**_row("cnn", None, 100, 0.0)}]
+    lines = report.scores_table(rows).splitlines()
+    assert lines[0] == "| model | lam | n | C_10_x_C_10 | S_100 |"
+    # mean and sample std of (0.2, 0.4) and of (0.9, 0.7); the smaller training set is left out; no cnn line
+    assert lines[2] == "| generic | 0.0001 | 2 | **0.3 ± 0.14** | 0.8 ± 0.14 |"
+    assert lines[3] == "| generic | 1.0 | 1 | **0.5 ± 0** | 0.5 ± 0 |" and len(lines) == 4
+    assert report.scores_table([_row("generic", 1e-4, 100, 0.0)]) == ""
+
+
 def test_comparison_table_puts_mean_and_std_beside_the_reference():
     rows = [_row("deepsets", None, 10, v, seed=s) for s, v in enumerate((0.01, 0.02, 0.03))]
     table = report.comparison_markdown("set_sum", rows)
@@ -172,6 +204,7 @@ def _check_rows(experiment, rows):
             assert r["test_l1"] == pytest.approx(r["test_loss"], rel=1e-4, abs=1e-7)
         if r["model"].startswith("generic") or r["model"] == "soft":
             assert 0.0 <= r["sharing_score"] and r["top_symmetry"] and r["true_symmetry"]
+            assert r[rd.score_column(r["true_symmetry"])] == r["sharing_score"]
 
 
 @pytest.mark.slow
@@ -189,6 +222,7 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
         for ref in dt.dm.VARIANTS[experiment]:
             assert ref in md or ref not in opts.models
         claims = md.split("## The reference's claims")[1].split("##")[0]
+        assert "## Sharing score of every candidate symmetry" in md
         assert any(verdict in claims for verdict in ("| reproduced |", "| contradicted |", "| untested |"))
         figures = sorted(os.listdir(out / "figures"))
         assert any(name.startswith("weights_generic") for name in figures)

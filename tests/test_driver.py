@@ -163,7 +163,7 @@ def _toy_task(reports: list):
     def lane_fns(opts, plan, data):
         return LaneFns(init=lambda key: {"w": jnp.zeros((3, 1))}, apply=lambda p, x: x @ p["w"])
 
-    def write_report(rows, out_dir, extra_md):
+    def write_report(opts, rows, extra_md):
         reports.append((len(rows), extra_md))
         return []
 
@@ -197,7 +197,12 @@ def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
     assert again == rows and "finished earlier, reused" in reports[1][1]
     assert np.isfinite([r["test_loss"] for r in again]).all()
     assert driver.run(task, dataclasses.replace(opts, report_only=True)) == rows  # trains nothing
-    assert "report rewritten from the results" in reports[2][1]
+    assert "report rewritten from the results" in reports[2][1] and "| linear | 2 | 2 |" in reports[2][1]
+    assert driver.recorded_command(str(tmp_path)) is None  # called from Python: flags.txt has no command line
+    (tmp_path / "flags.txt").write_text("# python toy.py --seeds=0\n--seeds=0\n")
+    driver.run(task, dataclasses.replace(opts, report_only=True), command="python toy.py --report_only")
+    assert "- Command: `python toy.py --seeds=0`\n- Report rewritten from the run's results by `python toy.py " \
+           "--report_only`" in reports[3][1]
 
 
 @pytest.mark.parametrize("module", [t1, t2, t3])

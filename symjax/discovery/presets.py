@@ -174,14 +174,41 @@ def translation_pair(grid, image=None, *, axes: Sequence[int] | None = None,
     return action_out, actions.from_images(group, images)
 
 
+def diagonal_translation_pair(grid, image=None) -> tuple[Action, Action]:
+    """(action on translations t, action on pixels p) of the diagonal translations t -> t + (1, 1), p -> p + stride.
+
+    The cyclic group of order lcm(T_1, T_2) that moves both axes at once: the
+    group that reference 001's 2-D offset penalty |W[k, i, j, m, n] -
+    W[k, i + b, j + b, m + b', n + b']| ties (one b for both translation axes),
+    a subgroup of C_T1 x C_T2. Arguments as ``translation_pair`` (2-D only).
+    """
+    grid = _shape(grid, "grid")
+    image = grid if image is None else _shape(image, "image")
+    if len(grid) != 2 or len(image) != 2 or any(p % t for p, t in zip(image, grid)):
+        raise ValueError(f"diagonal translations need a 2-D grid and an image that is a multiple of it; got grid "
+                         f"{grid}, image {image}")
+    strides = [p // t for p, t in zip(image, grid)]
+    order = int(np.lcm(*grid))
+    group = groups.from_generators([_shift_images(grid, (1, 1))], degree=int(np.prod(grid)), name=f"C_{order}")
+    return actions.base(group), actions.from_images(group, _shift_images(image, strides)[None])
+
+
+def _shift_images(shape: Sequence[int], steps: Sequence[int]) -> np.ndarray:
+    """Images of the row-major points of ``shape`` under p -> p + steps (mod shape, every axis at once)."""
+    index = np.array(list(itertools.product(*map(range, shape))))
+    return np.ravel_multi_index(tuple(((index + np.asarray(steps)) % np.asarray(shape)).T), shape)
+
+
 def candidates_2d(height: int, width: int, *, grid: Sequence[int] | None = None) -> dict[str, tuple[Action, Action]]:
     """Candidates for a translation weight W[t, p] of an image height x width (reference 001 §3.2).
 
     Rows t index a translation grid (default the image itself, stride 1),
     columns p the pixels, both row-major. Candidates: 'trivial'; 'C_T1 x C_T2'
     (2-D translations); 'C_T1 (vertical)' and 'C_T2 (horizontal)' (one axis
-    only); 'D_T1 x D_T2' (translations and flips); and, at stride 1,
-    'S_{hw}' (pixels as an unordered set, acting alike on t and p).
+    only); 'C_L (diagonal)' (both axes at once, L = lcm(T1, T2): what the
+    reference's offset penalty ties, ``diagonal_translation_pair``);
+    'D_T1 x D_T2' (translations and flips); and, at stride 1, 'S_{hw}'
+    (pixels as an unordered set, acting alike on t and p).
     """
     image = (_positive(height, "height"), _positive(width, "width"))
     grid = image if grid is None else _shape(grid, "grid")
@@ -191,6 +218,9 @@ def candidates_2d(height: int, width: int, *, grid: Sequence[int] | None = None)
     for axis, label in ((0, "vertical"), (1, "horizontal")):
         one = translation_pair(grid, image, axes=(axis,))
         found[f"{one[0].group.name} ({label})"] = one
+    if len(grid) == 2 and min(grid) >= 2:
+        diagonal = diagonal_translation_pair(grid, image)
+        found[f"{diagonal[0].group.name} (diagonal)"] = diagonal
     flips = translation_pair(grid, image, reflections=True)
     found[flips[0].group.name] = flips
     if grid == image:

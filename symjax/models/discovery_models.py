@@ -60,7 +60,8 @@ __all__ = [
     "CNN",
     "EXPERIMENTS",
     "LOSSES",
-    "MODEL_CHOICES",
+    "IMAGE_EXPERIMENTS",
+    "model_choices",
     "training_loss",
     "VARIANTS",
     "build_model",
@@ -255,6 +256,14 @@ class TranslationModel:
     same in every sharing variant). The true symmetry: translations t -> t + e_a,
     pixels p -> p + stride e_a (mod dims), C_{T_1} (x C_{T_2}) acting on both.
 
+    Initialisation: every entry of W ~ N(0, init_std^2) in all three sharing
+    variants (hard: each orbit coefficient); ``init_std=None`` is LeCun's
+    1 / sqrt(|P|). The scale matters here: with |s| << 1, act(s) ~ act(0) +
+    act'(0) s and mean_t s[b, k, t] = (sum_t W[k, t] / |T|) . x, which for the
+    hard-shared W is (sum_p w_k[p]) (sum_p x[p]) / |T|: to first order the logits
+    see only the number of bright pixels, and the shape enters through the
+    curvature of act alone.
+
     generic penalty (reference eq. in §3.2):
         lam * sum |W[k, t, p] - W[k, t + b, p + b']|   (wrapping)  + l1 * sum |W|  (when l1)
     with b = offsets[0] on every translation axis and b' = offsets[1] on every pixel axis.
@@ -268,10 +277,14 @@ class TranslationModel:
     offsets: tuple = (1, 1)
     l1: bool = False
     bias: bool = False
+    init_std: float | None = None
 
     def __post_init__(self):
         _check_choice("sharing", self.sharing, SHARINGS)
         _check_choice("activation", self.activation, tuple(ACTIVATIONS))
+        if self.init_std is not None and (isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float))
+                                          or not 0 < self.init_std < np.inf):
+            raise ValueError(f"init_std must be a finite number > 0 (None: 1 / sqrt(pixels)); got {self.init_std!r}")
         dims = tuple(self.image_shape)
         if not dims or any(d % self.stride for d in dims):
             raise ValueError(f"image dims {dims} must be multiples of the stride {self.stride}")
@@ -326,7 +339,10 @@ class TranslationModel:
         return jnp.swapaxes(t, 0, 1).reshape(self.weight_shape)
 
     def init(self, key):
-        if self.sharing == "hard":
+        if self.init_std is not None:
+            shape = self.shared.param_info()["w"][0] if self.sharing == "hard" else self.weight_shape
+            params = {"w": normal(float(self.init_std))(key, shape, jnp.float32)}
+        elif self.sharing == "hard":
             params = init_spec(key, self.shared)
         else:
             params = {"w": _free_weight(key, self.weight_shape, self.num_pixels)}
@@ -567,21 +583,47 @@ VARIANTS = {
 }
 """Model variants of each experiment; the reference's generic model first, the baseline last."""
 
-MODEL_CHOICES = {
-    "generic weights": "no bias (the reference's weight is the only parameter); entries N(0, 1 / fan_in)",
-    "set_sum and degree loss": "mean absolute error, the reference's (--regression_loss=mse trains with the "
-                               "mean squared error instead)",
-    "DeepSets": "phi: 1 -> 32 -> 32, sum over the set, rho: 32 -> 32 -> 1, ReLU",
-    "CNN (1-D, 2-D)": "circular padding, one output channel per class, bias, ELU, mean over positions",
-    "CNN (MNIST)": "10 kernels 28 x 28, stride 2, no padding (15 x 15 positions), bias, ELU, mean over positions",
-    "GCN": "node input 1; symmetric normalisation with self-loops (jraph.GraphConvolution); bias after aggregation",
-    "soft and hard translation models": "ELU, the reference's best activation",
-    "offsets (b, b')": "(1, 1) for the synthetic images (one translation step); MNIST default the reference's (16, 4)",
-    "L1 weight of generic_elu_l1": "hyper 'l1', a lane value like 'lam' (the reference does not give it)",
-    "class bias": "off by default (the reference's weight is its only parameter); build_model(class_bias=True) adds "
-                  "a per-class bias inside the activation",
-}
-"""Model choices where reference 001 is silent (printed by the reports)."""
+IMAGE_EXPERIMENTS = ("translation_1d", "translation_2d", "mnist")
+
+
+def model_choices(experiment: str, *, regression_loss: str = "l1", init_std: float | None = None) -> dict:
+    """The model choices of ``experiment`` where reference 001 is silent, as a run with these settings makes them.
+
+    {topic: text}, printed by the reports (``symjax.report.discovery.choices_markdown``).
+    ``regression_loss``: the set_sum / degree training loss ('l1' or 'mse');
+    ``init_std``: the translation models' initial weight std (None: LeCun).
+    """
+    _check_choice("experiment", experiment, EXPERIMENTS)
+    training_loss(experiment, regression_loss)  # checks the value
+    images = experiment in IMAGE_EXPERIMENTS
+    init = ("N(0, 1 / fan_in) (LeCun)" if init_std is None or not images else
+            f"N(0, {float(init_std):g}^2) in the generic, soft and hard models (init_std; LeCun would be "
+            "1 / sqrt(pixels))")
+    out = {"generic weights": f"no bias (the reference's weight is the only parameter); entries {init}"}
+    if LOSSES[experiment] == "mse":
+        out["loss"] = ("mean absolute error, the reference's" if regression_loss == "l1" else
+                       "mean squared error (--regression_loss=mse; the reference trains with the mean absolute error)")
+    baselines = {
+        "set_sum": ("DeepSets", "phi: 1 -> 32 -> 32, sum over the set, rho: 32 -> 32 -> 1, ReLU"),
+        "degree": ("GCN", "node input 1; symmetric normalisation with self-loops (jraph.GraphConvolution); bias after "
+                          "aggregation"),
+        "mnist": ("CNN", "10 kernels 28 x 28, stride 2, no padding (15 x 15 positions), bias, ELU, mean over "
+                         "positions, LeCun initialisation"),
+    }
+    circular_cnn = ("CNN", "circular padding, one output channel per class, bias, ELU, mean over positions, LeCun "
+                           "initialisation")
+    name, text = baselines.get(experiment, circular_cnn)
+    out[name] = text
+    if images:
+        out["soft and hard translation models"] = "ELU, the reference's best activation"
+        if experiment != "mnist":  # MNIST's pairs are the reference's (§3.2)
+            out["offsets (b, b')"] = "(1, 1): one translation step (stride 1)"
+        out["class bias"] = ("off (the reference's weight is its only parameter); build_model(class_bias=True) adds "
+                             "a per-class bias inside the activation")
+    if experiment == "translation_1d":
+        out["L1 weight of generic_elu_l1"] = "hyper 'l1', a lane value like 'lam' (the reference does not give it)"
+    return out
+
 
 LOSSES = {"set_sum": "mse", "translation_1d": "cross_entropy", "translation_2d": "cross_entropy",
           "mnist": "cross_entropy", "degree": "mse"}
@@ -598,7 +640,7 @@ def training_loss(experiment: str, regression_loss: str = "l1") -> str:
 
 
 def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, canvas: int = 56,
-                class_bias: bool = False):
+                class_bias: bool = False, init_std: float | None = None):
     """The model ``variant`` of ``experiment`` (see VARIANTS).
 
     Translation models: stride 1 for the synthetic images, stride 2 on the
@@ -608,7 +650,9 @@ def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, 
     (one translation step; stride 1) for the synthetic images and to the
     reference's (16, 4) for MNIST. ``canvas``: MNIST canvas side (tests use a
     smaller one). ``class_bias``: a per-class bias inside the activation of the
-    translation models (not in the reference).
+    translation models (not in the reference). ``init_std``: std of the initial
+    weight entries of the generic, soft and hard translation models (None:
+    LeCun, 1 / sqrt(pixels)); the baselines keep LeCun.
 
     Raises:
       ValueError: unknown experiment or variant, offsets outside the image.
@@ -633,8 +677,8 @@ def build_model(experiment: str, variant: str, *, offsets: tuple | None = None, 
         activation = activation[0] if activation else "elu"
         l1 = activation.endswith("_l1")
         return TranslationModel(classes, shape, stride, activation.removesuffix("_l1"), "generic", tuple(offsets), l1,
-                                class_bias)
-    return TranslationModel(classes, shape, stride, "elu", variant, tuple(offsets), bias=class_bias)
+                                class_bias, init_std)
+    return TranslationModel(classes, shape, stride, "elu", variant, tuple(offsets), bias=class_bias, init_std=init_std)
 
 
 def check_hyper_values(model, hyper: dict) -> dict:

@@ -28,7 +28,8 @@ import functools
 import json
 import math
 import os
-from typing import Iterable, Sequence
+import re
+from typing import Iterable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -36,7 +37,7 @@ import numpy as np
 from symjax import discovery
 from symjax.data.discovery import CHOICES
 from symjax.discovery import presets
-from symjax.models.discovery_models import EXPERIMENTS, MODEL_CHOICES, SetSumLinear, degree_accuracy
+from symjax.models.discovery_models import EXPERIMENTS, SetSumLinear, degree_accuracy, model_choices
 
 from .aggregate import mean_std
 from .tables import markdown_table
@@ -112,7 +113,7 @@ def candidates(model) -> dict:
     degree (W n x n) and 1-D translations (one class's W[t, p], stride 1): the
     same groups acting alike on outputs and inputs. 2-D translations:
     ``presets.candidates_2d`` on the translation grid (both axes, one axis,
-    with flips, S_hw at stride 1).
+    the diagonal that the reference's penalty ties, with flips, S_hw at stride 1).
     """
     shape = tuple(getattr(model, "image_shape", ()))
     if isinstance(model, SetSumLinear):
@@ -153,7 +154,7 @@ def sharing_summary(model, params) -> dict:
       true_symmetry, sharing_score (mean over classes of the true group's
       score), top_symmetry (the candidate ranked first most often),
       top_is_true (fraction of classes whose first is the true group),
-      scores {candidate: mean score over classes}.
+      scores {candidate: mean score over classes}, in the candidates' order.
     """
     found = candidates(model)
     true = true_symmetry(model)
@@ -167,7 +168,7 @@ def sharing_summary(model, params) -> dict:
     top = max(counts, key=lambda name: (counts[name], -float(np.mean(scores[name]))))
     return {"true_symmetry": true, "sharing_score": float(np.mean(scores[true])), "top_symmetry": top,
             "top_is_true": counts[true] / len(firsts),
-            "scores": {name: float(np.mean(values)) for name, values in scores.items()}}
+            "scores": {name: float(np.mean(scores[name])) for name in found}}
 
 
 def pattern_measures(experiment: str, model, params) -> dict:
@@ -185,10 +186,40 @@ def pattern_measures(experiment: str, model, params) -> dict:
     return {}
 
 
-def lane_sharing(experiment: str, model, params) -> list[dict]:
-    """``sharing_summary`` (without the per-candidate dict) and ``pattern_measures`` of every lane.
+SCORE_PREFIX = "score_"
 
-    Models without a generic weight (baselines) give empty dicts.
+
+def score_column(candidate: str) -> str:
+    """The result column of a candidate's score: 'C_10 x C_10' -> 'score_C_10_x_C_10'.
+
+    Every run of characters other than letters, digits and '_' becomes one '_'
+    (CSV-, pandas- and shell-safe), leading and trailing '_' dropped.
+    """
+    safe = re.sub(r"[^0-9A-Za-z_]+", "_", candidate).strip("_")
+    if not safe:
+        raise ValueError(f"candidate name {candidate!r} has no letter or digit to name a column with")
+    return SCORE_PREFIX + safe
+
+
+def score_columns(scores: dict) -> dict:
+    """{candidate: score} -> {score_column(candidate): score}; two names sharing a column is an error."""
+    out = {}
+    for name, value in scores.items():
+        column = score_column(name)
+        if column in out:
+            raise ValueError(f"candidates {sorted(n for n in scores if score_column(n) == column)} share the "
+                             f"result column {column!r}; rename one")
+        out[column] = value
+    return out
+
+
+def lane_sharing(experiment: str, model, params) -> list[dict]:
+    """``sharing_summary`` and ``pattern_measures`` of every lane, one flat row each.
+
+    The per-candidate scores become one column per candidate (``score_column``:
+    ``score_<candidate>``, the mean over classes as ``sharing_score``), so the
+    true group's column equals ``sharing_score``. Models without a generic
+    weight (baselines) give empty dicts.
     """
     _check_experiment(experiment)
     if not hasattr(model, "weight"):
@@ -197,8 +228,8 @@ def lane_sharing(experiment: str, model, params) -> list[dict]:
     for lane in range(num_lanes(params)):
         one = lane_params(params, lane)
         summary = sharing_summary(model, one)
-        summary.pop("scores")
-        out.append({**summary, **pattern_measures(experiment, model, one)})
+        scores = score_columns(summary.pop("scores"))
+        out.append({**summary, **scores, **pattern_measures(experiment, model, one)})
     return out
 
 
@@ -305,8 +336,13 @@ def claims_markdown(claims: Sequence[dict]) -> str:
                           [(c["section"], c["text"], c["verdict"], c["detail"]) for c in claims])
 
 
-def choices_markdown(experiment: str) -> str:
-    """The data and model choices made where reference 001 is silent, as a bullet list."""
+def choices_markdown(experiment: str, run_choices: Mapping[str, str] | None = None) -> str:
+    """The data and model choices made where reference 001 is silent, as a bullet list.
+
+    ``run_choices`` ({topic: text}, e.g. ``discovery_task.run_choices(opts)``)
+    replaces the default text of a topic and adds topics; without it the list
+    describes the experiment's defaults.
+    """
     _check_experiment(experiment)
-    items = list(CHOICES[experiment].items()) + list(MODEL_CHOICES.items())
-    return "\n".join(f"- {key}: {text}" for key, text in items)
+    items = {**CHOICES[experiment], **model_choices(experiment), **dict(run_choices or {})}
+    return "\n".join(f"- {key}: {text}" for key, text in items.items())

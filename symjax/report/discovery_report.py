@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from symjax.io import atomic_write_text
 
@@ -79,7 +79,7 @@ def _majority(values: list) -> str:
     values = [v for v in values if v not in (None, "")]
     if not values:
         return "—"
-    top = max(set(values), key=values.count)
+    top = max(dict.fromkeys(values), key=values.count)  # a tie goes to the value seen first, in every process
     return f"{top} ({values.count(top)}/{len(values)})"
 
 
@@ -96,13 +96,44 @@ def full_table(experiment: str, rows: Sequence[dict]) -> str:
     return markdown_table([*keys, "n", metric, *columns, "top-ranked symmetry (lanes)"], body)
 
 
-def write_discovery_report(experiment: str, rows: Sequence[dict], out_dir: str, extra_md: str = "") -> list[str]:
-    """report.md and figures/lambda.png of one experiment into out_dir; returns the paths written."""
+def _largest_random(rows: Sequence[dict]) -> list[dict]:
+    """Rows of the random split at the largest training set (the λ figure's and the score table's rows)."""
+    rows = [r for r in rows if r.get("split", "random") == "random"]
+    largest = max((int(r["train_size"]) for r in rows), default=None)
+    return [r for r in rows if int(r["train_size"]) == largest]
+
+
+def scores_table(rows: Sequence[dict]) -> str:
+    """Mean score of every candidate symmetry per model x λ (x offsets), the true group's cell in bold.
+
+    Columns are the rows' ``score_<candidate>`` columns (``rd.score_column``) in
+    first-seen order; rows are the random split at the largest training set.
+    Empty string when no row carries a candidate score (runs recorded before
+    the scores were kept, baselines only).
+    """
+    rows = [r for r in _largest_random(rows) if any(k.startswith(rd.SCORE_PREFIX) for k in r)]
+    if not rows:
+        return ""
+    columns = list(dict.fromkeys(k for r in rows for k in r if k.startswith(rd.SCORE_PREFIX)))
+    keys = [k for k in ("model", "offsets", "lam") if k != "offsets" or len({str(r.get(k)) for r in rows}) > 1]
+    body = []
+    for key, group in group_rows(rows, keys).items():
+        true_columns = {rd.score_column(r["true_symmetry"]) for r in group if r.get("true_symmetry")}
+        cells = [f"**{_cell(_finite(group, c))}**" if c in true_columns else _cell(_finite(group, c))
+                 for c in columns]
+        body.append((*("—" if v is None else str(v) for v in key), len(group), *cells))
+    return markdown_table([*keys, "n", *(c[len(rd.SCORE_PREFIX):] for c in columns)], body)
+
+
+def write_discovery_report(experiment: str, rows: Sequence[dict], out_dir: str, extra_md: str = "",
+                           run_choices: Mapping[str, str] | None = None) -> list[str]:
+    """report.md and figures/lambda.png of one experiment into out_dir; returns the paths written.
+
+    ``run_choices``: the choices this run's options made ({topic: text}, ``rd.choices_markdown``).
+    """
     rows = [dict(r) for r in rows]
     paths = []
-    figure = lambda_figure([r for r in rows if r.get("split", "random") == "random"
-                            and int(r["train_size"]) == max(int(x["train_size"]) for x in rows)],
-                           os.path.join(out_dir, "figures", "lambda.png"), METRIC[experiment],
+    figure = lambda_figure(_largest_random(rows), os.path.join(out_dir, "figures", "lambda.png"), METRIC[experiment],
                            title=f"{experiment}: test metric and sharing score vs λ (largest training set)")
     if figure:
         paths.append(figure)
@@ -118,12 +149,22 @@ def write_discovery_report(experiment: str, rows: Sequence[dict], out_dir: str, 
             "all their lanes), the random split.", "", comparison_markdown(experiment, rows), "",
             "## The reference's claims", "",
             rd.claims_markdown(rd.check_claims(experiment, reference_setting_rows(experiment, rows))), "",
-            "## All models, λ and training-set sizes", "", full_table(experiment, rows), "", "## Figures", ""]
+            "## All models, λ and training-set sizes", "", full_table(experiment, rows), "",
+            "## Sharing score of every candidate symmetry", ""]
+    scores = scores_table(rows)
+    text += (["Each candidate's score of the learned weight (0 = exactly shared, 1 = chance), mean over classes "
+              "and then over lanes (seeds); random split, largest training set; the true group in bold. "
+              "`rank_symmetries` ranks the lowest score first (within 1e-3, the candidate with fewer orbits).",
+              "", scores, ""] if scores else
+             ["Not recorded: this run's results keep only the true group's score (sharing_score) and the "
+              "top-ranked candidate.", ""])
+    text += ["## Figures", ""]
     if figure:
         text.append("![metric and sharing score vs λ](figures/lambda.png)")
     text += [f"![{name}](figures/{name})" for name in heatmaps]
     text += ["", f"Heat maps: the learned weights as reference 001 draws them ({FIGURES_001[experiment]}).", "",
-             "## Choices where the reference is silent, and deviations", "", rd.choices_markdown(experiment), "",
+             "## Choices where the reference is silent, and deviations", "",
+             rd.choices_markdown(experiment, run_choices), "",
              "## How this run was produced", "", extra_md, ""]
     path = os.path.join(out_dir, "report.md")
     atomic_write_text(path, "\n".join(text))

@@ -302,8 +302,9 @@ class Task:
       after_sweep(opts, plan, data, pool, result, artifacts) -> rows: optional, adds columns to the
         sweep's rows (artifacts: a dict kept for the whole run, e.g. figure panels)
       write_figures(opts, artifacts, out_dir) -> [paths]: optional, figures beyond symjax.report's
-      write_report(rows, out_dir, extra_md) -> [paths]: optional, for a task without a table of the
-        study (e.g. the discovery experiments); default ``symjax.report.write_report(number, ...)``
+      write_report(opts, rows, extra_md) -> [paths]: optional, report.md into opts.out_dir for a task
+        without a table of the study (e.g. the discovery experiments); default
+        ``symjax.report.write_report(number, ...)``
     """
 
     name: str
@@ -552,7 +553,9 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
     except ValueError as error:
         raise BadInput(str(error)) from None
     if opts.report_only:
-        return write_run_report(task, opts, read_results(opts.out_dir), data, None, None, command)
+        rows = read_results(opts.out_dir)
+        return write_run_report(task, opts, rows, data, logged_sweeps(rows), None, recorded_command(opts.out_dir),
+                                rewritten_by=command)
     if jax.process_count() > 1:  # every process has checked out_dir before any process writes to it
         from jax.experimental import multihost_utils  # noqa: PLC0415
 
@@ -626,13 +629,20 @@ def machine_description() -> str:
 
 
 def run_markdown(task: Task, opts, rows: list[dict], data, log: list[SweepLog] | None, wall_s: float | None,
-                 command: str | None) -> str:
-    """The report's 'How this run was produced' section: command, machine, wall time, sweeps, task notes, scope."""
+                 command: str | None, rewritten_by: str | None = None) -> str:
+    """The report's 'How this run was produced' section: command, machine, wall time, sweeps, task notes, scope.
+
+    ``rewritten_by``: the --report_only command that rewrites the report of a finished run (``command`` is
+    then the run's own, from its flags.txt).
+    """
     sweep_wall = {}  # the slowest process's wall time of each sweep
     for r in rows:
         sweep_wall[r.get("sweep")] = max(sweep_wall.get(r.get("sweep"), 0.0), float(r["wall_s"]))
     lines = [f"- Command: `{command}`" if command else f"- Called from Python (`symjax.tasks.driver.run` on "
              f"{task.name}).", f"- Machine: {machine_description()}."]
+    if rewritten_by:
+        lines[1:] = [f"- Report rewritten from the run's results by `{rewritten_by}` on {machine_description()} "
+                     "(the run's own machine is not recorded)."]
     total = f"{sum(sweep_wall.values()):.1f} s"
     lines.append(f"- Wall time of this invocation: {wall_s:.1f} s; the sweeps' own wall times sum to {total} "
                  "(a resumed sweep counts its earlier passes up to the checkpoint it resumed from)."
@@ -662,11 +672,29 @@ def run_markdown(task: Task, opts, rows: list[dict], data, log: list[SweepLog] |
     return "\n".join(lines)
 
 
-def write_run_report(task: Task, opts, rows, data, log, wall_s, command) -> list[dict]:
+def recorded_command(out_dir: str) -> str | None:
+    """The command that made the run in ``out_dir``: the '# ' first line of its flags.txt (None if absent)."""
+    try:
+        with open(os.path.join(out_dir, "flags.txt"), encoding="utf-8") as handle:
+            first = handle.readline().rstrip("\n")
+    except OSError:
+        return None
+    return first[2:] if first.startswith("# ") else None
+
+
+def logged_sweeps(rows: list[dict]) -> list[SweepLog] | None:
+    """The sweep table of a finished run rebuilt from its rows (None unless every row names its sweep)."""
+    if not rows or any(r.get("sweep") is None for r in rows):
+        return None
+    names = dict.fromkeys(r["sweep"] for r in rows)
+    return [_log_entry(name, [r for r in rows if r["sweep"] == name], "from the results") for name in names]
+
+
+def write_run_report(task: Task, opts, rows, data, log, wall_s, command, rewritten_by: str | None = None) -> list[dict]:
     """report.md (with ``run_markdown``), aggregate.csv and figures of the task; returns rows."""
-    extra_md = run_markdown(task, opts, rows, data, log, wall_s, command)
+    extra_md = run_markdown(task, opts, rows, data, log, wall_s, command, rewritten_by)
     if task.write_report is not None:
-        task.write_report(rows, opts.out_dir, extra_md)
+        task.write_report(opts, rows, extra_md)
     else:
         from symjax.report import write_report  # noqa: PLC0415
         from symjax.report.departures import departures_markdown  # noqa: PLC0415
