@@ -146,6 +146,13 @@ def test_contradiction_labels_from_ablations():
     text = departures_markdown(3, t3.DEPARTURES, defaults, base, [study])
     assert "persists under the study's settings (a finding; ablation study)" in text
     assert "| untested |" in departures_markdown(3, t3.DEPARTURES, defaults, base, [])
+    # The other way round: the base reproduces the claim (2 of 2), one departure's study setting breaks it.
+    text = departures_markdown(3, t3.DEPARTURES, defaults, fixed[:2] + (project,),
+                               [("normalize_none", task3_rows(False), dict(project, normalize="none"))])
+    assert "### Claims the base run reproduces that an ablation contradicts" in text
+    assert ("| vanilla has lower mean test loss than shared | 2 of 2 | 2 of 2 | 0 of 2 | broken by the study's "
+            "setting of normalize (ablation normalize_none) |") in text
+    assert "reproduces that an ablation" not in departures_markdown(3, t3.DEPARTURES, defaults, base, [fixed])
     section = compare_markdown(3, base, [fixed])
     # Best means over seeds: vanilla (0.1 + 0.11) / 2, shared (0.2 + 0.21) / 2, equal at both sizes: the first.
     assert "| `normalize_none` | 0.105 (large, 1000) | 0.205 (large, 1000) |" in section

@@ -24,6 +24,11 @@ and each contradiction is labelled, in this order:
   ablation still differs from the study's count;
 * "untested": no ablation decides it.
 
+A claim the base run reproduces can still fail in an ablation: such claims
+are listed too, each labelled "broken by the study's setting of X" (a run
+that restores X alone contradicts the study) or "broken under the study's
+settings" (only the ``--settings=study`` run does).
+
 Counts are comparable only between runs of the same grid; ``compare_markdown``
 says so when the grids differ.
 """
@@ -105,6 +110,18 @@ def label_contradiction(text: str, study: dict, ablations: Mapping[str, dict], c
     return "untested"
 
 
+def label_broken(text: str, study: dict, ablations: Mapping[str, dict], changed: Mapping[str, list[str]],
+                 study_name: str | None) -> str:
+    """The label of a claim the base run reproduces but an ablation contradicts (module docstring)."""
+    single = [f"{changed[n][0]} (ablation {n})" for n, claims in ablations.items()
+              if len(changed[n]) == 1 and contradicts(claims.get(text), study)]
+    if single:
+        return "broken by the study's setting of " + ", ".join(single)
+    if study_name is not None and contradicts(ablations[study_name].get(text), study):
+        return f"broken under the study's settings (ablation {study_name}; no single departure run breaks it)"
+    return "broken in an ablation that changes several departures"
+
+
 def _count(claim: dict | None) -> str:
     return "—" if claim is None else f"{claim['holds']} of {claim['total']}"
 
@@ -163,6 +180,15 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
                 + [label_contradiction(t, study[t], abl_claims, changed, study_name)] for t in contradicted]
         lines.append(markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
                                     + [f"`{n}`" for n, _, _ in ablations] + ["label"], body))
+    broken = [t for t, c in base_claims.items() if t not in contradicted and contradicts(c, study.get(t)) is False
+              and any(contradicts(claims.get(t), study[t]) for claims in abl_claims.values())]
+    if broken:
+        body = [[t, _count(study[t]), _count(base_claims[t])]
+                + [_count(abl_claims[n].get(t)) for n, _, _ in ablations]
+                + [label_broken(t, study[t], abl_claims, changed, study_name)] for t in broken]
+        lines += ["", "### Claims the base run reproduces that an ablation contradicts", "",
+                  markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
+                                 + [f"`{n}`" for n, _, _ in ablations] + ["label"], body)]
     return "\n".join(lines)
 
 
