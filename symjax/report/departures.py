@@ -167,7 +167,7 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
         for n, _, flags in ablations) or "none") + "."]
     grid = [k for k in ("data_sizes", "train_sizes", "n_blocks", "hidden", "model_sizes", "seeds", "max_epochs",
                         "patience", "models") if base[2].get(k) is not None
-            and any(flags.get(k) != base[2].get(k) for _, _, flags in ablations)]
+            and any(_grid_value(k, flags.get(k)) != _grid_value(k, base[2].get(k)) for _, _, flags in ablations)]
     if grid:
         lines.append(f"Caution: the ablations differ from the base in {', '.join(grid)} too, so their counts are "
                      "not directly comparable.")
@@ -190,6 +190,13 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
                   markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
                                  + [f"`{n}`" for n, _, _ in ablations] + ["label"], body)]
     return "\n".join(lines)
+
+
+def _grid_value(flag: str, text: str | None) -> str | None:
+    """A grid flag's flags.txt text, with `--seeds=N` (N seeds, as older runs wrote it) as `0,...,N-1`."""
+    if flag == "seeds" and text is not None and text.isdigit():
+        return ",".join(str(i) for i in range(int(text)))
+    return text
 
 
 def _value(value) -> str:
