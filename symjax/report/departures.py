@@ -180,7 +180,7 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
                 + [label_contradiction(t, study[t], abl_claims, changed, study_name)] for t in contradicted]
         lines.append(markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
                                     + [f"`{n}`" for n, _, _ in ablations] + ["label"], body))
-    broken = [t for t, c in base_claims.items() if t not in contradicted and contradicts(c, study.get(t)) is False
+    broken = [t for t, c in base_claims.items() if contradicts(c, study.get(t)) is False
               and any(contradicts(claims.get(t), study[t]) for claims in abl_claims.values())]
     if broken:
         body = [[t, _count(study[t]), _count(base_claims[t])]

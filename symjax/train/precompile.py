@@ -3,7 +3,7 @@
 A sweep runs a handful of jitted programs: per lane group an epoch's random
 draws and a training epoch, and once the test evaluation. Called one after
 another, each is traced, lowered and compiled when first needed, one at a time.
-`precompile` instead runs one job per program in a thread pool: tracing and
+`Precompiler` instead runs one job per program in a thread pool: tracing and
 lowering hold the GIL, but XLA compilation releases it, so the compilations of
 different programs overlap (on a CPU with spare cores, or on an accelerator's
 host). A program compiled ahead with `jax.jit(f).lower(...).compile()` is the
