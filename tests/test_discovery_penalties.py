@@ -100,6 +100,23 @@ def test_offset_tie_gradient_is_that_of_the_pairs():
     np.testing.assert_allclose(jax.grad(discovery.offset_tie)(w, (1,), (0,), False, 2), [-2.0, -2.0, 4.0])
 
 
+@pytest.mark.parametrize("shift, axes", [((1, 1, -2, -2), (1, 2, 3, 4)), ((2,), (0,)), ((-1, 3), (3, 1)),
+                                         ((0, 0), (1, 2))])
+def test_cyclic_shift_is_jnp_roll_bitwise_with_its_gradient(shift, axes):
+    from symjax.discovery import shifts
+    w = jax.random.normal(jax.random.key(2), (3, 4, 3, 5, 6))
+    ct = jax.random.normal(jax.random.key(3), w.shape)
+    roll = lambda x: jnp.roll(x, [-s for s in shift], axes)
+    fast = lambda x: shifts.cyclic_shift(x, shift, axes)
+    np.testing.assert_array_equal(fast(w), roll(w))
+    np.testing.assert_array_equal(jax.vjp(fast, w)[1](ct)[0], jax.vjp(roll, w)[1](ct)[0])
+    # lanes: vmapped over a leading axis, jitted
+    lanes = jnp.stack([w, 2 * w])
+    np.testing.assert_array_equal(jax.jit(jax.vmap(fast))(lanes), jax.vmap(roll)(lanes))
+    pen = lambda f: (lambda x: jnp.sum(jnp.abs(x - f(x))))
+    np.testing.assert_array_equal(jax.jit(jax.vmap(jax.grad(pen(fast))))(lanes), jax.vmap(jax.grad(pen(roll)))(lanes))
+
+
 def test_sigmoid_sparsity_and_l1_hand_computed():
     w = jnp.array([0.0, math.log(3.0) / 100, -2.0])
     # sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-200) ~ 0

@@ -71,7 +71,7 @@ def offset_tie(w, shifts, axes, wrap: bool = True, p: int = 1) -> jax.Array:
     tuple moves several axes together.
 
     Border (see ``symjax.discovery.shifts``): wrap=True compares with the cyclic
-    shift (``jnp.roll``; every entry has a partner), wrap=False only over the
+    shift (``shifts.cyclic_shift``; every entry has a partner), wrap=False only over the
     overlap (entries whose partner i + s falls outside the array are left out).
 
     Args:

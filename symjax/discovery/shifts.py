@@ -6,8 +6,8 @@ other axis unchanged). Reference 001 §3.2 ties w[k, i, j, m, n] to
 w[k, i+b, j+b, m+b', n+b']: the shift (b, b, b', b') on axes (1, 2, 3, 4).
 
 Border, two choices:
-  * wrap=True: indices are taken modulo the axis length (cyclic, ``jnp.roll``);
-    every entry has a partner.
+  * wrap=True: indices are taken modulo the axis length (cyclic, as
+    ``jnp.roll``; computed by ``cyclic_shift``); every entry has a partner.
   * wrap=False: only entries whose partner lies inside the array are paired
     (the overlap is cut out; entries within |s_l| of the border have none).
 
@@ -17,6 +17,7 @@ entry with itself.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import jax
@@ -64,6 +65,46 @@ def normalize(shifts, axes, shape: Sequence[int]) -> tuple[tuple[tuple[int, ...]
     return tuple(tuple(int(s) for s in shift) for shift in shift_list), axes_tuple
 
 
+def _take_shifted(x: jax.Array, shift: tuple[int, ...], axes: tuple[int, ...]) -> jax.Array:
+    """y[i] = x[(i + shift) mod shape]: one gather per shifted axis with a constant index."""
+    for s, a in zip(shift, axes):
+        n = x.shape[a]
+        if s % n:
+            x = jnp.take(x, (np.arange(n) + s) % n, axis=a, mode="clip")
+    return x
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def cyclic_shift(x: jax.Array, shift: tuple[int, ...], axes: tuple[int, ...]) -> jax.Array:
+    """y[i] = x[(i + shift) mod x.shape] on ``axes``, i.e. ``jnp.roll(x, -shift, axes)``.
+
+    Equal to ``jnp.roll`` bit for bit, and several times faster on XLA:CPU for
+    large weights: per axis one gather with a constant index vector (which XLA
+    fuses into one loop) instead of slices and concatenations. Its transpose,
+    the gradient, is the opposite shift (a permutation's inverse), not the
+    scatter-add that autodiff of a gather would produce.
+
+    Args:
+      x: an array of any shape.
+      shift: one int per axis in ``axes`` (a tuple, static).
+      axes: distinct axes of ``x`` (a tuple, static).
+    Returns:
+      An array of ``x``'s shape and dtype.
+    """
+    return _take_shifted(x, shift, axes)
+
+
+def _cyclic_shift_fwd(x, shift, axes):
+    return _take_shifted(x, shift, axes), None
+
+
+def _cyclic_shift_bwd(shift, axes, _, cotangent):
+    return (_take_shifted(cotangent, tuple(-s for s in shift), axes),)
+
+
+cyclic_shift.defvjp(_cyclic_shift_fwd, _cyclic_shift_bwd)
+
+
 def pair(w: jax.Array, shift: tuple[int, ...], axes: tuple[int, ...], wrap: bool) -> tuple[jax.Array, jax.Array]:
     """(a, b) with b[i] = w[i + shift] and a[i] = w[i] over the paired entries.
 
@@ -71,7 +112,7 @@ def pair(w: jax.Array, shift: tuple[int, ...], axes: tuple[int, ...], wrap: bool
     each shifted axis of length n the length n - |s|.
     """
     if wrap:
-        return w, jnp.roll(w, [-s for s in shift], axes)
+        return w, cyclic_shift(w, tuple(shift), tuple(axes))
     here = [slice(None)] * w.ndim
     there = [slice(None)] * w.ndim
     for s, a in zip(shift, axes):
