@@ -6,6 +6,10 @@
    same penalty differentiated by plain autodiff through P_G (no custom JVP).
 2. pairwise_tie (p = 1 by sorting, p = 2 closed form) with its gradient on
    10^6 weights (target: well under a second).
+3. offset_tie (reference 001 §3.2) with its gradient on the MNIST generic
+   weight 10 x 28 x 28 x 56 x 56, shift (16, 16, 4, 4): the shift by
+   ``shifts.cyclic_shift`` (what offset_tie uses) against ``jnp.roll``, with
+   the largest difference of their gradients.
 All jit-compiled, steady state, median of --repeats; the orbit_tie and dense
 calls are timed in turn, one of each per round, so that load from other jobs
 on a shared machine falls on both alike. Section writing and the pairwise
@@ -31,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench_sharing import median_time, write_section  # noqa: E402  (defines --repeats, --out and more)
 from symjax import actions, discovery, groups, sharing  # noqa: E402
+from symjax.discovery import shifts  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
 from symjax.tasks.progress import configure_logging  # noqa: E402
 
@@ -80,7 +85,20 @@ def pairwise_timings(size: int, repeats: int) -> dict:
                            repeats=repeats) for p in (1, 2)}
 
 
-def markdown(tie: dict, pairwise: dict) -> str:
+def offset_tie_timings(repeats: int) -> dict:
+    """offset_tie's value and gradient on the MNIST generic weight with either cyclic shift (interleaved)."""
+    shape, shift, axes = (10, 28, 28, 56, 56), (16, 16, 4, 4), (1, 2, 3, 4)
+    w = jax.random.normal(jax.random.key(3), shape)
+    tie = lambda shifted: jax.jit(jax.value_and_grad(lambda w: jnp.sum(jnp.abs(w - shifted(w)))))
+    fast = tie(lambda w: shifts.cyclic_shift(w, shift, axes))
+    roll = tie(lambda w: jnp.roll(w, [-s for s in shift], axes))
+    times = interleaved_medians({"cyclic_shift": (fast, (w,)), "roll": (roll, (w,))}, repeats)
+    (v_fast, g_fast), (v_roll, g_roll) = fast(w), roll(w)
+    return {"shape": shape, "shift": shift, **times, "value_equal": bool(v_fast == v_roll),
+            "grad_max_diff": float(jnp.max(jnp.abs(g_fast - g_roll)))}
+
+
+def markdown(tie: dict, pairwise: dict, offset: dict) -> str:
     ms = lambda seconds: f"{1e3 * seconds:.2f}"
     n, c, m = FLAGS.points, FLAGS.channels, tie["size"]
     lines = [SECTION, "",
@@ -98,7 +116,14 @@ def markdown(tie: dict, pairwise: dict) -> str:
              f"pairwise_tie with its gradient on {FLAGS.pairwise_size:,} weights (target: well under a second):", "",
              "| p | method | ms |", "|---:|---|---:|",
              f"| 1 | one sort of integer keys (value, -index); sum_k (2k - n + 1) w_(k) | {ms(pairwise[1])} |",
-             f"| 2 | closed form n sum (w - mean)^2 | {ms(pairwise[2])} |"]
+             f"| 2 | closed form n sum (w - mean)^2 | {ms(pairwise[2])} |", "",
+             f"offset_tie with its gradient on the MNIST generic weight {' x '.join(map(str, offset['shape']))} "
+             f"(reference 001 §3.2), shift {offset['shift']} on axes 1-4, wrap; the two shifts timed in turn "
+             f"(value equal: {offset['value_equal']}; largest gradient difference {offset['grad_max_diff']:g}):", "",
+             "| cyclic shift | ms | / jnp.roll |", "|---|---:|---:|",
+             f"| `jnp.roll` (slices and concatenations; gradient by autodiff) | {ms(offset['roll'])} | 1.00 |",
+             f"| `shifts.cyclic_shift` (one constant-index gather per axis; gradient the opposite shift) | "
+             f"{ms(offset['cyclic_shift'])} | {offset['cyclic_shift'] / offset['roll']:.2f} |"]
     return "\n".join(lines) + "\n"
 
 
@@ -109,7 +134,9 @@ def main(argv):
     print(f"orbit_tie: {tie}", flush=True)
     pairwise = pairwise_timings(FLAGS.pairwise_size, FLAGS.repeats)
     print(f"pairwise_tie: {pairwise}", flush=True)
-    text = markdown(tie, pairwise)
+    offset = offset_tie_timings(FLAGS.repeats)
+    print(f"offset_tie: {offset}", flush=True)
+    text = markdown(tie, pairwise, offset)
     print(text)
     if FLAGS.out:
         write_section(FLAGS.out, text)
