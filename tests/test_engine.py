@@ -158,7 +158,7 @@ GROUP_SPEC = [(0, 96, 16), (1, 8, 2), (6, 96, 16), (11, 16, 16), (2, 20, 4)]  # 
 
 def test_shape_groups_equal_single_program_and_skip_stopped_groups(tmp_path, monkeypatch):
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
-    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2)
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2, compact_stopped=False)
     runs = []
     real_run_epoch = engine._Group.run_epoch
 
@@ -193,6 +193,61 @@ def test_shape_groups_equal_single_program_and_skip_stopped_groups(tmp_path, mon
         groups_active = [active[[0, 2]].any(), active[1], active[3], active[4]]
         assert sorted(ran) == sorted(n for n, on in zip([2, 1, 1, 1], groups_active) if on)
     assert any(len(ran) < 4 for ran in shape_runs)  # the grid really stops some groups early
+
+
+def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
+    # 12 lanes in one program, patience 1: lanes stop at different epochs, and once at most half are active
+    # the program shrinks to the active ones. Rows, params, the per-epoch history and a resumed run are
+    # bitwise those of the run that keeps every lane in its program.
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=14, learning_rate=5e-2, compact_min_epochs=2)
+    rows_run = []
+    real_run_epoch = engine._Group.run_epoch
+
+    def counting_run_epoch(self, *args):
+        rows_run[-1].append(self.rows())
+        return real_run_epoch(self, *args)
+
+    monkeypatch.setattr(engine._Group, "run_epoch", counting_run_epoch)
+    results = {}
+    for compact in (False, True):
+        history = []
+        rows_run.append([])
+        result = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, compact_stopped=compact),
+                       epoch_callback=lambda e, s, h=history: h.append((s["val_loss"].copy(), s["active"].copy(),
+                                                                         s["best_val"].copy())))
+        results[compact] = result, history, rows_run[-1]
+    (plain, plain_hist, plain_rows), (compact, compact_hist, compact_rows) = results[False], results[True]
+    assert plain_rows == [12] * len(plain_rows)
+    assert compact_rows[0] == 12 and min(compact_rows) < 6  # the program really shrank, more than once
+    assert len(set(compact_rows)) >= 3
+    assert [strip(r) for r in compact.rows] == [strip(r) for r in plain.rows]
+    for name in plain.params:
+        np.testing.assert_array_equal(compact.params[name], plain.params[name])
+    assert len(compact_hist) == len(plain_hist)
+    for got, want in zip(compact_hist, plain_hist):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    # Checkpoints hold every lane, retired or not: a run resumed from one ends where the straight run ends.
+    ckpt = str(tmp_path / "ckpt")
+    first = dataclasses.replace(config, checkpoint_dir=ckpt, checkpoint_every=1, max_epochs=9)
+    sweep(FNS, POOL_X, POOL_Y, main_lanes(), first)
+    resumed = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(first, max_epochs=14, resume=True)).rows
+    assert [strip(r) for r in resumed] == [strip(r) for r in plain.rows]
+
+
+def test_split_groups_cuts_each_group_into_near_equal_parts():
+    from symjax.train.lanes import split_groups
+    parts = split_groups([np.arange(7), np.array([9, 8])], 3)
+    assert [p.tolist() for p in parts] == [[0, 1, 2], [3, 4], [5, 6], [9, 8]]
+    assert [p.tolist() for p in split_groups([np.arange(4)], 0)] == [[0, 1, 2, 3]]
+    with pytest.raises(ValueError, match="max_group_lanes"):
+        sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_group_lanes=-1))
+
+
+def test_max_group_lanes_changes_no_result(main_rows):
+    # The one group of 12 lanes cut into three parts of 4 lanes (at most 5 each), run one after another.
+    cut = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_group_lanes=5)).rows
+    assert [strip(r) for r in cut] == [strip(r) for r in main_rows]
 
 
 def test_checkpoint_resumes_across_lane_grouping(tmp_path):

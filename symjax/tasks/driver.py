@@ -55,6 +55,7 @@ INTERRUPTED_EXIT = 75  # --stop_after_epochs reached (a simulated interruption)
 
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
 RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "compile_cache",
+                         "compact_stopped", "max_group_lanes",
                          "eval_batch_size", "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
 #: Settings a resumed sweep may change: it continues from its checkpoint.
 CONTINUABLE = frozenset({"max_epochs"})
@@ -106,6 +107,11 @@ class CommonOptions:
     compile_cache: str = option("auto", "Persistent XLA compilation cache: 'auto' = $SYMJAX_COMPILE_CACHE, else "
                                 "$XDG_CACHE_HOME/symjax/xla, else ~/.cache/symjax/xla; 'off' = none; or a folder. "
                                 "Results do not depend on it.")
+    compact_stopped: bool = option(True, "Once at most half of a program's lanes still train, continue with a "
+                                   "smaller program over those (one compilation); results do not depend on it.")
+    max_group_lanes: int = option(0, "At most this many lanes per jitted program (0 = no limit): bounds the "
+                                  "memory of the training step's temporaries for large models, e.g. the MNIST "
+                                  "generic weight (0.1 GB per lane).")
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
@@ -132,6 +138,7 @@ class CommonOptions:
         for name in ("max_epochs", "patience", "sym_samples", "checkpoint_every", "eval_batch_size"):
             check_int(name, getattr(self, name), low=1)
         check_int("stop_after_epochs", self.stop_after_epochs, low=0)
+        check_int("max_group_lanes", self.max_group_lanes, low=0)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
                 math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"--lr: expected a finite number > 0, got {self.lr!r}")
@@ -362,7 +369,8 @@ def train_config(task: Task, opts, plan: SweepPlan):
                        checkpoint_every=int(opts.checkpoint_every), resume=bool(opts.resume),
                        sym_samples=int(opts.sym_samples), quiet=True, eval_batch_size=int(opts.eval_batch_size),
                        lane_groups=opts.lane_groups, compile_cache=opts.compile_cache,
-                       augment_per=opts.augment_per)
+                       augment_per=opts.augment_per, compact_stopped=bool(opts.compact_stopped),
+                       max_group_lanes=int(opts.max_group_lanes))
 
 
 def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:

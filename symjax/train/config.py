@@ -80,6 +80,20 @@ class TrainConfig:
       compile_workers: programs compiled at once before training starts
         (symjax.train.precompile): 0 = one per CPU core this process may use;
         1 = one after another. Results do not depend on it.
+      compact_stopped: once at most half of a group's lanes still train (early
+        stopping or divergence), its program is replaced by a smaller one over the
+        active lanes only (same batch and step count; compiled then, from the
+        persistent cache when it holds it), for the rest of the sweep; the stopped
+        lanes' state waits on the host for the evaluation and the checkpoints.
+        Only when at least `compact_min_epochs` epochs are left. Results do not
+        depend on it (tested bitwise).
+      compact_min_epochs: fewest epochs left for which compacting pays its compilation.
+      max_group_lanes: at most this many lanes per program (0 = no limit): each
+        group is cut into near-equal parts, run one after another each epoch
+        (parts of equal size share one compiled program). Bounds the memory of
+        the programs' temporaries (gradients, new Adam state) for lanes with
+        large weights; the state of every lane stays on the device. Results
+        do not depend on it (tested bitwise).
       augment_per: how augment lanes draw group elements. 'example': every
         training example its own (key fold_in(epoch key, position in the
         epoch)); 'batch': one per training batch, applied to all its examples
@@ -103,3 +117,6 @@ class TrainConfig:
     compile_cache: str = "auto"
     compile_workers: int = 0
     augment_per: str = "example"
+    compact_stopped: bool = True
+    compact_min_epochs: int = 10
+    max_group_lanes: int = 0

@@ -14,8 +14,9 @@ Flow of a call, one named step each:
      threads (the evaluation's while the first epochs run); then `_train`: per
      epoch, one jitted call per group that still has an active lane (lax.scan
      over the group's padded steps inside vmap over its lanes), with early
-     stopping inside it; progress bar, checkpoints (all lanes, in lane order)
-     and the epoch callback in the Python loop;
+     stopping inside it; a group with at most half its lanes still active
+     shrinks to those (`_compact`, TrainConfig.compact_stopped); progress bar,
+     checkpoints (all lanes, in lane order) and the epoch callback in the Python loop;
   5. `_evaluate`: every lane on its test set;
   6. `_build_rows`: one result row per lane.
 """
@@ -39,7 +40,7 @@ from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
 from symjax.train.precompile import Precompiler
 from symjax.train.lanes import (LaneArrays, build_lane_arrays, group_lanes, lane_key_data, merge_lanes, pad_rows,
-                                padded_lane_count, process_slice, take_lanes, take_rows)
+                                padded_lane_count, process_slice, split_groups, take_lanes, take_rows)
 from symjax.train.validate import validate_config, validate_lanes, validate_pool, validate_predictions
 
 
@@ -73,11 +74,56 @@ class _Group:
                    state=jax.device_put(pad_rows(take_lanes(host_state, members), n_rows), by_lane),
                    prog=prog)
 
+    def rows(self) -> int:
+        """Lanes the group's program computes (len(members) padded to a multiple of the device count)."""
+        return int(self.state.stopped.shape[0])
+
+    def split(self, keep: np.ndarray, devices: "_Devices") -> tuple["_Group", "_Retired"]:
+        """(the group over its lanes `keep` (positions into members) only, the other lanes' state on the host).
+
+        The smaller group keeps the program's batch and step count: only its lane axis shrinks.
+        """
+        drop = np.setdiff1d(np.arange(len(self.members)), keep)
+        n_rows = _compacted_rows(len(keep), devices.count)
+        lanes, state = jax.device_put(pad_rows(take_lanes((self.lanes, self.state), keep), n_rows), devices.by_lane)
+        return (_Group(members=self.members[keep], lanes=lanes, state=state, prog=self.prog),
+                _Retired(members=self.members[drop], state=take_lanes(self.state, drop)))
+
     def run_epoch(self, pool_x, pool_y, epoch: int, hyper: ep.Hyper):
         """Trains the group one epoch (0-based index `epoch`); returns its validation losses (device, padded)."""
         self.state, val_loss = ep.run_epoch(self.state, self.lanes, pool_x, pool_y, np.int32(epoch), hyper,
                                             self.prog)
         return val_loss
+
+
+def _compacted_rows(n_active: int, n_devices: int) -> int:
+    """Rows of a compacted program: the active lanes padded to the device count, and at least 2. XLA:CPU
+    compiles a lane axis of length 1 to other kernels than a longer one, which round differently."""
+    return max(2, padded_lane_count(n_active, n_devices))
+
+
+@dataclasses.dataclass
+class _Retired:
+    """Lanes taken out of their group's program after they stopped: their final state, numpy (len(members), ...)."""
+
+    members: np.ndarray
+    state: ep.TrainState
+
+
+def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epochs_left: int,
+             config: TrainConfig, devices: "_Devices") -> list[_Group]:
+    """Groups whose program computes at least twice the rows their active lanes need are replaced by a
+    group of their active lanes (TrainConfig.compact_stopped); the stopped lanes go to `retired`."""
+    if not config.compact_stopped or epochs_left < config.compact_min_epochs:
+        return groups
+    out = []
+    for g in groups:
+        keep = np.flatnonzero(~stopped[g.members])
+        if 0 < len(keep) and 2 * _compacted_rows(len(keep), devices.count) <= g.rows():
+            g, gone = g.split(keep, devices)
+            retired.append(gone)
+        out.append(g)
+    return out
 
 
 class LaneFns(NamedTuple):
@@ -189,13 +235,19 @@ def _init_or_restore(fns: LaneFns, local: list[Lane], host_lanes: LaneArrays, co
 
 
 def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, pool_y, hyper: ep.Hyper, store,
-           wall_so_far: Callable[[], float], epoch_callback: Callable | None, n_local: int):
+           wall_so_far: Callable[[], float], epoch_callback: Callable | None, n_local: int, devices: _Devices):
     """Runs the epochs from start_epoch to config.max_epochs (or until every lane stopped).
 
+    Between epochs, groups with few active lanes left shrink to those (`_compact`).
     Returns (final state of every lane as numpy arrays in lane order, seconds of the first epoch run).
     """
-    members = [g.members for g in groups]
-    stopped = merge_lanes([g.state.stopped for g in groups], members).copy()
+    retired: list[_Retired] = []
+
+    def merged(field: Callable):
+        parts = groups + retired
+        return merge_lanes([field(p.state) for p in parts], [p.members for p in parts])
+
+    stopped = merged(lambda s: s.stopped).copy()
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
@@ -203,6 +255,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
         for epoch in range(start_epoch, config.max_epochs):
             if stopped.all():
                 break
+            groups = _compact(groups, retired, stopped, config.max_epochs - epoch, config, devices)
             epoch_start = time.perf_counter()
             # A group whose lanes have all stopped would leave its state unchanged: skip it.
             running = [g for g in groups if not stopped[g.members].all()]
@@ -214,8 +267,8 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
                 first_epoch_s = time.perf_counter() - epoch_start
             done = epoch + 1
             if store is not None and done % config.checkpoint_every == 0:
-                store.save(done, merge_lanes([g.state for g in groups], members), wall_s=wall_so_far())
-            best_val = merge_lanes([g.state.best_val for g in groups], members)
+                store.save(done, merged(lambda s: s), wall_s=wall_so_far())
+            best_val = merged(lambda s: s.best_val)
             bar.update(1)
             bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
             if epoch_callback is not None:
@@ -223,10 +276,10 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
                     "val_loss": val_loss.copy(),
                     "best_val": best_val,
                     "active": ~stopped,
-                    "diverged": merge_lanes([g.state.diverged for g in groups], members),
+                    "diverged": merged(lambda s: s.diverged),
                     "devices": len(groups[0].state.stopped.sharding.device_set),
                 })
-    return merge_lanes([g.state for g in groups], members), first_epoch_s
+    return merged(lambda s: s), first_epoch_s
 
 
 def _evaluation_program(fns: LaneFns, config: TrainConfig) -> ep.EvalProgram:
@@ -256,10 +309,15 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: L
 
     Returns (futures of the epoch programs, future of the evaluation program).
     """
-    epoch_jobs = []
-    if start_epoch < config.max_epochs:
-        epoch_jobs = [pre.submit(functools.partial(ep.compile_epoch, g.state, g.lanes, pool_x, pool_y,
-                                                   np.int32(start_epoch), hyper, g.prog)) for g in groups]
+    epoch_jobs, seen = [], set()
+    for g in groups if start_epoch < config.max_epochs else []:
+        leaves, tree = jax.tree.flatten((g.state, g.lanes))
+        signature = (g.prog, tree, tuple((a.shape, a.dtype) for a in leaves))
+        if signature in seen:  # parts of one group cut by max_group_lanes share their program
+            continue
+        seen.add(signature)
+        epoch_jobs.append(pre.submit(functools.partial(ep.compile_epoch, g.state, g.lanes, pool_x, pool_y,
+                                                       np.int32(start_epoch), hyper, g.prog)))
     # The evaluation's per-lane inputs as shapes only (no second copy of the state on the devices).
     n_lanes = padded_lane_count(len(host_lanes.n_train), devices.count)
     per_lane = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_lanes,) + a.shape[1:], a.dtype, sharding=devices.by_lane),
@@ -345,7 +403,8 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
                           augment_per=config.augment_per)
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
-              for members in group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch)]
+              for members in split_groups(group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch),
+                                          config.max_group_lanes)]
     init_done = time.perf_counter()
 
     with Precompiler(config.compile_workers) as pre:
@@ -355,7 +414,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
         compiled = time.perf_counter()
         host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,
                                      lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback,
-                                     len(local))
+                                     len(local), devices)
         train_done = time.perf_counter()
         pre.wait([eval_job])
 

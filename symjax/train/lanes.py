@@ -94,6 +94,15 @@ def group_lanes(lanes: LaneArrays, mode: str, epochs: int = 1) -> list[np.ndarra
     return [np.array(members) for members in by_shape.values()]
 
 
+def split_groups(groups: list[np.ndarray], max_lanes: int) -> list[np.ndarray]:
+    """Each group cut into the fewest consecutive parts of at most max_lanes lanes, sizes differing by at
+    most one (0 = no limit). Example: 7 lanes, max_lanes 3 -> parts of 3, 2, 2."""
+    if max_lanes <= 0:
+        return list(groups)
+    return [part for members in groups
+            for part in np.array_split(members, -(-len(members) // max_lanes))]
+
+
 def take_lanes(tree, members: np.ndarray):
     """Rows `members` of the leading axis of every leaf, as numpy arrays."""
     return jax.tree.map(lambda a: np.asarray(a)[members], tree)

@@ -25,6 +25,15 @@ def validate_config(config: TrainConfig) -> None:
     if not isinstance(config.compile_cache, str) or not config.compile_cache:
         raise ValueError(f"TrainConfig.compile_cache: expected 'auto', 'off' or a directory, got "
                          f"{config.compile_cache!r}")
+    if not isinstance(config.compact_stopped, (bool, np.bool_)):
+        raise ValueError(f"TrainConfig.compact_stopped: expected a bool, got {config.compact_stopped!r}")
+    if not isinstance(config.compact_min_epochs, numbers.Integral) or isinstance(config.compact_min_epochs, bool) \
+            or config.compact_min_epochs < 0:
+        raise ValueError(f"TrainConfig.compact_min_epochs: expected an int >= 0, got {config.compact_min_epochs!r}")
+    if not isinstance(config.max_group_lanes, numbers.Integral) or isinstance(config.max_group_lanes, bool) \
+            or config.max_group_lanes < 0:
+        raise ValueError(f"TrainConfig.max_group_lanes: expected an int >= 0 (0 = no limit), got "
+                         f"{config.max_group_lanes!r}")
     if config.augment_per not in AUGMENT_PER:
         raise ValueError(f"TrainConfig.augment_per: expected one of {AUGMENT_PER}, got {config.augment_per!r}")
     positive = {
