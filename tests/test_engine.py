@@ -10,6 +10,7 @@ import dataclasses
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,7 +200,7 @@ def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
     # 12 lanes in one program, patience 1: lanes stop at different epochs, and once at most half are active
     # the program shrinks to the active ones. Rows, params, the per-epoch history and a resumed run are
     # bitwise those of the run that keeps every lane in its program.
-    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=14, learning_rate=5e-2, compact_min_epochs=2)
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=14, learning_rate=5e-2, compact_min_flops=0)
     rows_run = []
     real_run_epoch = engine._Group.run_epoch
 
@@ -227,12 +228,29 @@ def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
     for got, want in zip(compact_hist, plain_hist):
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
-    # Checkpoints hold every lane, retired or not: a run resumed from one ends where the straight run ends.
+    # The gate: a compaction must save compact_min_flops (XLA's count for the toy program: far below 1e30;
+    # a program without a count would compact regardless). The second run loads its programs from the
+    # persistent compilation cache, whose executables must count their FLOPs alike.
+    for _ in range(2):
+        rows_run.append([])
+        sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, compact_min_flops=1e30))
+        assert rows_run[-1] == plain_rows
+    # Checkpoints hold every lane, retired or not: a run resumed from one ends where the straight run ends,
+    # and shrinks its program as the straight run did (the same lane counts, so the same kernels).
     ckpt = str(tmp_path / "ckpt")
-    first = dataclasses.replace(config, checkpoint_dir=ckpt, checkpoint_every=1, max_epochs=9)
+    first = dataclasses.replace(config, checkpoint_dir=ckpt, checkpoint_every=1, keep_checkpoints=20)
+    rows_run.append([])
     sweep(FNS, POOL_X, POOL_Y, main_lanes(), first)
-    resumed = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(first, max_epochs=14, resume=True)).rows
-    assert [strip(r) for r in resumed] == [strip(r) for r in plain.rows]
+    assert rows_run[-1] == compact_rows
+    for resume_at in range(13, 0, -1):
+        # keep only the checkpoint of epoch `resume_at`: the resumed run starts there
+        for name in os.listdir(ckpt):
+            if name.startswith("step_") and int(name.split("_")[1]) > resume_at:
+                shutil.rmtree(os.path.join(ckpt, name))
+        rows_run.append([])
+        resumed = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(first, resume=True)).rows
+        assert rows_run[-1] == compact_rows[resume_at:]
+        assert [strip(r) for r in resumed] == [strip(r) for r in plain.rows]
 
 
 def test_split_groups_cuts_each_group_into_near_equal_parts():

@@ -108,7 +108,8 @@ class CommonOptions:
                                 "$XDG_CACHE_HOME/symjax/xla, else ~/.cache/symjax/xla; 'off' = none; or a folder. "
                                 "Results do not depend on it.")
     compact_stopped: bool = option(True, "Once at most half of a program's lanes still train, continue with a "
-                                   "smaller program over those (one compilation); results do not depend on it.")
+                                   "smaller program over those (one compilation); results agree to rounding (XLA may round a program "
+                                   "over fewer lanes differently; a resumed run shrinks as the first did).")
     max_group_lanes: int = option(0, "At most this many lanes per jitted program (0 = no limit): bounds the "
                                   "memory of the training step's temporaries for large models, e.g. the MNIST "
                                   "generic weight (0.1 GB per lane).")

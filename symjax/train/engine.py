@@ -58,6 +58,7 @@ class _Group:
     lanes: LaneArrays
     state: ep.TrainState
     prog: ep.TrainProgram
+    flops: float | None = None  # of one epoch of the program, all rows (XLA's count; set by _precompile)
 
     @classmethod
     def start(cls, members, local: list[Lane], learning_rate: float, host_state: ep.TrainState, by_lane,
@@ -86,7 +87,8 @@ class _Group:
         drop = np.setdiff1d(np.arange(len(self.members)), keep)
         n_rows = _compacted_rows(len(keep), devices.count)
         lanes, state = jax.device_put(pad_rows(take_lanes((self.lanes, self.state), keep), n_rows), devices.by_lane)
-        return (_Group(members=self.members[keep], lanes=lanes, state=state, prog=self.prog),
+        flops = None if self.flops is None else self.flops * n_rows / self.rows()
+        return (_Group(members=self.members[keep], lanes=lanes, state=state, prog=self.prog, flops=flops),
                 _Retired(members=self.members[drop], state=take_lanes(self.state, drop)))
 
     def run_epoch(self, pool_x, pool_y, epoch: int, hyper: ep.Hyper):
@@ -113,17 +115,32 @@ class _Retired:
 def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epochs_left: int,
              config: TrainConfig, devices: "_Devices") -> list[_Group]:
     """Groups whose program computes at least twice the rows their active lanes need are replaced by a
-    group of their active lanes (TrainConfig.compact_stopped); the stopped lanes go to `retired`."""
-    if not config.compact_stopped or epochs_left < config.compact_min_epochs:
+    group of their active lanes (TrainConfig.compact_stopped), where that saves at least
+    config.compact_min_flops (XLA's count) over the epochs the active lanes surely still run: the
+    epochs left, or with early stopping at most `patience` of them. The stopped lanes go to `retired`.
+    Depends only on the lanes' stopping epochs and the programs, so a resumed run can replay it."""
+    if not config.compact_stopped:
         return groups
+    horizon = min(epochs_left, config.patience) if config.early_stopping else epochs_left
     out = []
     for g in groups:
         keep = np.flatnonzero(~stopped[g.members])
-        if 0 < len(keep) and 2 * _compacted_rows(len(keep), devices.count) <= g.rows():
+        n_rows = _compacted_rows(len(keep), devices.count)
+        saved = None if g.flops is None else g.flops * (1 - n_rows / g.rows()) * horizon
+        if 0 < len(keep) and 2 * n_rows <= g.rows() and (saved is None or saved >= _min_flops(config)):
             g, gone = g.split(keep, devices)
             retired.append(gone)
         out.append(g)
     return out
+
+
+def _min_flops(config: TrainConfig) -> float:
+    """config.compact_min_flops, or its platform default: about one epoch-program compilation's worth of
+    compute (CPU: ~1 s at the ~50 GFLOP/s the engine's small batched matmuls reach; accelerators: ~1 s at
+    ~10 TFLOP/s)."""
+    if config.compact_min_flops is not None:
+        return float(config.compact_min_flops)
+    return 5e10 if jax.default_backend() == "cpu" else 1e13
 
 
 class LaneFns(NamedTuple):
@@ -248,6 +265,11 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
         return merge_lanes([field(p.state) for p in parts], [p.members for p in parts])
 
     stopped = merged(lambda s: s.stopped).copy()
+    if start_epoch > 0:  # a resumed run: shrink the groups as the run that saved the checkpoint did
+        epochs = merged(lambda s: s.epochs)
+        for epoch in range(start_epoch):
+            groups = _compact(groups, retired, stopped & (epochs <= epoch), config.max_epochs - epoch, config,
+                              devices)
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
@@ -309,15 +331,14 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: L
 
     Returns (futures of the epoch programs, future of the evaluation program).
     """
-    epoch_jobs, seen = [], set()
+    epoch_jobs, by_signature = [], {}
     for g in groups if start_epoch < config.max_epochs else []:
         leaves, tree = jax.tree.flatten((g.state, g.lanes))
         signature = (g.prog, tree, tuple((a.shape, a.dtype) for a in leaves))
-        if signature in seen:  # parts of one group cut by max_group_lanes share their program
-            continue
-        seen.add(signature)
-        epoch_jobs.append(pre.submit(functools.partial(ep.compile_epoch, g.state, g.lanes, pool_x, pool_y,
-                                                       np.int32(start_epoch), hyper, g.prog)))
+        if signature not in by_signature:  # parts of one group cut by max_group_lanes share their program
+            by_signature[signature] = pre.submit(functools.partial(
+                ep.compile_epoch, g.state, g.lanes, pool_x, pool_y, np.int32(start_epoch), hyper, g.prog))
+        epoch_jobs.append(by_signature[signature])
     # The evaluation's per-lane inputs as shapes only (no second copy of the state on the devices).
     n_lanes = padded_lane_count(len(host_lanes.n_train), devices.count)
     per_lane = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_lanes,) + a.shape[1:], a.dtype, sharding=devices.by_lane),
@@ -411,6 +432,8 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
         epoch_jobs, eval_job = _precompile(pre, groups, start_epoch, fns, host_state, host_lanes, pool_x, pool_y,
                                            hyper, config, devices)
         pre.wait(epoch_jobs)  # the evaluation program may still compile while the lanes train
+        for g, job in zip(groups, epoch_jobs):
+            g.flops = job.result()
         compiled = time.perf_counter()
         host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,
                                      lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback,

@@ -27,9 +27,11 @@ def validate_config(config: TrainConfig) -> None:
                          f"{config.compile_cache!r}")
     if not isinstance(config.compact_stopped, (bool, np.bool_)):
         raise ValueError(f"TrainConfig.compact_stopped: expected a bool, got {config.compact_stopped!r}")
-    if not isinstance(config.compact_min_epochs, numbers.Integral) or isinstance(config.compact_min_epochs, bool) \
-            or config.compact_min_epochs < 0:
-        raise ValueError(f"TrainConfig.compact_min_epochs: expected an int >= 0, got {config.compact_min_epochs!r}")
+    if config.compact_min_flops is not None and (
+            isinstance(config.compact_min_flops, bool) or not isinstance(config.compact_min_flops, numbers.Real)
+            or not config.compact_min_flops >= 0):
+        raise ValueError(f"TrainConfig.compact_min_flops: expected None or a number >= 0, got "
+                         f"{config.compact_min_flops!r}")
     if not isinstance(config.max_group_lanes, numbers.Integral) or isinstance(config.max_group_lanes, bool) \
             or config.max_group_lanes < 0:
         raise ValueError(f"TrainConfig.max_group_lanes: expected an int >= 0 (0 = no limit), got "
