@@ -342,7 +342,8 @@ def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, h
     The epoch's random draws are computed (their program is small) so that the
     training program is lowered for exactly the arrays `run_epoch` will pass it.
     Returns the training program's FLOPs per epoch (XLA's cost analysis, all its
-    lanes and padding), or None where the backend does not count them.
+    lanes and padding; XLA counts a loop's body once, so the count is multiplied
+    by the program's steps), or None where the backend does not count them.
     """
     order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
     compiled = _epoch_jit(_train_epoch, "prog").lower(state, lanes, order, aug_key_data, pool_x, pool_y, epoch,
@@ -353,7 +354,7 @@ def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, h
         return None
     cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
     flops = cost.get("flops") if isinstance(cost, dict) else None
-    return float(flops) if flops is not None and flops > 0 else None
+    return float(flops) * prog.steps if flops is not None and flops > 0 else None
 
 
 def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):
