@@ -255,7 +255,8 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
            wall_so_far: Callable[[], float], epoch_callback: Callable | None, n_local: int, devices: _Devices):
     """Runs the epochs from start_epoch to config.max_epochs (or until every lane stopped).
 
-    Between epochs, groups with few active lanes left shrink to those (`_compact`).
+    Between epochs, groups with few active lanes left shrink to those (`_compact`; in place in `groups`,
+    so that the caller holds no copy of the larger states).
     Returns (final state of every lane as numpy arrays in lane order, seconds of the first epoch run).
     """
     retired: list[_Retired] = []
@@ -268,8 +269,8 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
     if start_epoch > 0:  # a resumed run: shrink the groups as the run that saved the checkpoint did
         epochs = merged(lambda s: s.epochs)
         for epoch in range(start_epoch):
-            groups = _compact(groups, retired, stopped & (epochs <= epoch), config.max_epochs - epoch, config,
-                              devices)
+            groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), config.max_epochs - epoch, config,
+                                 devices)
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
@@ -277,7 +278,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
         for epoch in range(start_epoch, config.max_epochs):
             if stopped.all():
                 break
-            groups = _compact(groups, retired, stopped, config.max_epochs - epoch, config, devices)
+            groups[:] = _compact(groups, retired, stopped, config.max_epochs - epoch, config, devices)
             epoch_start = time.perf_counter()
             # A group whose lanes have all stopped would leave its state unchanged: skip it.
             running = [g for g in groups if not stopped[g.members].all()]
@@ -431,6 +432,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     with Precompiler(config.compile_workers) as pre:
         epoch_jobs, eval_job = _precompile(pre, groups, start_epoch, fns, host_state, host_lanes, pool_x, pool_y,
                                            hyper, config, devices)
+        del host_state  # the groups hold their own copies: free the initial state (memory of large lanes)
         pre.wait(epoch_jobs)  # the evaluation program may still compile while the lanes train
         for g, job in zip(groups, epoch_jobs):
             g.flops = job.result()
@@ -439,6 +441,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
                                      lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback,
                                      len(local), devices)
         train_done = time.perf_counter()
+        groups.clear()  # `host` holds every lane's final state: free the devices' copies before evaluating
         pre.wait([eval_job])
 
     chosen = np.asarray(host.diverged) | config.early_stopping
