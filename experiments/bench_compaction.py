@@ -46,16 +46,10 @@ SECTION = "## Stopped lanes dropped from their program (experiments/bench_compac
 
 
 def task1_sweeps(n_blocks: int, seeds: int):
-    """[(architecture, LaneFns, pool_x, pool_y, lanes)] of Task 1's two architectures (each with its augmented
-    lanes), as its driver builds them."""
-    opts = task1.Options(n_blocks=(n_blocks,), train_sizes=tuple(TABLE2), seeds=tuple(range(seeds)),
-                         models=("vanilla", "vanilla_aug", "shared", "shared_aug"))
-    out = []
-    for plan in task1.plan_sweeps(opts):
-        pool = task1.build_pool(opts, plan)
-        out.append((plan.architecture, task1.lane_fns(opts, plan), pool[0], pool[1],
-                    task1.build_lanes(opts, plan, None, pool)))
-    return out
+    """Task 1's two architectures (each with its augmented lanes) at n_blocks, as its driver builds them."""
+    return task1.engine_sweeps(task1.Options(n_blocks=(n_blocks,), train_sizes=tuple(TABLE2),
+                                             seeds=tuple(range(seeds)),
+                                             models=("vanilla", "vanilla_aug", "shared", "shared_aug")))
 
 
 def compiles_during(run):

@@ -113,14 +113,8 @@ def train_sizes():
 def task1_sweeps(n_blocks, seeds):
     """[(architecture, LaneFns, pool_x, pool_y, lanes)]: Task 1's sweeps of models vanilla and shared, as
     its driver builds them (the augment function is passed, as the task does, but no lane augments)."""
-    opts = task1.Options(n_blocks=(n_blocks,), train_sizes=train_sizes(), seeds=tuple(seeds),
-                         models=("vanilla", "shared"))
-    sweeps = []
-    for plan in task1.plan_sweeps(opts):
-        pool = task1.build_pool(opts, plan)
-        sweeps.append((plan.architecture, task1.lane_fns(opts, plan), pool[0], pool[1],
-                       task1.build_lanes(opts, plan, None, pool)))
-    return sweeps
+    return task1.engine_sweeps(task1.Options(n_blocks=(n_blocks,), train_sizes=train_sizes(), seeds=tuple(seeds),
+                                             models=("vanilla", "shared")))
 
 
 def engine_config(epochs, **overrides):

@@ -167,6 +167,16 @@ def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
                    symmetry_error=common.symmetry_error_fn(spec.apply, action_in, action_out))
 
 
+def engine_sweeps(opts: Options) -> list[tuple]:
+    """[(architecture, LaneFns, pool_x, pool_y, lanes)] of every sweep of `opts`, built as the driver builds
+    them (for calling the engine directly, e.g. the benchmarks under experiments/)."""
+    out = []
+    for plan in plan_sweeps(opts):
+        pool = build_pool(opts, plan)
+        out.append((plan.architecture, lane_fns(opts, plan), pool[0], pool[1], build_lanes(opts, plan, None, pool)))
+    return out
+
+
 def notes(opts: Options, data=None) -> list[str]:
     """Task 1's lines of the report's run section."""
     return ["Data: Table 2 splits per (train size, seed), x uniform per block, y = sum_i phi(x_i) (eq. 21); "
