@@ -263,7 +263,8 @@ def test_split_groups_cuts_each_group_into_near_equal_parts():
 
 
 def test_max_group_lanes_changes_no_result(main_rows):
-    # The one group of 12 lanes cut into three parts of 4 lanes (at most 5 each), run one after another.
+    # The one group of 12 lanes cut into three parts of 4 lanes (at most 5 each), trained and evaluated one
+    # after another.
     cut = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_group_lanes=5)).rows
     assert [strip(r) for r in cut] == [strip(r) for r in main_rows]
 

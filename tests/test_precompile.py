@@ -86,12 +86,15 @@ def test_precompiler_raises_a_job_error_on_wait_and_rejects_bad_worker_counts():
 
 def test_parts_of_one_group_share_one_compiled_program():
     # max_group_lanes=2 cuts 5 lanes of one shape into parts of 2, 2 and 1 lanes: two distinct programs
-    # (2 lanes, 1 lane), each compiled once, ahead, whatever the number of parts using it.
+    # (2 lanes, 1 lane), each compiled once, ahead, whatever the number of parts using it; the same for
+    # the evaluation.
     jax.clear_caches()
     lanes = [dataclasses.replace(LANES[0], seed=s) for s in range(5)]
     config = dataclasses.replace(CONFIG, compile_workers=2, max_group_lanes=2)
     cut, seen = _compiles_during(lambda: sweep(FNS, POOL_X, POOL_Y, lanes, config))
     assert seen[("jit(_train_epoch)", False)] == 2 and seen[("jit(_train_epoch)", True)] == 0
+    # The evaluation runs in parts of 2, 2 and 1 lanes too: two programs, compiled ahead.
+    assert seen[("jit(_evaluate)", False)] == 2 and seen[("jit(_evaluate)", True)] == 0
     whole = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, max_group_lanes=0))
     assert whole.rows[0]["test_loss"] != whole.rows[1]["test_loss"]  # distinct lanes: the comparison can fail
     # The lane alone in its part runs a one-lane program, whose kernels XLA:CPU rounds differently.

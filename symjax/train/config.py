@@ -99,10 +99,9 @@ class TrainConfig:
         group is cut into near-equal parts, run one after another each epoch
         (parts of equal size share one compiled program). Bounds the memory of
         the programs' temporaries (gradients, new Adam state) for lanes with
-        large weights; the state of every lane stays on the device. Training
-        only: the test evaluation still runs all lanes in one program (21 MNIST
-        generic lanes: killed at 24.3 GB there). Results agree to rounding, as
-        for compact_stopped.
+        large weights; the state of every lane stays on the device. The test
+        evaluation runs in consecutive parts of as many lanes. Results agree to
+        rounding, as for compact_stopped.
       augment_per: how augment lanes draw group elements. 'example': every
         training example its own (key fold_in(epoch key, position in the
         epoch)); 'batch': one per training batch, applied to all its examples

@@ -317,12 +317,22 @@ def _evaluation_program(fns: LaneFns, config: TrainConfig) -> ep.EvalProgram:
 
 def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x, pool_y,
               config: TrainConfig, devices: _Devices):
-    """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`."""
-    n_lanes = padded_lane_count(len(chosen), devices.count)
-    per_lane = jax.device_put((pad_rows(host, n_lanes), pad_rows(chosen, n_lanes), pad_rows(host_lanes, n_lanes)),
-                              devices.by_lane)
-    metrics = ep.evaluate(*per_lane, pool_x, pool_y, _evaluation_program(fns, config))
-    return tuple(np.asarray(m)[:len(chosen)] for m in metrics)
+    """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`; the
+    lanes in consecutive parts of at most config.max_group_lanes, one program call each (memory)."""
+    parts = []
+    for members in _evaluation_parts(len(chosen), config):
+        n_lanes = padded_lane_count(len(members), devices.count)
+        per_lane = jax.device_put((pad_rows(take_lanes(host, members), n_lanes), pad_rows(chosen[members], n_lanes),
+                                   pad_rows(take_lanes(host_lanes, members), n_lanes)), devices.by_lane)
+        metrics = ep.evaluate(*per_lane, pool_x, pool_y, _evaluation_program(fns, config))
+        parts.append([np.asarray(m)[:len(members)] for m in metrics])
+        del per_lane
+    return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _evaluation_parts(n_lanes: int, config: TrainConfig) -> list[np.ndarray]:
+    """Lane positions of each evaluation call: consecutive, at most config.max_group_lanes (0: all at once)."""
+    return split_groups([np.arange(n_lanes)], config.max_group_lanes)
 
 
 def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: LaneFns, host_state: ep.TrainState,
@@ -330,7 +340,7 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: L
     """Submits the compilation of every program the sweep will run: each group's epoch programs
     (if an epoch is left to train) and the evaluation (for arrays shaped as the final state).
 
-    Returns (futures of the epoch programs, future of the evaluation program).
+    Returns (futures of the epoch programs, futures of the evaluation programs).
     """
     epoch_jobs, by_signature = [], {}
     for g in groups if start_epoch < config.max_epochs else []:
@@ -340,13 +350,17 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: L
             by_signature[signature] = pre.submit(functools.partial(
                 ep.compile_epoch, g.state, g.lanes, pool_x, pool_y, np.int32(start_epoch), hyper, g.prog))
         epoch_jobs.append(by_signature[signature])
-    # The evaluation's per-lane inputs as shapes only (no second copy of the state on the devices).
-    n_lanes = padded_lane_count(len(host_lanes.n_train), devices.count)
-    per_lane = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_lanes,) + a.shape[1:], a.dtype, sharding=devices.by_lane),
-                            (host_state, np.zeros(len(host_lanes.n_train), bool), host_lanes))
-    eval_job = pre.submit(functools.partial(ep.compile_evaluate, *per_lane, pool_x, pool_y,
-                                            _evaluation_program(fns, config)))
-    return epoch_jobs, eval_job
+    # The evaluation's per-lane inputs as shapes only (no second copy of the state on the devices), one
+    # program per distinct part size.
+    eval_jobs = []
+    for size in sorted({len(members) for members in _evaluation_parts(len(host_lanes.n_train), config)}):
+        n_lanes = padded_lane_count(size, devices.count)
+        per_lane = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct((n_lanes,) + a.shape[1:], a.dtype, sharding=devices.by_lane),
+            (host_state, np.zeros(len(host_lanes.n_train), bool), host_lanes))
+        eval_jobs.append(pre.submit(functools.partial(ep.compile_evaluate, *per_lane, pool_x, pool_y,
+                                                      _evaluation_program(fns, config))))
+    return epoch_jobs, eval_jobs
 
 
 def _build_rows(local: list[Lane], host_lanes: LaneArrays, host: ep.TrainState, chosen: np.ndarray, metrics,
@@ -430,7 +444,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     init_done = time.perf_counter()
 
     with Precompiler(config.compile_workers) as pre:
-        epoch_jobs, eval_job = _precompile(pre, groups, start_epoch, fns, host_state, host_lanes, pool_x, pool_y,
+        epoch_jobs, eval_jobs = _precompile(pre, groups, start_epoch, fns, host_state, host_lanes, pool_x, pool_y,
                                            hyper, config, devices)
         del host_state  # the groups hold their own copies: free the initial state (memory of large lanes)
         pre.wait(epoch_jobs)  # the evaluation program may still compile while the lanes train
@@ -442,7 +456,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
                                      len(local), devices)
         train_done = time.perf_counter()
         groups.clear()  # `host` holds every lane's final state: free the devices' copies before evaluating
-        pre.wait([eval_job])
+        pre.wait(eval_jobs)
 
     chosen = np.asarray(host.diverged) | config.early_stopping
     metrics = _evaluate(fns, host, chosen, host_lanes, pool_x, pool_y, config, devices)
