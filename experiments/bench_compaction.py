@@ -2,8 +2,9 @@
 
 Work: Task 1's sweeps at --n_blocks (default 20, the widest layers, where the recorded full grid spends
 most of its time), Table-2 train sizes 40 ... 8000 with their batch sizes, --seeds seeds, the full grid's
-models (vanilla, vanilla_aug in one sweep, shared, shared_aug in the other), the task's budget (--epochs epochs, early stopping with --patience, as
-`experiments/task1.py`), lane groups as the task script's default ('shape'). Each sweep runs twice,
+models (vanilla, vanilla_aug in one sweep, shared, shared_aug in the other), the task's budget (--epochs
+epochs, early stopping with --patience, as `experiments/task1.py`), lane groups as the task script's
+default ('shape'). Each sweep runs twice,
 compaction off then on, each cold (JAX's in-memory caches cleared, persistent compilation cache off),
 so each pays its own compilations, the compacted programs included.
 

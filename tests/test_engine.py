@@ -27,7 +27,7 @@ from symjax.train import Lane, LaneFns, TrainConfig, process_slice, sweep
 from symjax.train import buckets, compile_cache, engine
 from symjax.train import lanes as lanes_module
 from symjax.train.epoch import augment_batch, shuffle_order
-from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, take_lanes
+from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, split_groups, take_lanes
 
 COMMON = textwrap.dedent('''
     import dataclasses
@@ -254,7 +254,6 @@ def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
 
 
 def test_split_groups_cuts_each_group_into_near_equal_parts():
-    from symjax.train.lanes import split_groups
     parts = split_groups([np.arange(7), np.array([9, 8])], 3)
     assert [p.tolist() for p in parts] == [[0, 1, 2], [3, 4], [5, 6], [9, 8]]
     assert [p.tolist() for p in split_groups([np.arange(4)], 0)] == [[0, 1, 2, 3]]

@@ -108,11 +108,13 @@ class CommonOptions:
                                 "$XDG_CACHE_HOME/symjax/xla, else ~/.cache/symjax/xla; 'off' = none; or a folder. "
                                 "Results do not depend on it.")
     compact_stopped: bool = option(True, "Once at most half of a program's lanes still train, continue with a "
-                                   "smaller program over those (one compilation); results agree to rounding (XLA may round a program "
-                                   "over fewer lanes differently; a resumed run shrinks as the first did).")
+                                   "smaller program over those (one compilation); results agree to rounding "
+                                   "(XLA may round a program over fewer lanes differently; a resumed run shrinks "
+                                   "as the first did).")
     max_group_lanes: int = option(0, "At most this many lanes per jitted program (0 = no limit): bounds the "
                                   "memory of the training step's temporaries for large models, e.g. the MNIST "
-                                  "generic weight (0.1 GB per lane); the test evaluation runs in parts of as many lanes.")
+                                  "generic weight (0.1 GB per lane); the test evaluation runs in parts of as "
+                                  "many lanes.")
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
