@@ -21,7 +21,8 @@ orbax restore fails part-way, its event loop closes while tensorstore reads
 are still in flight, and each late read reports "RuntimeError: Event loop is
 closed" through sys.unraisablehook (hundreds of lines for a sweep state).
 For checkpoints without files_sha256 the restore runs under
-``_quiet_closed_loop_reports``, which drops exactly those reports.
+``_quiet_closed_loop_reports``, which drops exactly those reports; after a
+failed restore it stays installed, since the late reads have no deadline.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import os
 import re
 import shutil
 import sys
-import time
 import warnings
 
 import jax
@@ -163,33 +163,34 @@ def _is_closed_loop_report(unraisable) -> bool:
     return isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"
 
 
+class _DropClosedLoopReports:
+    """A sys.unraisablehook that drops "Event loop is closed" reports and passes all others to ``previous``."""
+
+    def __init__(self, previous):
+        self.previous = previous
+
+    def __call__(self, unraisable):
+        if not _is_closed_loop_report(unraisable):
+            self.previous(unraisable)
+
+
 @contextlib.contextmanager
-def _quiet_closed_loop_reports(settle_s: float = 0.25, max_wait_s: float = 3.0):
+def _quiet_closed_loop_reports():
     """Drops "Event loop is closed" reports of sys.unraisablehook while active; all others pass on.
 
-    When the body raises (a failed restore), the reads it left in flight report
-    shortly after it returns; the hook stays until none has come for
-    ``settle_s`` seconds (at most ``max_wait_s``), then the previous hook is back.
+    When the body returns, the previous hook is back. When it raises (a failed
+    restore), the reads it left in flight report at unknown times later, after
+    however long tensorstore's threads take on a loaded machine; no wait bounds
+    that, so the filter then stays installed for the rest of the process (or
+    until something replaces sys.unraisablehook). It drops nothing else.
     """
-    previous = sys.unraisablehook
-    dropped = []
-
-    def hook(unraisable):
-        if _is_closed_loop_report(unraisable):
-            dropped.append(time.monotonic())
-        else:
-            previous(unraisable)
-
-    sys.unraisablehook = hook
-    try:
+    if isinstance(sys.unraisablehook, _DropClosedLoopReports):
         yield
-    except BaseException:
-        start = time.monotonic()
-        while time.monotonic() - max([start] + dropped) < settle_s and time.monotonic() - start < max_wait_s:
-            time.sleep(0.02)
-        raise
-    finally:
-        sys.unraisablehook = previous
+        return
+    previous = sys.unraisablehook
+    sys.unraisablehook = _DropClosedLoopReports(previous)
+    yield  # a failed restore raises out of here and leaves the filter installed
+    sys.unraisablehook = previous
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:
