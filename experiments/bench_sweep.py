@@ -21,7 +21,8 @@ process CPU seconds are reported beside wall time.
 Per phase (summed over both architectures; jax.monitoring events): trace (Python -> jaxpr),
 lower (jaxpr -> StableHLO), compile (XLA), and the engine's own timings (init, first epoch,
 steady epochs, evaluation). Then the steady-state FLOP/s of the engine for --flops_n_blocks
-(default 20, the widest layers), against the machine's large-matmul FLOP/s.
+(default 20, the widest layers), against the machine's large-matmul FLOP/s, with one program per
+lane shape (as the task scripts run) and with the engine's default shape buckets.
 
     python experiments/bench_sweep.py --rounds=2 --out=docs/benchmarks.md \
         --json_out=docs/results/bench_sweep/<date>.json
@@ -52,6 +53,8 @@ from symjax.tasks import common  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
 from symjax.train import TrainConfig, sweep  # noqa: E402
+from symjax.train.epoch import example_flops  # noqa: E402
+from symjax.train.lanes import build_lane_arrays, group_lanes  # noqa: E402
 
 try:
     from symjax.train import compile_cache  # noqa: E402
@@ -72,6 +75,8 @@ flags.DEFINE_bool("torch", True, "Also time a sequential PyTorch loop (skipped w
 flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the PyTorch loop.")
 flags.DEFINE_integer("flops_n_blocks", 20, "n_blocks of the steady-state FLOP/s measurement (0: skip).")
 flags.DEFINE_integer("flops_epochs", 4, "Epochs of the FLOP/s measurement (the first is not counted).")
+flags.DEFINE_integer("flops_plan_epochs", 250, "Epochs the FLOP/s measurement's lane groups are planned for "
+                     "(the Task 1 grid's max_epochs); it stops after --flops_epochs.")
 flags.DEFINE_bool("smoke", False, "Seconds-long run: train sizes 40, 80, 1 seed, 2 epochs, FLOP/s at n_blocks 2.")
 flags.DEFINE_string("out", None, "Markdown file whose sweep-engine section is written/replaced.")
 flags.DEFINE_string("json_out", None, "Also write every number to this JSON file.")
@@ -239,26 +244,39 @@ def matmul_flops(n=2048, repeats=10):
     return 2 * n ** 3 / float(np.median(times))
 
 
-def flops_per_example(fns, n_blocks, batch=256):
-    """XLA's FLOP count of one training example: value_and_grad of the batch MSE, / batch size."""
-    params = fns.init(jax.random.key(0))
-    x, y = jnp.zeros((batch, n_blocks)), jnp.zeros((batch, 1))
-    step = jax.jit(jax.value_and_grad(lambda p: jnp.mean((fns.apply(p, x) - y) ** 2)))
-    cost = step.lower(params).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost["flops"]) / batch
+class _EnoughEpochs(Exception):
+    """Raised by the epoch callback to end a timed sweep after the epochs it times."""
 
 
-def steady_flops(n_blocks, seeds, epochs):
-    """Useful training FLOP/s of the engine's steady-state epochs (epochs 2..), per architecture."""
+def steady_flops(n_blocks, seeds, epochs, plan_epochs):
+    """Useful training FLOP/s of the engine's steady-state epochs (epochs 2..epochs), per architecture and
+    lane grouping: 'shape' (what the task scripts run: one program per lane shape, no padding) and 'auto'
+    (the engine's default), both planned for a sweep of plan_epochs epochs (the Task 1 grid's 250) and
+    stopped after `epochs`."""
     out = {}
     for arch, fns, pool_x, pool_y, lanes in task1_sweeps(n_blocks, seeds):
-        _, stamps = run_engine(fns, pool_x, pool_y, lanes, engine_config(epochs))
-        seconds = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
-        examples = sum(len(lane.train_idx) for lane in lanes)
-        out[arch] = {"epoch_s": seconds, "flop_per_example": flops_per_example(fns, n_blocks),
-                     "examples_per_epoch": examples}
-        out[arch]["flop_per_s"] = out[arch]["flop_per_example"] * examples / seconds
+        flop = example_flops(fns.init, fns.apply, "mse", pool_x, pool_y)  # as the engine's 'auto' plan prices slots
+        host = build_lane_arrays(lanes, LEARNING_RATE)
+        examples = int(np.sum(host.n_train))
+        out[arch] = {"flop_per_example": flop, "examples_per_epoch": examples}
+        for groups in ("shape", "auto"):
+            plan = group_lanes(host, groups, plan_epochs, flop)
+            slots = sum(len(g) * int(np.max(host.batch_size[g])) * int(np.max(host.n_steps[g])) for g in plan)
+            stamps = []
+
+            def stop_after(epoch, summary):
+                stamps.append(time.perf_counter())
+                if epoch == epochs:
+                    raise _EnoughEpochs
+
+            try:
+                sweep(fns, pool_x, pool_y, lanes, engine_config(plan_epochs, lane_groups=groups),
+                      epoch_callback=stop_after)
+            except _EnoughEpochs:
+                pass
+            seconds = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+            out[arch][groups] = {"epoch_s": seconds, "programs": len(plan), "slots_per_epoch": slots,
+                                 "flop_per_s": flop * examples / seconds}
     return out
 
 
@@ -324,8 +342,8 @@ def measure():
             flops_n = 2 if FLAGS.smoke else FLAGS.flops_n_blocks
             flops_epochs = 2 if FLAGS.smoke else FLAGS.flops_epochs
             result["matmul_flop_per_s"] = matmul_flops(512 if FLAGS.smoke else 2048)
-            result["steady"] = {"n_blocks": flops_n, "epochs": flops_epochs,
-                                **steady_flops(flops_n, seeds, flops_epochs)}
+            result["steady"] = {"n_blocks": flops_n, "epochs": flops_epochs, "plan_epochs": FLAGS.flops_plan_epochs,
+                                **steady_flops(flops_n, seeds, flops_epochs, FLAGS.flops_plan_epochs)}
     return result
 
 
@@ -377,15 +395,21 @@ def markdown(r):
                      f"{r['one_lane_max_rel_diff']:.1e}.")
     if "steady" in r:
         s = r["steady"]
-        lines += ["", f"Steady state at n_blocks={s['n_blocks']} (all lanes of one architecture, epochs 2..{s['epochs']}"
-                      f"), useful training FLOPs (XLA cost analysis of one example's forward + backward x real "
-                      f"examples; validation and padding not counted) vs a large float32 matmul at "
-                      f"{r['matmul_flop_per_s'] / 1e9:.1f} GFLOP/s:", "",
-                  "| architecture | s / epoch | FLOP / example | GFLOP/s | % of large matmul |", "|---|---:|---:|---:|---:|"]
+        lines += ["", f"Steady state at n_blocks={s['n_blocks']} (all lanes of one architecture, epochs 2..{s['epochs']} "
+                      f"of a sweep planned for {s['plan_epochs']} epochs), useful training FLOPs (XLA cost analysis of "
+                      f"one example's forward + backward x real examples; validation and padding not counted) vs a "
+                      f"large float32 matmul at {r['matmul_flop_per_s'] / 1e9:.1f} GFLOP/s. Lane groups 'shape': one "
+                      f"program per lane shape, as the task scripts run (no padding); 'auto': the engine's default "
+                      f"shape buckets:", "",
+                  "| architecture | lane groups | programs | example slots / real examples | s / epoch | FLOP / example | "
+                  "GFLOP/s | % of large matmul |", "|---|---|---:|---:|---:|---:|---:|---:|"]
         for arch in task1.ARCHITECTURES:
             a = s[arch]
-            lines.append(f"| {arch} | {a['epoch_s']:.3f} | {a['flop_per_example']:,.0f} | {a['flop_per_s'] / 1e9:.2f} | "
-                         f"{100 * a['flop_per_s'] / r['matmul_flop_per_s']:.1f} |")
+            for groups in ("shape", "auto"):
+                g = a[groups]
+                lines.append(f"| {arch} | {groups} | {g['programs']} | {g['slots_per_epoch'] / a['examples_per_epoch']:.2f} "
+                             f"| {g['epoch_s']:.3f} | {a['flop_per_example']:,.0f} | {g['flop_per_s'] / 1e9:.2f} | "
+                             f"{100 * g['flop_per_s'] / r['matmul_flop_per_s']:.1f} |")
     return "\n".join(lines) + "\n"
 
 

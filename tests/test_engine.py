@@ -25,6 +25,7 @@ from jax.experimental.compilation_cache import compilation_cache
 
 from symjax.train import Lane, LaneFns, TrainConfig, process_slice, sweep
 from symjax.train import buckets, compile_cache, engine
+from symjax.train import epoch as ep
 from symjax.train import lanes as lanes_module
 from symjax.train.epoch import augment_batch, shuffle_order
 from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, split_groups, take_lanes
@@ -736,6 +737,28 @@ def test_plan_buckets_extremes():
         buckets.plan_buckets(np.array([1, 2]), np.array([1, 2, 3]), 5)
 
 
+def test_plan_buckets_prices_a_slot_by_the_models_flops():
+    """F FLOPs per example cost exactly what example_s + F * flop_s costs, and a wider model gets more programs."""
+    batch, steps = np.repeat([4, 8, 16, 32, 128, 256], 3), np.repeat([10, 10, 25, 25, 32, 32], 3)
+    costs = buckets.CostModel(compile_s=1.2, step_s=2e-4, lane_step_s=2e-5, example_s=1.35e-6, flop_s=1 / 300e9)
+    for flops in (0.0, 85e3, 730e3):
+        priced = costs._replace(example_s=costs.example_s + flops * costs.flop_s, flop_s=0.0)
+        for epochs in (5, 50, 250):
+            got = buckets.plan_buckets(batch, steps, epochs, costs, flops_per_example=flops)
+            assert [b.tolist() for b in got] == [b.tolist() for b in buckets.plan_buckets(batch, steps, epochs, priced)]
+    counts = [len(buckets.plan_buckets(batch, steps, 50, costs, flops_per_example=f)) for f in (0.0, 730e3, 1e8)]
+    assert counts[0] < counts[1] < counts[2] == 6, counts
+
+
+def test_example_flops_counts_a_dense_layers_forward_and_backward():
+    """A d -> o dense layer under MSE: 2 d o FLOPs forward, 2 d o for the weight gradient (no input gradient)."""
+    for d, o in ((8, 4), (64, 32)):
+        init = lambda key, d=d, o=o: {"w": jnp.zeros((d, o))}
+        apply = lambda p, x: x @ p["w"]
+        flops = ep.example_flops(init, apply, "mse", np.zeros((10, d), np.float32), np.zeros((10, o), np.float32))
+        assert 4 * d * o <= flops <= 4 * d * o + 10 * o, (d, o, flops)
+
+
 def test_auto_groups_equal_shape_groups(monkeypatch):
     """'auto' with a cost model that makes 2 buckets of GROUP_SPEC's 4 shapes trains the same numbers as 'shape'."""
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
@@ -743,7 +766,7 @@ def test_auto_groups_equal_shape_groups(monkeypatch):
     host = build_lane_arrays(lanes, 1e-2)
     planned = buckets.plan_buckets(host.batch_size, host.n_steps, 6, costs)
     assert 1 < len(planned) < 4, planned  # lane shapes (16, 6), (2, 4), (16, 6), (16, 1), (4, 5)
-    monkeypatch.setattr(lanes_module, "plan_buckets", lambda b, s, e: buckets.plan_buckets(b, s, e, costs))
+    monkeypatch.setattr(lanes_module, "plan_buckets", lambda b, s, e, **kw: buckets.plan_buckets(b, s, e, costs))
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=6)
     seen = []
     real_start = engine._Group.start.__func__

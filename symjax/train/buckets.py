@@ -6,11 +6,13 @@ shape pays k compilations and no padding; one program for all pays one compilati
 padding. Between the two, the lanes are split into buckets of shapes, each bucket one program, to
 minimize the modelled wall time of the sweep:
 
-    cost(bucket) = compile_s + epochs * S * (step_s + L * (lane_step_s + B * example_s))
+    cost(bucket) = compile_s + epochs * S * (step_s + L * (lane_step_s + B * (example_s + F * flop_s)))
 
 with L lanes, B = max b, S = max s over the bucket's lanes: compile_s a compilation, step_s the
 fixed cost of one step of a program, lane_step_s the per-lane cost of one step (optimizer update,
-bookkeeping), example_s one example slot of one step (forward and backward, padding included).
+bookkeeping), example_s + F * flop_s one example slot of one step (forward and backward, padding
+included) for a model of F FLOPs per example (`epoch.example_flops`): a wide model's padding costs
+more, so it gets more programs.
 Shapes are sorted by padded work b * s and cut into contiguous runs; the best cut is found by
 dynamic programming over the k sorted shapes (O(k^2) bucket costs). Results do not depend on the
 buckets (a lane's numbers never depend on the other lanes of its program), only the time does.
@@ -30,33 +32,43 @@ class CostModel(NamedTuple):
     step_s: float
     lane_step_s: float
     example_s: float
+    flop_s: float = 0.0
 
 
-# Estimated on the 2-core CPU of docs/benchmarks.md (Task 1, n_blocks=5 lanes): a padded program of
-# 36 lanes x 32 steps x 256 examples ran 0.46 s per epoch (1.5 us per example slot); one program per
-# shape ran 0.165 s for 81,648 real slots in 134 steps of 6 lanes (the rest: ~0.3 ms per step);
-# an epoch program compiles in ~2.5 s.
-CPU_COSTS = CostModel(compile_s=2.5, step_s=2e-4, lane_step_s=2e-5, example_s=1.5e-6)
+# Estimated on the 2-core CPU of docs/benchmarks.md from Task 1 sweeps of 18 lanes. Steady epochs of one
+# padded program (32 steps x 256 examples) cost per example slot: vanilla 0.69 us at n_blocks=5
+# (F = 47 kFLOP per example), 3.9 us at n_blocks=20 (730 kFLOP); shared 1.4 us (21 kFLOP) and 4.3 us
+# (85 kFLOP; its per-channel matmuls are small and run at a lower rate). 1.35 us + F / (300 GFLOP/s)
+# is within 2.6x of all four (a constant 1.5 us was 2.6x and 2.9x too low at n_blocks=20). One program
+# per shape ran 0.165 s for 81,648 real slots in 134 steps of 6 lanes at n_blocks=5 (~0.3 ms per
+# step, lanes included). An epoch program compiles in 0.9-1.1 s (fusion emitters off).
+CPU_COSTS = CostModel(compile_s=1.2, step_s=2e-4, lane_step_s=2e-5, example_s=1.35e-6, flop_s=1 / 300e9)
 
 
-def bucket_cost(batch_size: np.ndarray, n_steps: np.ndarray, epochs: int, costs: CostModel) -> float:
+def bucket_cost(batch_size: np.ndarray, n_steps: np.ndarray, epochs: int, costs: CostModel,
+                flops_per_example: float = 0.0) -> float:
     """Modelled seconds of one program training lanes of these batch sizes and step counts (L,) for `epochs`."""
     lanes = len(batch_size)
-    per_step = costs.step_s + lanes * (costs.lane_step_s + int(np.max(batch_size)) * costs.example_s)
+    slot_s = costs.example_s + flops_per_example * costs.flop_s
+    per_step = costs.step_s + lanes * (costs.lane_step_s + int(np.max(batch_size)) * slot_s)
     return costs.compile_s + epochs * int(np.max(n_steps)) * per_step
 
 
 def plan_buckets(batch_size: np.ndarray, n_steps: np.ndarray, epochs: int,
-                 costs: CostModel = CPU_COSTS) -> list[np.ndarray]:
+                 costs: CostModel = CPU_COSTS, flops_per_example: float = 0.0) -> list[np.ndarray]:
     """Positions of the lanes of each bucket, buckets ordered by their first lane, lanes in order.
 
     Args:
       batch_size, n_steps: int (L,) per lane.
       epochs: epochs the sweep trains (at most).
+      costs: the cost model's constants.
+      flops_per_example: F, the model's FLOPs per training example (0: price slots by example_s alone).
     Returns:
       a list of int arrays partitioning range(L); lanes of equal (batch, steps) share a bucket.
-    Example: 3 shapes (4, 10), (8, 10), (256, 32), one lane each, at 20 epochs with CPU_COSTS:
-      [[0, 1], [2]]; at 100,000 epochs: [[0], [1], [2]].
+    Example: 3 shapes (4, 10), (8, 10), (256, 32), one lane each, with CPU_COSTS and F = 0: at 20
+      epochs [[0, 1, 2]]; at 100,000 epochs [[0, 1], [2]] (merging the first two saves more per-step
+      cost than their padding costs); with F = 729,523 (Task 1 vanilla, n_blocks=20) at 20 epochs
+      [[0, 1], [2]].
     """
     batch_size, n_steps = np.asarray(batch_size), np.asarray(n_steps)
     if batch_size.shape != n_steps.shape or batch_size.ndim != 1 or batch_size.size == 0:
@@ -70,7 +82,7 @@ def plan_buckets(batch_size: np.ndarray, n_steps: np.ndarray, epochs: int,
     for j in range(1, k + 1):
         for i in range(j):
             lanes = np.concatenate(members[i:j])
-            cost = best[i] + bucket_cost(batch_size[lanes], n_steps[lanes], epochs, costs)
+            cost = best[i] + bucket_cost(batch_size[lanes], n_steps[lanes], epochs, costs, flops_per_example)
             if cost < best[j]:
                 best[j], cut[j] = cost, i
     buckets, j = [], k

@@ -437,10 +437,11 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     program_fields = dict(init_fn=fns.init, apply_fn=fns.apply, augment_fn=fns.augment, penalty_fn=fns.penalty,
                           loss=config.loss, eval_batch_size=int(config.eval_batch_size),
                           augment_per=config.augment_per)
+    flops = ep.example_flops(fns.init, fns.apply, config.loss, pool_x, pool_y) if config.lane_groups == "auto" else 0.0
+    planned = group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch, flops)
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
-              for members in split_groups(group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch),
-                                          config.max_group_lanes)]
+              for members in split_groups(planned, config.max_group_lanes)]
     init_done = time.perf_counter()
 
     with Precompiler(config.compile_workers) as pre:

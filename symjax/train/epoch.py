@@ -348,13 +348,33 @@ def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, h
     order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
     compiled = _epoch_jit(_train_epoch, "prog").lower(state, lanes, order, aug_key_data, pool_x, pool_y, epoch,
                                                       hyper, prog=prog).compile()
+    flops = _counted_flops(compiled)
+    return flops * prog.steps if flops is not None else None
+
+
+def _counted_flops(program) -> float | None:
+    """XLA's FLOP count of a lowered or compiled program, or None where the backend does not count them."""
     try:
-        cost = compiled.cost_analysis()
+        cost = program.cost_analysis()
     except Exception:  # noqa: BLE001  (a backend without cost analysis)
         return None
     cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
     flops = cost.get("flops") if isinstance(cost, dict) else None
-    return float(flops) * prog.steps if flops is not None and flops > 0 else None
+    return float(flops) if flops is not None and flops > 0 else None
+
+
+def example_flops(init_fn: Callable, apply_fn: Callable, loss: str, pool_x, pool_y) -> float:
+    """FLOPs of one training example's forward and backward pass; 0.0 where the backend does not count them.
+
+    XLA's estimate for the lowered (not compiled, ~0.05 s) gradient of the loss of one pool row
+    (pool_x: pytree of (N, ...) leaves, pool_y (N, ...)). The 'auto' lane groups price a padded
+    example slot with it (`buckets.CostModel`).
+    """
+    params = jax.eval_shape(init_fn, jax.random.key(0))
+    row = lambda a: jax.ShapeDtypeStruct((1,) + tuple(a.shape[1:]), a.dtype)
+    grad = jax.grad(lambda p, x, y: jnp.sum(per_example_loss(loss, apply_fn(p, x), y)))
+    flops = _counted_flops(jax.jit(grad).lower(params, jax.tree.map(row, pool_x), row(pool_y)))
+    return flops or 0.0
 
 
 def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):

@@ -73,19 +73,20 @@ def build_lane_arrays(lanes: list[Lane], learning_rate: float) -> LaneArrays:
     )
 
 
-def group_lanes(lanes: LaneArrays, mode: str, epochs: int = 1) -> list[np.ndarray]:
+def group_lanes(lanes: LaneArrays, mode: str, epochs: int = 1, flops_per_example: float = 0.0) -> list[np.ndarray]:
     """Positions of the lanes trained by each jitted epoch program.
 
     mode 'single': one group of all lanes. mode 'shape': one group per distinct
     (batch_size, n_steps), groups ordered by their first lane, lanes in order.
-    mode 'auto': buckets of shapes from `buckets.plan_buckets` for `epochs` epochs.
+    mode 'auto': buckets of shapes from `buckets.plan_buckets` for `epochs` epochs
+    of a model of `flops_per_example` FLOPs per training example.
     Example: batch sizes (4, 16, 4) with equal steps -> [[0, 2], [1]] ('shape').
     """
     n = lanes.batch_size.shape[0]
     if mode == "single":
         return [np.arange(n)]
     if mode == "auto":
-        return plan_buckets(lanes.batch_size, lanes.n_steps, epochs)
+        return plan_buckets(lanes.batch_size, lanes.n_steps, epochs, flops_per_example=flops_per_example)
     if mode != "shape":
         raise ValueError(f"lane groups: expected 'auto', 'shape' or 'single', got {mode!r}")
     by_shape: dict[tuple[int, int], list[int]] = {}  # insertion order = order of first lane
