@@ -11,8 +11,8 @@ set built with the deterministic Schreier–Sims algorithm (Seress,
 transversals ``U_l`` of the stabiliser chain, every element is uniquely
 ``u_1 u_2 ... u_k`` with ``u_l in U_l``, so ``|G| = prod_l |U_l|`` and choosing
 each ``u_l`` uniformly gives a uniform element. The symmetric group skips the
-chain (``n!`` is known and ``jax.random.permutation`` is uniform), so ``S_1000``
-costs nothing to build.
+chain (``n!`` is known and ``jax.random.permutation`` is uniform; ``random_permutation``
+draws the same permutations without a sort for small n), so ``S_1000`` costs nothing to build.
 
 Example:
     >>> g = dihedral(5)
@@ -69,11 +69,23 @@ def _as_permutation_array(generators, degree: int | None = None) -> np.ndarray:
     return array
 
 
+# Up to this degree random_permutation and inverse work by pairwise comparison (n^2 work, no sort).
+RANKED_PERMUTATION_MAX_DEGREE = 64
+
+
 def inverse(perm: np.ndarray) -> np.ndarray:
-    """Inverse permutation(s) along the last axis (numpy or jax arrays)."""
+    """Inverse permutation(s) along the last axis (numpy or jax arrays).
+
+    jax arrays of degree n <= 64 are inverted without a sort (XLA:CPU's sort is slow):
+    ``inv[a] = sum_p p [perm[p] = a]``.
+    """
     if isinstance(perm, np.ndarray):
         return np.argsort(perm, axis=-1).astype(perm.dtype)
-    return jnp.argsort(perm, axis=-1).astype(perm.dtype)
+    n = perm.shape[-1]
+    if n > RANKED_PERMUTATION_MAX_DEGREE:
+        return jnp.argsort(perm, axis=-1).astype(perm.dtype)
+    points = jnp.arange(n, dtype=perm.dtype)
+    return jnp.sum(jnp.where(perm[..., :, None] == points, points[:, None], 0), axis=-2, dtype=perm.dtype)
 
 
 class StabilizerChain:
@@ -306,7 +318,7 @@ class PermutationGroup:
             return _compose_choices(np, tables, picks, self.degree).astype(np.int32)
         keys = jax.random.split(rng, num)
         if self.is_symmetric:
-            return jax.vmap(lambda k: jax.random.permutation(k, self.degree))(keys).astype(jnp.int32)
+            return jax.vmap(lambda k: random_permutation(k, self.degree))(keys)
         sizes, tables = self._sampling_tables
         if len(sizes) == 0:
             return jnp.tile(jnp.arange(self.degree, dtype=jnp.int32), (num, 1))
@@ -316,6 +328,33 @@ class PermutationGroup:
             return _compose_choices(jnp, jnp.asarray(tables), picks[None, :], self.degree)[0]
 
         return jax.vmap(one)(keys)
+
+
+def random_permutation(key: jax.Array, n: int) -> jnp.ndarray:
+    """``jax.random.permutation(key, n)``, bitwise, as int32 (n,); without a sort for n <= 64.
+
+    For n <= 1625 jax draws one round of 32-bit keys ``b = bits(split(key)[1], (n,))`` and
+    returns ``arange(n)`` stably sorted by ``b``. Here the same ``b`` ranks each point
+    directly, ``rank[a] = #{c : b[c] < b[a]} + #{c < a : b[c] = b[a]}``, and position
+    ``p`` of the result holds the ``a`` with ``rank[a] = p``. XLA:CPU's sort is a
+    comparator loop: sorting 20 points per example cost 28 % of a Task 1 epoch at
+    n_blocks=20 with augmenting lanes (``experiments/profile_epoch.py``). Equality with
+    jax.random.permutation is tested; larger n call it.
+    """
+    if n > RANKED_PERMUTATION_MAX_DEGREE or n <= 1:
+        return jax.random.permutation(key, n).astype(jnp.int32)
+    _, subkey = jax.random.split(key)
+    return stable_argsort_by_ranking(jax.random.bits(subkey, (n,), jnp.uint32))
+
+
+def stable_argsort_by_ranking(values: jnp.ndarray) -> jnp.ndarray:
+    """The stable argsort (int32 (n,)) of a short vector (n,), by pairwise comparison instead of a sort."""
+    n = values.shape[0]
+    points = jnp.arange(n, dtype=jnp.int32)
+    before = (values[None, :] < values[:, None]) | ((values[None, :] == values[:, None])
+                                                    & (points[None, :] < points[:, None]))
+    rank = jnp.sum(before, axis=1, dtype=jnp.int32)  # rank[a]: how many points precede a
+    return jnp.sum(jnp.where(rank[:, None] == points[None, :], points[:, None], 0), axis=0, dtype=jnp.int32)
 
 
 def _compose_choices(xp, tables, picks, degree):

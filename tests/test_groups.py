@@ -3,6 +3,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -108,3 +109,27 @@ def test_sampling_under_vmap():
     draws = np.asarray(jax.vmap(lambda k: d5.sample(k, 2))(keys))
     assert draws.shape == (4, 2, 5)
     assert all(d5.contains(d) for d in draws.reshape(-1, 5))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 20, 64, 65, 100])
+def test_random_permutation_is_jax_random_permutation_bitwise(n):
+    keys = jax.random.split(jax.random.key(n), 300)
+    ours = jax.jit(jax.vmap(lambda k: groups.random_permutation(k, n)))(keys)
+    theirs = jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
+    assert ours.dtype == jnp.int32 and np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_stable_argsort_by_ranking_breaks_ties_by_position():
+    rng = np.random.default_rng(0)
+    for values in rng.integers(0, 3, (100, 20)).astype(np.uint32):  # many ties
+        assert np.array_equal(np.asarray(groups.stable_argsort_by_ranking(jnp.asarray(values))),
+                              np.argsort(values, kind="stable"))
+
+
+@pytest.mark.parametrize("n", [1, 5, 64, 70])
+def test_inverse_of_jax_permutations_without_a_sort_equals_argsort(n):
+    rng = np.random.default_rng(n)
+    perms = np.stack([rng.permutation(n) for _ in range(12)]).astype(np.int32).reshape(3, 4, n)
+    inv = groups.inverse(jnp.asarray(perms))
+    assert inv.dtype == jnp.int32 and np.array_equal(np.asarray(inv), np.argsort(perms, axis=-1))
+    assert np.array_equal(np.take_along_axis(perms, np.asarray(inv), axis=-1), np.broadcast_to(np.arange(n), perms.shape))
