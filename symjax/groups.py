@@ -76,15 +76,19 @@ RANKED_PERMUTATION_MAX_DEGREE = 64
 def inverse(perm: np.ndarray) -> np.ndarray:
     """Inverse permutation(s) along the last axis (numpy or jax arrays).
 
-    jax arrays of degree n <= 64 are inverted without a sort (XLA:CPU's sort is slow):
-    ``inv[a] = sum_p p [perm[p] = a]``.
+    jax arrays of degree n <= 64 are inverted without a sort (XLA:CPU's sort is slow),
+    by ``inverse_by_matching``.
     """
     if isinstance(perm, np.ndarray):
         return np.argsort(perm, axis=-1).astype(perm.dtype)
-    n = perm.shape[-1]
-    if n > RANKED_PERMUTATION_MAX_DEGREE:
+    if perm.shape[-1] > RANKED_PERMUTATION_MAX_DEGREE:
         return jnp.argsort(perm, axis=-1).astype(perm.dtype)
-    points = jnp.arange(n, dtype=perm.dtype)
+    return inverse_by_matching(perm)
+
+
+def inverse_by_matching(perm: jnp.ndarray) -> jnp.ndarray:
+    """Inverse jax permutation(s) along the last axis, ``inv[a] = sum_p p [perm[p] = a]`` (n^2 work, no sort)."""
+    points = jnp.arange(perm.shape[-1], dtype=perm.dtype)
     return jnp.sum(jnp.where(perm[..., :, None] == points, points[:, None], 0), axis=-2, dtype=perm.dtype)
 
 

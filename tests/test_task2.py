@@ -194,6 +194,19 @@ def test_permute_sparse_example_is_a_relabelling(nci1, sample):
         assert np.array_equal(moved["node_mask"][b], xs["node_mask"][b])
 
 
+def test_permute_sparse_example_draws_the_argsort_permutation(nci1, sample):
+    """The pairwise-ranking permutation and inverse equal the stable argsorts they replace."""
+    xs = graph_batching.pad_sparse_graphs(nci1, sample[:4], 111, 238)
+    key = jax.random.key(3)
+    moved = graph_batching.permute_sparse_example(key, xs)
+    u = jax.random.uniform(key, xs["node_labels"].shape)
+    perm = np.argsort(np.where(xs["node_mask"] > 0, np.asarray(u), 2.0 + np.arange(111)), axis=-1, kind="stable")
+    inv = np.argsort(perm, axis=-1)
+    assert np.array_equal(np.asarray(moved["node_labels"]), np.take_along_axis(xs["node_labels"], perm, axis=-1))
+    assert np.array_equal(np.asarray(moved["senders"]), np.take_along_axis(inv, xs["senders"], axis=-1))
+    assert np.array_equal(np.asarray(moved["receivers"]), np.take_along_axis(inv, xs["receivers"], axis=-1))
+
+
 def test_splits_are_8_1_1_disjoint_and_shared_with_sparse(nci1):
     kept, dropped = tu.select_by_size(nci1, M)
     assert (kept.size, dropped) == (3802, 308)

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symjax.groups import inverse_by_matching, stable_argsort_by_ranking
+
 
 def pad_sparse_graphs(ds, indices, max_nodes: int | None = None, max_edges: int | None = None) -> dict:
     """Fixed-shape storage of TU graphs for ``SparseSharedGraphModel``; B = len(indices).
@@ -65,8 +67,8 @@ def permute_sparse_example(key, x):
     """Relabels the real nodes of each padded example by a uniform random permutation.
 
     x = {key: (B, ...)} as from ``pad_sparse_graphs``. For each example a
-    permutation pi of its n_b real slots is drawn (argsort of iid uniforms;
-    padding slots keep their places at the end) and
+    permutation pi of its n_b real slots is drawn (stable argsort of iid uniforms, by
+    pairwise ranking: XLA:CPU's sort is slow; padding slots keep their places at the end) and
         node_labels'[i] = node_labels[pi(i)],  senders' = pi^{-1}[senders]  (receivers alike),
     i.e. the same graph with its nodes renumbered (the symmetry of task 2).
     """
@@ -74,8 +76,8 @@ def permute_sparse_example(key, x):
     batch, n_max = labels.shape
     u = jax.random.uniform(key, (batch, n_max))
     order = jnp.where(x["node_mask"] > 0, u, 2.0 + jnp.arange(n_max))            # padding sorts last, in place
-    perm = jnp.argsort(order, axis=-1)                                          # new slot i holds old perm[i]
-    inv = jnp.argsort(perm, axis=-1)
+    perm = jax.vmap(stable_argsort_by_ranking)(order)                            # new slot i holds old perm[i]
+    inv = inverse_by_matching(perm)
     relabel = lambda e: jnp.take_along_axis(inv, e, axis=-1)
     return {
         "node_labels": jnp.take_along_axis(labels, perm, axis=-1),
