@@ -758,6 +758,15 @@ def test_example_flops_counts_a_dense_layers_forward_and_backward():
         flops = ep.example_flops(init, apply, "mse", np.zeros((10, d), np.float32), np.zeros((10, o), np.float32))
         assert 4 * d * o <= flops <= 4 * d * o + 10 * o, (d, o, flops)
 
+    def needs_two_rows(p, x):
+        if x.shape[0] < 2:
+            raise ValueError("this model normalises over the batch")
+        return x @ p["w"]
+
+    init = lambda key: {"w": jnp.zeros((8, 4))}
+    assert ep.example_flops(init, needs_two_rows, "mse", np.zeros((10, 8), np.float32),
+                            np.zeros((10, 4), np.float32)) == 0.0
+
 
 def test_auto_groups_equal_shape_groups(monkeypatch):
     """'auto' with a cost model that makes 2 buckets of GROUP_SPEC's 4 shapes trains the same numbers as 'shape'."""

@@ -368,13 +368,17 @@ def example_flops(init_fn: Callable, apply_fn: Callable, loss: str, pool_x, pool
 
     XLA's estimate for the lowered (not compiled, ~0.05 s) gradient of the loss of one pool row
     (pool_x: pytree of (N, ...) leaves, pool_y (N, ...)). The 'auto' lane groups price a padded
-    example slot with it (`buckets.CostModel`).
+    example slot with it (`buckets.CostModel`); a model that cannot be lowered on one row gets 0.0
+    (the plan then prices slots by the cost model's constant alone).
     """
     params = jax.eval_shape(init_fn, jax.random.key(0))
     row = lambda a: jax.ShapeDtypeStruct((1,) + tuple(a.shape[1:]), a.dtype)
     grad = jax.grad(lambda p, x, y: jnp.sum(per_example_loss(loss, apply_fn(p, x), y)))
-    flops = _counted_flops(jax.jit(grad).lower(params, jax.tree.map(row, pool_x), row(pool_y)))
-    return flops or 0.0
+    try:
+        lowered = jax.jit(grad).lower(params, jax.tree.map(row, pool_x), row(pool_y))
+    except Exception:  # noqa: BLE001  (a model that cannot take one row: plan without the estimate)
+        return 0.0
+    return _counted_flops(lowered) or 0.0
 
 
 def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):
