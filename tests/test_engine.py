@@ -768,6 +768,32 @@ def test_example_flops_counts_a_dense_layers_forward_and_backward():
                             np.zeros((10, 4), np.float32)) == 0.0
 
 
+def test_cpu_fusion_emitters_reach_the_epoch_and_evaluation_programs(monkeypatch):
+    """TrainConfig.cpu_fusion_emitters compiles both with the emitters; results agree with the default's."""
+    asked = []
+    epoch_jit, one_off_jit = ep._epoch_jit, ep._one_off_jit
+
+    def recording_epoch_jit(fn, static_argname, fusion_emitters=False):
+        asked.append((fn.__name__, fusion_emitters))
+        return epoch_jit(fn, static_argname, fusion_emitters)
+
+    def recording_one_off_jit(fn, fusion_emitters=False):
+        asked.append((fn.__name__, fusion_emitters))
+        return one_off_jit(fn, fusion_emitters)
+
+    monkeypatch.setattr(ep, "_epoch_jit", recording_epoch_jit)
+    monkeypatch.setattr(ep, "_one_off_jit", recording_one_off_jit)
+    lanes = [make_lane(*spec) for spec in GROUP_SPEC]
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=3)
+    with_emitters = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, cpu_fusion_emitters=True)).rows
+    assert ("_train_epoch", True) in asked and ("_evaluate", True) in asked
+    assert ep._epoch_options(True) == ({"xla_cpu_use_fusion_emitters": True} if jax.default_backend() == "cpu"
+                                       else None)
+    assert_rows_close(with_emitters, sweep(FNS, POOL_X, POOL_Y, lanes, config).rows)
+    with pytest.raises(ValueError, match=r"cpu_fusion_emitters: expected a bool, got 'yes'"):
+        sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, cpu_fusion_emitters="yes"))
+
+
 def test_auto_groups_equal_shape_groups(monkeypatch):
     """'auto' with a cost model that makes 2 buckets of GROUP_SPEC's 4 shapes trains the same numbers as 'shape'."""
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]

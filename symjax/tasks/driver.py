@@ -55,7 +55,7 @@ INTERRUPTED_EXIT = 75  # --stop_after_epochs reached (a simulated interruption)
 
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
 RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "compile_cache",
-                         "compact_stopped", "max_group_lanes",
+                         "compact_stopped", "max_group_lanes", "cpu_fusion_emitters",
                          "eval_batch_size", "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
 #: Settings a resumed sweep may change: it continues from its checkpoint.
 CONTINUABLE = frozenset({"max_epochs"})
@@ -115,6 +115,10 @@ class CommonOptions:
                                   "memory of the training step's temporaries for large models, e.g. the MNIST "
                                   "generic weight (0.1 GB per lane); the test evaluation runs in parts of as "
                                   "many lanes.")
+    cpu_fusion_emitters: bool = option(False, "Compile the epoch and evaluation programs with XLA:CPU's fusion "
+                                       "emitters: slower compilation; faster epochs for some models (Task 2 "
+                                       "vanilla), slower for others (docs/benchmarks.md). Results agree to "
+                                       "rounding.")
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
@@ -373,7 +377,8 @@ def train_config(task: Task, opts, plan: SweepPlan):
                        sym_samples=int(opts.sym_samples), quiet=True, eval_batch_size=int(opts.eval_batch_size),
                        lane_groups=opts.lane_groups, compile_cache=opts.compile_cache,
                        augment_per=opts.augment_per, compact_stopped=bool(opts.compact_stopped),
-                       max_group_lanes=int(opts.max_group_lanes))
+                       max_group_lanes=int(opts.max_group_lanes),
+                       cpu_fusion_emitters=bool(opts.cpu_fusion_emitters))
 
 
 def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:

@@ -103,6 +103,12 @@ class TrainConfig:
         large weights; the state of every lane stays on the device. The test
         evaluation runs in consecutive parts of as many lanes. Results agree to
         rounding, as for compact_stopped.
+      cpu_fusion_emitters: compile the epoch and evaluation programs with XLA:CPU's
+        fusion emitters (off by default: they compile much more slowly). Whether
+        their code runs faster depends on the model (docs/benchmarks.md: Task 2's
+        vanilla epochs 23 % faster, its shared ones 15 % slower, Task 1's no
+        faster); for long CPU runs of a model where they pay. Results agree to
+        rounding. No effect on other backends.
       augment_per: how augment lanes draw group elements. 'example': every
         training example its own (key fold_in(epoch key, position in the
         epoch)); 'batch': one per training batch, applied to all its examples
@@ -129,3 +135,4 @@ class TrainConfig:
     compact_stopped: bool = True
     compact_min_flops: float | None = None
     max_group_lanes: int = 0
+    cpu_fusion_emitters: bool = False

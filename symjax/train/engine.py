@@ -312,6 +312,7 @@ def _evaluation_program(fns: LaneFns, config: TrainConfig) -> ep.EvalProgram:
         loss=config.loss,
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
+        fusion_emitters=config.cpu_fusion_emitters,
     )
 
 
@@ -436,7 +437,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
                                                                       devices)
     program_fields = dict(init_fn=fns.init, apply_fn=fns.apply, augment_fn=fns.augment, penalty_fn=fns.penalty,
                           loss=config.loss, eval_batch_size=int(config.eval_batch_size),
-                          augment_per=config.augment_per)
+                          augment_per=config.augment_per, fusion_emitters=config.cpu_fusion_emitters)
     flops = ep.example_flops(fns.init, fns.apply, config.loss, pool_x, pool_y) if config.lane_groups == "auto" else 0.0
     planned = group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch, flops)
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,

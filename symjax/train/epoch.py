@@ -78,6 +78,7 @@ class TrainProgram:
     steps: int  # padded steps per epoch (max over lanes)
     eval_batch_size: int
     augment_per: str = "example"  # 'example' | 'batch' (TrainConfig.augment_per)
+    fusion_emitters: bool = False  # XLA:CPU fusion emitters for this program (TrainConfig.cpu_fusion_emitters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +90,7 @@ class EvalProgram:
     loss: str
     eval_batch_size: int
     sym_samples: int
+    fusion_emitters: bool = False  # XLA:CPU fusion emitters for this program (TrainConfig.cpu_fusion_emitters)
 
 
 def _gather(tree, idx: jnp.ndarray):
@@ -166,35 +168,39 @@ def _mean_loss(apply_fn, loss, params, pool_x, pool_y, idx, n, chunk) -> jnp.nda
     return chunked_sums(values, idx, n, chunk)[0] / jnp.maximum(n, 1)
 
 
-# XLA:CPU's fusion emitters compile these programs much more slowly than its older loop emitters,
-# and the programs run no faster with them (docs/benchmarks.md, "What changed for issue 15").
-CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+def _cpu_options(fusion_emitters: bool) -> dict:
+    """XLA:CPU's fusion emitters compile much more slowly than its older loop emitters; whether their
+    code runs faster depends on the model (Task 1: no; Task 2 vanilla: 23 % faster epochs; Task 2
+    shared: 15 % slower; docs/benchmarks.md). Off unless asked for (TrainConfig.cpu_fusion_emitters)."""
+    return {"xla_cpu_use_fusion_emitters": bool(fusion_emitters)}
 
 
-def _epoch_options() -> dict | None:
+def _epoch_options(fusion_emitters: bool = False) -> dict | None:
     """XLA options for the programs that run every epoch. Decided at call time, after any
     jax.distributed.initialize()."""
-    return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
+    return _cpu_options(fusion_emitters) if jax.default_backend() == "cpu" else None
 
 
-def _one_off_options() -> dict | None:
+def _one_off_options(fusion_emitters: bool = False) -> dict | None:
     """XLA options for programs that run once per sweep (init, evaluation).
 
     On CPU, LLVM optimization of vectorized threefry (every jax.random call)
     takes seconds per call site; a program that runs once is compiled
     without it. Decided at call time, after any jax.distributed.initialize().
     """
-    return {"xla_backend_optimization_level": 0, **CPU_OPTIONS} if jax.default_backend() == "cpu" else None
+    if jax.default_backend() != "cpu":
+        return None
+    return {"xla_backend_optimization_level": 0, **_cpu_options(fusion_emitters)}
 
 
 @functools.cache
-def _one_off_jit(fn: Callable) -> Callable:
-    return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options())
+def _one_off_jit(fn: Callable, fusion_emitters: bool = False) -> Callable:
+    return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options(fusion_emitters))
 
 
 @functools.cache
-def _epoch_jit(fn: Callable, static_argname: str) -> Callable:
-    return jax.jit(fn, static_argnames=(static_argname,), compiler_options=_epoch_options())
+def _epoch_jit(fn: Callable, static_argname: str, fusion_emitters: bool = False) -> Callable:
+    return jax.jit(fn, static_argnames=(static_argname,), compiler_options=_epoch_options(fusion_emitters))
 
 
 def init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, init_fn: Callable) -> TrainState:
@@ -319,8 +325,8 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
 def train_epoch(state: TrainState, lanes: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
                 prog: TrainProgram):
     """One epoch (0-based index `epoch`) for all lanes, after epoch_randomness. Returns (state, val_loss (L,))."""
-    return _epoch_jit(_train_epoch, "prog")(state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper,
-                                            prog=prog)
+    return _epoch_jit(_train_epoch, "prog", prog.fusion_emitters)(state, lanes, order, aug_key_data, pool_x, pool_y,
+                                                                  epoch, hyper, prog=prog)
 
 
 def _train_epoch(state: TrainState, lanes: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
@@ -346,7 +352,7 @@ def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, h
     by the program's steps), or None where the backend does not count them.
     """
     order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
-    compiled = _epoch_jit(_train_epoch, "prog").lower(state, lanes, order, aug_key_data, pool_x, pool_y, epoch,
+    compiled = _epoch_jit(_train_epoch, "prog", prog.fusion_emitters).lower(state, lanes, order, aug_key_data, pool_x, pool_y, epoch,
                                                       hyper, prog=prog).compile()
     flops = _counted_flops(compiled)
     return flops * prog.steps if flops is not None else None
@@ -423,13 +429,13 @@ def evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x
 
     Returns (test_loss, test_acc, sym_error), each float32 (L,) (jitted, once per sweep).
     """
-    return _one_off_jit(_evaluate)(state, use_best, lanes, pool_x, pool_y, prog=prog)
+    return _one_off_jit(_evaluate, prog.fusion_emitters)(state, use_best, lanes, pool_x, pool_y, prog=prog)
 
 
 def compile_evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y,
                      prog: EvalProgram) -> None:
     """Compiles the program `evaluate` runs for these arguments, without running it."""
-    _one_off_jit(_evaluate).lower(state, use_best, lanes, pool_x, pool_y, prog=prog).compile()
+    _one_off_jit(_evaluate, prog.fusion_emitters).lower(state, use_best, lanes, pool_x, pool_y, prog=prog).compile()
 
 
 def _evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y, prog: EvalProgram):

@@ -32,6 +32,8 @@ def validate_config(config: TrainConfig) -> None:
             or not config.compact_min_flops >= 0):
         raise ValueError(f"TrainConfig.compact_min_flops: expected None or a number >= 0, got "
                          f"{config.compact_min_flops!r}")
+    if not isinstance(config.cpu_fusion_emitters, (bool, np.bool_)):
+        raise ValueError(f"TrainConfig.cpu_fusion_emitters: expected a bool, got {config.cpu_fusion_emitters!r}")
     if not isinstance(config.max_group_lanes, numbers.Integral) or isinstance(config.max_group_lanes, bool) \
             or config.max_group_lanes < 0:
         raise ValueError(f"TrainConfig.max_group_lanes: expected an int >= 0 (0 = no limit), got "
