@@ -358,7 +358,7 @@ def stable_argsort_by_ranking(values: jnp.ndarray) -> jnp.ndarray:
     before = (values[None, :] < values[:, None]) | ((values[None, :] == values[:, None])
                                                     & (points[None, :] < points[:, None]))
     rank = jnp.sum(before, axis=1, dtype=jnp.int32)  # rank[a]: how many points precede a
-    return jnp.sum(jnp.where(rank[:, None] == points[None, :], points[:, None], 0), axis=0, dtype=jnp.int32)
+    return inverse_by_matching(rank)  # position p holds the a with rank[a] = p
 
 
 def _compose_choices(xp, tables, picks, degree):

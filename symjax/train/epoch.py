@@ -352,8 +352,8 @@ def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, h
     by the program's steps), or None where the backend does not count them.
     """
     order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
-    compiled = _epoch_jit(_train_epoch, "prog", prog.fusion_emitters).lower(state, lanes, order, aug_key_data, pool_x, pool_y, epoch,
-                                                      hyper, prog=prog).compile()
+    compiled = _epoch_jit(_train_epoch, "prog", prog.fusion_emitters).lower(
+        state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper, prog=prog).compile()
     flops = _counted_flops(compiled)
     return flops * prog.steps if flops is not None else None
 
