@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import jax
 import jax.numpy as jnp
@@ -868,3 +869,34 @@ def test_rerun_from_the_persistent_cache_is_bitwise_equal(tmp_path):
     assert [strip(r) for r in warm.rows] == [strip(r) for r in cold.rows]
     for a, b in zip(jax.tree.leaves(warm.params), jax.tree.leaves(cold.params)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compaction_is_priced_in_modelled_seconds(monkeypatch):
+    # The default gate: (rows - kept) * buckets.row_epoch_s * horizon >= recompile_s, from the program's
+    # FLOP count and shape alone; compact_min_flops replaces it by a FLOP threshold; no count: always.
+    prog = types.SimpleNamespace(batch=32, steps=96)
+    group = types.SimpleNamespace(flops=2.15e11, prog=prog, rows=lambda: 6)
+    costs = buckets.CPU_COSTS
+    per_row = buckets.row_epoch_s(2.15e11, 6, 32, 96, costs)
+    assert per_row == pytest.approx(96 * (costs.lane_step_s + 32 * costs.example_s) + 2.15e11 / 6 * costs.flop_s)
+    enough = int(np.ceil(costs.recompile_s / (3 * per_row)))
+    config = MAIN_CONFIG
+    assert engine._compaction_pays(group, 3, enough, config)
+    assert not engine._compaction_pays(group, 3, enough - 1, config)
+    flop_gate = dataclasses.replace(config, compact_min_flops=2.15e11 * 0.5 * 10)
+    assert engine._compaction_pays(group, 3, 10, flop_gate) and not engine._compaction_pays(group, 3, 9, flop_gate)
+    assert engine._compaction_pays(types.SimpleNamespace(flops=None, prog=prog, rows=lambda: 6), 3, 0, config)
+
+
+@pytest.mark.parametrize("epoch, early_stopping, horizon", [(5, True, 15), (40, True, 40), (240, True, 10),
+                                                             (40, False, 210)])
+def test_compaction_forecasts_as_many_epochs_as_trained(monkeypatch, epoch, early_stopping, horizon):
+    # With early stopping, lanes that have trained e epochs are forecast to train e more (at least
+    # patience, at most the epochs left); without it, they train every epoch left.
+    seen = []
+    monkeypatch.setattr(engine, "_compaction_pays", lambda g, n_rows, h, config: seen.append(h) or False)
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=250, patience=15, early_stopping=early_stopping)
+    group = types.SimpleNamespace(members=np.arange(4), rows=lambda: 4)
+    stopped = np.array([True, True, True, False])
+    assert engine._compact([group], [], stopped, epoch, config, engine._local_devices()) == [group]
+    assert seen == [horizon]

@@ -26,13 +26,19 @@ import numpy as np
 
 
 class CostModel(NamedTuple):
-    """Seconds of each part of the modelled sweep time (see the module docstring)."""
+    """Seconds of each part of the modelled sweep time (see the module docstring).
+
+    recompile_s: a program built during training (a compaction's, TrainConfig.compact_stopped):
+    traced, lowered and compiled in the training loop, alone, where compile_s prices the programs
+    compiled ahead, several at once.
+    """
 
     compile_s: float
     step_s: float
     lane_step_s: float
     example_s: float
     flop_s: float = 0.0
+    recompile_s: float = 0.0
 
 
 # Estimated on the 2-core CPU of docs/benchmarks.md from Task 1 sweeps of 18 lanes. Steady epochs of one
@@ -41,8 +47,21 @@ class CostModel(NamedTuple):
 # (85 kFLOP; its per-channel matmuls are small and run at a lower rate). 1.35 us + F / (300 GFLOP/s)
 # is within 2.6x of all four (a constant 1.5 us was 2.6x and 2.9x too low at n_blocks=20). One program
 # per shape ran 0.165 s for 81,648 real slots in 134 steps of 6 lanes at n_blocks=5 (~0.3 ms per
-# step, lanes included). An epoch program compiles in 0.9-1.1 s (fusion emitters off).
-CPU_COSTS = CostModel(compile_s=1.2, step_s=2e-4, lane_step_s=2e-5, example_s=1.35e-6, flop_s=1 / 300e9)
+# step, lanes included). An epoch program compiles in 0.9-1.1 s (fusion emitters off). A compaction's
+# program cost 2.4-2.8 s in the training loop (Task 2 vanilla, hidden 3, the machine otherwise quiet).
+CPU_COSTS = CostModel(compile_s=1.2, step_s=2e-4, lane_step_s=2e-5, example_s=1.35e-6, flop_s=1 / 300e9,
+                      recompile_s=2.4)
+# Not measured yet (no accelerator lent): a compilation ~1 s, ~10 TFLOP/s, per-step terms unknown (0).
+ACCELERATOR_COSTS = CostModel(compile_s=1.0, step_s=0.0, lane_step_s=0.0, example_s=0.0, flop_s=1e-13,
+                              recompile_s=1.0)
+
+
+def row_epoch_s(program_flops: float, rows: int, batch: int, steps: int, costs: CostModel) -> float:
+    """Modelled seconds one row (lane) of a program of `rows` rows, `batch` x `steps` slots per row and
+    `program_flops` FLOPs per epoch (XLA's count, all rows) adds to its epoch:
+    steps * (lane_step_s + batch * example_s) + program_flops / rows * flop_s (the terms of
+    `bucket_cost` that grow with the lanes)."""
+    return steps * (costs.lane_step_s + batch * costs.example_s) + program_flops / rows * costs.flop_s
 
 
 def bucket_cost(batch_size: np.ndarray, n_steps: np.ndarray, epochs: int, costs: CostModel,

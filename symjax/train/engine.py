@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from symjax.train import compile_cache
+from symjax.train import buckets, compile_cache
 from symjax.train import epoch as ep
 from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
@@ -112,35 +112,40 @@ class _Retired:
     state: ep.TrainState
 
 
-def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epochs_left: int,
-             config: TrainConfig, devices: "_Devices") -> list[_Group]:
+def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epoch: int, config: TrainConfig,
+             devices: "_Devices") -> list[_Group]:
     """Groups whose program computes at least twice the rows their active lanes need are replaced by a
-    group of their active lanes (TrainConfig.compact_stopped), where that saves at least
-    config.compact_min_flops (XLA's count) over the epochs the active lanes surely still run: the
-    epochs left, or with early stopping at most `patience` of them. The stopped lanes go to `retired`.
-    Depends only on the lanes' stopping epochs and the programs, so a resumed run can replay it."""
+    group of their active lanes (TrainConfig.compact_stopped), where `_compaction_pays` over the epochs
+    the active lanes are forecast to still run: the epochs left, or with early stopping as many as they
+    have trained so far (at least `patience`, at most the epochs left). The stopped lanes go to `retired`.
+    Depends only on the epoch, the lanes' stopping epochs and the programs, so a resumed run can replay it."""
     if not config.compact_stopped:
         return groups
-    horizon = min(epochs_left, config.patience) if config.early_stopping else epochs_left
+    epochs_left = config.max_epochs - epoch
+    horizon = min(epochs_left, max(config.patience, epoch)) if config.early_stopping else epochs_left
     out = []
     for g in groups:
         keep = np.flatnonzero(~stopped[g.members])
         n_rows = _compacted_rows(len(keep), devices.count)
-        saved = None if g.flops is None else g.flops * (1 - n_rows / g.rows()) * horizon
-        if 0 < len(keep) and 2 * n_rows <= g.rows() and (saved is None or saved >= _min_flops(config)):
+        if 0 < len(keep) and 2 * n_rows <= g.rows() and _compaction_pays(g, n_rows, horizon, config):
             g, gone = g.split(keep, devices)
             retired.append(gone)
         out.append(g)
     return out
 
 
-def _min_flops(config: TrainConfig) -> float:
-    """config.compact_min_flops, or its platform default: about one epoch-program compilation's worth of
-    compute (CPU: ~1 s at the ~50 GFLOP/s the engine's small batched matmuls reach; accelerators: ~1 s at
-    ~10 TFLOP/s)."""
+def _compaction_pays(g: _Group, n_rows: int, horizon: int, config: TrainConfig) -> bool:
+    """Whether shrinking g's program to n_rows rows saves more than the new program costs over `horizon`
+    epochs. With config.compact_min_flops: the FLOPs saved (XLA's count) reach it. Else in modelled
+    seconds (`buckets.CostModel` of the backend): (rows - n_rows) * `buckets.row_epoch_s` * horizon
+    >= recompile_s. A program without a FLOP count always shrinks."""
+    if g.flops is None:
+        return True
     if config.compact_min_flops is not None:
-        return float(config.compact_min_flops)
-    return 5e10 if jax.default_backend() == "cpu" else 1e13
+        return g.flops * (1 - n_rows / g.rows()) * horizon >= config.compact_min_flops
+    costs = buckets.CPU_COSTS if jax.default_backend() == "cpu" else buckets.ACCELERATOR_COSTS
+    saved_s = (g.rows() - n_rows) * buckets.row_epoch_s(g.flops, g.rows(), g.prog.batch, g.prog.steps, costs)
+    return saved_s * horizon >= costs.recompile_s
 
 
 class LaneFns(NamedTuple):
@@ -269,8 +274,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
     if start_epoch > 0:  # a resumed run: shrink the groups as the run that saved the checkpoint did
         epochs = merged(lambda s: s.epochs)
         for epoch in range(start_epoch):
-            groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), config.max_epochs - epoch, config,
-                                 devices)
+            groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), epoch, config, devices)
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
@@ -278,7 +282,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
         for epoch in range(start_epoch, config.max_epochs):
             if stopped.all():
                 break
-            groups[:] = _compact(groups, retired, stopped, config.max_epochs - epoch, config, devices)
+            groups[:] = _compact(groups, retired, stopped, epoch, config, devices)
             epoch_start = time.perf_counter()
             # A group whose lanes have all stopped would leave its state unchanged: skip it.
             running = [g for g in groups if not stopped[g.members].all()]
