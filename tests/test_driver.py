@@ -53,6 +53,21 @@ def test_engine_settings_reach_the_train_config():
     assert (config.lane_groups, config.compile_cache, config.quiet) == ("auto", "off", True)
 
 
+def test_fusion_emitters_follow_the_task_unless_a_flag_says_otherwise():
+    # 'auto': on for the architectures the task lists (Task 2's dense vanilla), off elsewhere; 'on' / 'off' win.
+    plans = {p.architecture: p for p in t2.TASK.plan_sweeps(parse(t2.TASK, "--hidden=3"))}
+    assert {"vanilla", "shared"} <= set(plans)
+    for flag, want in [("auto", {"vanilla": True, "shared": False}), ("on", {"vanilla": True, "shared": True}),
+                       ("off", {"vanilla": False, "shared": False})]:
+        opts = parse(t2.TASK, "--hidden=3", f"--cpu_fusion_emitters={flag}")
+        for arch, on in want.items():
+            assert driver.train_config(t2.TASK, opts, plans[arch]).cpu_fusion_emitters is on
+    task1_opts = parse(t1.TASK)
+    assert not driver.train_config(t1.TASK, task1_opts, t1.TASK.plan_sweeps(task1_opts)[0]).cpu_fusion_emitters
+    with pytest.raises(ValueError, match=r"--cpu_fusion_emitters: expected 'auto', 'on' or 'off', got 'yes'"):
+        t1.Options(cpu_fusion_emitters="yes").validate()
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--seeds=0,0"], "--seeds"), (["--seeds=x"], "--seeds"), (["--lr=inf"], "--lr"), (["--lr=nan"], "--lr"),
     (["--lr=0"], "--lr"), (["--n_blocks=2,2"], "--n_blocks"), (["--n_blocks=2,x"], "--n_blocks"),

@@ -115,10 +115,11 @@ class CommonOptions:
                                   "memory of the training step's temporaries for large models, e.g. the MNIST "
                                   "generic weight (0.1 GB per lane); the test evaluation runs in parts of as "
                                   "many lanes.")
-    cpu_fusion_emitters: bool = option(False, "Compile the epoch and evaluation programs with XLA:CPU's fusion "
-                                       "emitters: slower compilation; faster epochs for some models (Task 2 "
-                                       "vanilla), slower for others (docs/benchmarks.md). Results agree to "
-                                       "rounding.")
+    cpu_fusion_emitters: str = option("auto", "XLA:CPU's fusion emitters for the epoch and evaluation programs: "
+                                      "'auto' = on for the architectures the task measured faster with them "
+                                      "(Task 2's vanilla), off for the rest; 'on'; 'off'. They compile more "
+                                      "slowly and speed some models up, others down (docs/benchmarks.md). "
+                                      "Results agree to rounding.", ("auto", "on", "off"))
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
@@ -155,6 +156,9 @@ class CommonOptions:
             raise ValueError(f"--augment_per: expected 'example' or 'batch', got {self.augment_per!r}")
         if self.lane_groups not in ("shape", "single", "auto"):
             raise ValueError(f"--lane_groups: expected 'shape', 'single' or 'auto', got {self.lane_groups!r}")
+        if self.cpu_fusion_emitters not in ("auto", "on", "off"):
+            raise ValueError(f"--cpu_fusion_emitters: expected 'auto', 'on' or 'off', got "
+                             f"{self.cpu_fusion_emitters!r}")
         if not isinstance(self.compile_cache, str) or not self.compile_cache:
             raise ValueError(f"--compile_cache: expected 'auto', 'off' or a folder, got {self.compile_cache!r}")
         if not self.out_dir:
@@ -319,6 +323,8 @@ class Task:
       write_report(opts, rows, extra_md) -> [paths]: optional, report.md into opts.out_dir for a task
         without a table of the study (e.g. the discovery experiments); default
         ``symjax.report.write_report(number, ...)``
+    cpu_fusion_emitters: architectures whose programs compile with XLA:CPU's fusion emitters under
+      --cpu_fusion_emitters=auto: those measured faster with them (docs/benchmarks.md).
     """
 
     name: str
@@ -339,6 +345,7 @@ class Task:
     write_report: Callable | None = None
     labels: Mapping = dataclasses.field(default_factory=dict)
     departures: tuple = ()
+    cpu_fusion_emitters: tuple = ()
 
     @property
     def study(self) -> dict:
@@ -378,7 +385,14 @@ def train_config(task: Task, opts, plan: SweepPlan):
                        lane_groups=opts.lane_groups, compile_cache=opts.compile_cache,
                        augment_per=opts.augment_per, compact_stopped=bool(opts.compact_stopped),
                        max_group_lanes=int(opts.max_group_lanes),
-                       cpu_fusion_emitters=bool(opts.cpu_fusion_emitters))
+                       cpu_fusion_emitters=fusion_emitters(task, opts, plan))
+
+
+def fusion_emitters(task: Task, opts, plan: SweepPlan) -> bool:
+    """Whether the sweep's programs compile with XLA:CPU's fusion emitters (--cpu_fusion_emitters)."""
+    if opts.cpu_fusion_emitters == "auto":
+        return plan.architecture in task.cpu_fusion_emitters
+    return opts.cpu_fusion_emitters == "on"
 
 
 def record_path(opts, plan: SweepPlan, process_index: int = 0, process_count: int = 1) -> str:
