@@ -28,7 +28,8 @@ from symjax.data import tu
 from symjax.layers import GraphLayer, SetLayer, SwapBlockLayer, check_graphs
 from symjax.metrics import symmetry_error
 from symjax.train import Lane, LaneFns, TrainConfig, sweep
-from symjax.train.checkpoint import FINGERPRINT_FILE, CheckpointStore, _quiet_closed_loop_reports
+from symjax.train.checkpoint import (FINGERPRINT_FILE, _FAILED_RESTORE_READS, CheckpointStore, _drop_late_read_logs,
+                                     _quiet_closed_loop_reports)
 from symjax.train.losses import per_example_loss
 from symjax.train.validate import validate_pool, validate_predictions
 from test_engine import _truncate_data_files
@@ -466,3 +467,27 @@ def test_point_pair_orbits_refuses_images_of_different_generator_lists():
 def test_bias_index_map_names_what_it_expected():
     with pytest.raises(TypeError, match="action_out must be a symjax.actions.Action; got PermutationGroup"):
         sharing.bias_index_map(groups.symmetric(3))
+
+
+def test_late_read_failures_of_a_failed_restore_are_not_logged(tmp_path, caplog):
+    # asyncio logs "Task exception was never retrieved" (with a traceback) when a read task of a failed
+    # orbax restore is collected; the filter drops exactly the records naming that checkpoint's folder.
+    damaged, other = tmp_path / "step_4", tmp_path / "step_40"
+    caplog.set_level(logging.DEBUG)
+    _drop_late_read_logs(str(damaged))
+    logger = logging.getLogger("asyncio")
+
+    def log_failed_read(folder):
+        try:
+            raise ValueError(f'OUT_OF_RANGE: Error reading in OCDBT database at local file "{folder}/"')
+        except ValueError:
+            logger.error("Task exception was never retrieved", exc_info=True)
+
+    log_failed_read(damaged)
+    assert "Traceback" not in caplog.text
+    log_failed_read(other)  # another folder, even one whose name extends the damaged one's, is still logged
+    logger.error("an asyncio error without an exception")
+    assert caplog.text.count("Task exception was never retrieved") == 1 and "step_40" in caplog.text
+    assert "an asyncio error without an exception" in caplog.text
+    _drop_late_read_logs(str(damaged))
+    assert logger.filters.count(_FAILED_RESTORE_READS) == 1

@@ -23,6 +23,10 @@ closed" through sys.unraisablehook (hundreds of lines for a sweep state).
 For checkpoints without files_sha256 the restore runs under
 ``_quiet_closed_loop_reports``, which drops exactly those reports; after a
 failed restore it stays installed, since the late reads have no deadline.
+The reads' own failures, when their asyncio tasks are collected, are logged by
+asyncio as "Task exception was never retrieved" with a traceback; a filter on
+the 'asyncio' logger (``_FAILED_RESTORE_READS``) drops the records whose
+exception names a checkpoint whose restore failed, and nothing else.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -193,6 +198,29 @@ def _quiet_closed_loop_reports():
     sys.unraisablehook = previous
 
 
+class _DropFailedRestoreReads(logging.Filter):
+    """Drops log records whose exception names a checkpoint folder in ``paths`` (one that failed to restore)."""
+
+    def __init__(self):
+        super().__init__()
+        self.paths: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not any(path in str(exc) for path in self.paths)
+
+
+_FAILED_RESTORE_READS = _DropFailedRestoreReads()
+
+
+def _drop_late_read_logs(path: str) -> None:
+    """From now on, asyncio's records of failed reads under checkpoint folder `path` are dropped."""
+    _FAILED_RESTORE_READS.paths.add(os.path.join(os.path.abspath(path), ""))
+    logger = logging.getLogger("asyncio")
+    if _FAILED_RESTORE_READS not in logger.filters:
+        logger.addFilter(_FAILED_RESTORE_READS)
+
+
 def _one_line(err: BaseException, limit: int = 300) -> str:
     """``Type: message`` on one line, cut to ``limit`` characters (tensorstore errors embed whole specs)."""
     text = " ".join(f"{type(err).__name__}: {err}".split())
@@ -289,6 +317,7 @@ class CheckpointStore:
                     restored = self._checkpointer.restore(path, target)
                 restored = [np.asarray(restored[k]) for k in sorted(target)]
             except Exception as err:  # orbax/tensorstore raise many types for damaged files
+                _drop_late_read_logs(path)
                 warnings.warn(f"skipping checkpoint {path}: cannot be restored ({_one_line(err)})")
                 continue
             bad = [(k, r.shape, r.dtype, t.shape, t.dtype) for (k, t), r in zip(sorted(target.items()), restored)
