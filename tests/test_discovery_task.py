@@ -238,3 +238,13 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
     again = driver.run(task, opts)
     first = [json.loads(line) for line in open(tmp_path / "set_sum" / "results.jsonl")]
     assert [r["test_l1"] for r in again] == [r["test_l1"] for r in first]
+
+
+def test_offset_pairs_are_judged_against_the_datas_translations():
+    # The penalty ties W[t, p] to W[t + b, p + b']; a translation by b steps moves pixels by stride * b.
+    # None of the reference's MNIST pairs agrees with that (stride 2 on the 56-pixel canvas).
+    line = dt.offset_agreement([(0, 0), (16, 4), (8, 4), (16, 2), (2, 4), (30, 4)], 2, 56, 28)
+    assert "(0, 0) ties nothing" in line and "(2, 4) agrees" in line and "(30, 4) agrees" in line
+    assert "(16, 4) does not (2 b = 32 mod 56)" in line and "(8, 4) does not" in line and "(16, 2) does not" in line
+    assert "(1, 1) agrees" in dt.offset_agreement([(1, 1)], 1, 10, 10)
+    assert "(0, 3) does not" in dt.offset_agreement([(0, 3)], 1, 10, 10)

@@ -378,7 +378,31 @@ def notes(opts: Options, data: dict) -> list[str]:
         lines.append(f"MNIST: {first.info['describe']}; canvas {opts.canvas} x {opts.canvas}.")
     if opts.experiment in IMAGE_EXPERIMENTS:
         lines.append(f"Offset pairs (b, b') of the generic penalty: {opts.offsets}.")
+        generic = model(opts, "generic" if opts.experiment != "translation_1d" else "generic_elu", (0, 0))
+        lines.append(offset_agreement(offset_pairs(opts.offsets), generic.stride, generic.image_shape[0],
+                                      generic.translations[0]))
     return lines
+
+
+def offset_agreement(pairs: list[tuple[int, int]], stride: int, size: int, translations: int) -> str:
+    """Which offset pairs tie only weights that the data's translations tie (a report line).
+
+    The penalty ties W[k, t, p] to W[k, t + b, p + b'] (b on every translation axis, b' on every pixel
+    axis). A translation by b steps moves the pixels by stride * b, so the symmetry ties W[k, t, p] to
+    W[k, t + b, p + stride * b]: a pair agrees with it when b' = stride * b (mod the image size) and
+    b != 0 (mod the translations); (0, 0) ties nothing.
+    """
+    verdicts = []
+    for b, b2 in pairs:
+        if b % translations == 0 and b2 % size == 0:
+            verdicts.append(f"({b}, {b2}) ties nothing")
+        elif b % translations and b2 % size == (stride * b) % size:
+            verdicts.append(f"({b}, {b2}) agrees")
+        else:
+            verdicts.append(f"({b}, {b2}) does not ({stride} b = {(stride * b) % size} mod {size})")
+    return ("Offset pairs against the data's translations (a pair ties W[t, p] to W[t + b, p + b']; the "
+            f"translations tie W[t, p] to W[t + b, p + {stride} b], so a pair agrees when b' = {stride} b mod "
+            f"{size}): " + "; ".join(verdicts) + ".")
 
 
 def run_choices(opts: Options) -> dict:
