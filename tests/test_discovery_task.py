@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -238,6 +239,20 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
     again = driver.run(task, opts)
     first = [json.loads(line) for line in open(tmp_path / "set_sum" / "results.jsonl")]
     assert [r["test_l1"] for r in again] == [r["test_l1"] for r in first]
+    # Another baseline rate retrains the baseline only: the generic sweep does not read it, even from a
+    # record written when its settings still held --baseline_lr.
+    record = tmp_path / "set_sum" / "checkpoints" / "generic" / driver.RECORD_FILE
+    saved = json.loads(record.read_text())
+    saved["settings"]["options"]["baseline_lr"] = opts.baseline_lr
+    record.write_text(json.dumps(saved))
+    with pytest.raises(driver.BadInput, match=r"sweep deepsets \(baseline_lr: saved 0.001, now 0.01\).*remove "
+                                              r".*checkpoints/deepsets to retrain that sweep alone"):
+        driver.run(task, dataclasses.replace(opts, baseline_lr=opts.baseline_lr * 10))
+    shutil.rmtree(tmp_path / "set_sum" / "checkpoints" / "deepsets")
+    changed = driver.run(task, dataclasses.replace(opts, baseline_lr=opts.baseline_lr * 10))
+    by_model = lambda rows, m: [r["test_l1"] for r in rows if r["model"] == m]  # noqa: E731
+    assert by_model(changed, "generic") == by_model(first, "generic")
+    assert by_model(changed, "deepsets") != by_model(first, "deepsets")
 
 
 def test_offset_pairs_are_judged_against_the_datas_translations():
@@ -248,3 +263,12 @@ def test_offset_pairs_are_judged_against_the_datas_translations():
     assert "(16, 4) does not (2 b = 32 mod 56)" in line and "(8, 4) does not" in line and "(16, 2) does not" in line
     assert "(1, 1) agrees" in dt.offset_agreement([(1, 1)], 1, 10, 10)
     assert "(0, 3) does not" in dt.offset_agreement([(0, 3)], 1, 10, 10)
+
+
+def test_a_sweep_settings_hold_only_the_options_it_reads():
+    opts = dt.TASKS["mnist"].options()
+    plans = {p.architecture: p for p in dt.plan_sweeps(opts)}
+    cnn = driver.sweep_settings(dt.TASKS["mnist"], opts, plans["cnn"])["options"]
+    soft = driver.sweep_settings(dt.TASKS["mnist"], opts, plans["soft"])["options"]
+    assert "baseline_lr" in cnn and not {"lr", "init_std", "lams", "l1"} & set(cnn)
+    assert "baseline_lr" not in soft and {"lr", "init_std", "lams"} <= set(soft)

@@ -298,6 +298,14 @@ def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool) -> list
     return lanes
 
 
+def sweep_ignores(opts: Options, plan: driver.SweepPlan) -> tuple:
+    """Options a sweep does not read: the baseline trains at --baseline_lr with its own initialisation and
+    no penalty; the generic, soft and hard models never read --baseline_lr."""
+    if plan.architecture == BASELINES[opts.experiment]:
+        return ("lr", "init_std", "lams", "l1")
+    return ("baseline_lr",)
+
+
 def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
     return dm.lane_fns(sweep_model(opts, plan))
 
@@ -434,7 +442,8 @@ def _task(experiment: str) -> driver.Task:
         plan_fields=("models", "offsets"), plan_sweeps=plan_sweeps, load_data=load_data, build_pool=build_pool,
         build_lanes=build_lanes, lane_fns=lane_fns, notes=notes, after_sweep=after_sweep,
         write_figures=write_figures, write_report=write_report,
-        labels={"models": "models", "lams": "λ", "train_sizes": "training-set sizes", "offsets": "offsets"})
+        labels={"models": "models", "lams": "λ", "train_sizes": "training-set sizes", "offsets": "offsets"},
+        sweep_ignores=sweep_ignores)
 
 
 TASKS = {experiment: _task(experiment) for experiment in EXPERIMENTS}

@@ -325,6 +325,9 @@ class Task:
         ``symjax.report.write_report(number, ...)``
     cpu_fusion_emitters: architectures whose programs compile with XLA:CPU's fusion emitters under
       --cpu_fusion_emitters=auto: those measured faster with them (docs/benchmarks.md).
+    sweep_ignores(opts, plan) -> option names the sweep's numbers do not depend on: optional; left out of
+      its resume settings, so that after changing one (e.g. a baseline's learning rate) --resume reuses
+      the sweeps that do not read it.
     """
 
     name: str
@@ -346,6 +349,7 @@ class Task:
     labels: Mapping = dataclasses.field(default_factory=dict)
     departures: tuple = ()
     cpu_fusion_emitters: tuple = ()
+    sweep_ignores: Callable | None = None
 
     @property
     def study(self) -> dict:
@@ -356,10 +360,24 @@ class Task:
 
 
 def sweep_settings(task: Task, opts, plan: SweepPlan) -> dict:
-    """Everything a sweep's numbers depend on: its plan and every option not in RUN_CONTROL or plan_fields."""
+    """Everything a sweep's numbers depend on: its plan and every option not in RUN_CONTROL or plan_fields,
+    nor among the options the task says this sweep ignores (Task.sweep_ignores)."""
+    ignored = _ignored_options(task, opts, plan)
     options = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)
-               if f.name not in RUN_CONTROL and f.name not in task.plan_fields}
+               if f.name not in RUN_CONTROL and f.name not in task.plan_fields and f.name not in ignored}
     return _json_normal({"task": task.name, "plan": dataclasses.asdict(plan), "options": options})
+
+
+def _ignored_options(task: Task, opts, plan: SweepPlan) -> frozenset:
+    return frozenset(task.sweep_ignores(opts, plan)) if task.sweep_ignores is not None else frozenset()
+
+
+def saved_settings(task: Task, opts, plan: SweepPlan, saved: dict) -> dict:
+    """A sweep record's settings without the options this sweep ignores (records written before
+    Task.sweep_ignores named them hold them too)."""
+    ignored = _ignored_options(task, opts, plan)
+    options = {k: v for k, v in saved.get("options", {}).items() if k not in ignored}
+    return dict(saved, options=options)
 
 
 def settings_diff(saved: dict, current: dict) -> list[str]:
@@ -449,14 +467,17 @@ def check_resume(task: Task, opts, plans: list[SweepPlan]) -> None:
             saved = _read_json(path)
             if saved is None:
                 continue
-            diffs = [d for d in settings_diff(saved.get("settings", {}), current)
+            diffs = [d for d in settings_diff(saved_settings(task, opts, plan, saved.get("settings", {})), current)
                      if d.split(":", 1)[0] not in CONTINUABLE]
             if diffs:
-                problems.append(f"sweep {plan.name} ({'; '.join(diffs)})")
+                problems.append((plan.name, f"sweep {plan.name} ({'; '.join(diffs)})"))
                 break
     if problems:
-        raise ValueError(f"--resume: {opts.out_dir} holds a run with other settings: {', '.join(problems)}; use "
-                         "that run's flags, another --out_dir, or --overwrite to replace it")
+        folders = ", ".join(os.path.join(opts.out_dir, "checkpoints", name) for name, _ in problems)
+        raise ValueError(f"--resume: {opts.out_dir} holds a run with other settings: "
+                         f"{', '.join(text for _, text in problems)}; use that run's flags, another --out_dir, "
+                         f"--overwrite to replace it, or remove {folders} to retrain "
+                         f"{'that sweep alone' if len(problems) == 1 else 'those sweeps alone'}")
 
 
 def prepare(task: Task, opts) -> list[SweepPlan]:
@@ -598,7 +619,8 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
             record = record_path(opts, plan, jax.process_index(), jax.process_count())
             settings = sweep_settings(task, opts, plan)
             saved = _read_json(record) if opts.resume else None
-            if saved is not None and saved.get("settings") == settings and saved.get("rows") is not None:
+            if (saved is not None and saved.get("rows") is not None
+                    and saved_settings(task, opts, plan, saved.get("settings", {})) == settings):
                 rows, entry = saved["rows"], _log_entry(plan.name, saved["rows"], "finished earlier, reused")
                 progress.sweep_skipped(plan.name, f"finished earlier with the same settings; {len(rows)} rows reused")
             else:
