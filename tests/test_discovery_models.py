@@ -86,6 +86,88 @@ def test_cnn_valid_stride_counts_positions():
                                rtol=1e-5)
 
 
+CNN_SHAPES = [  # (classes, image, kernel, stride): 1-D, 2-D and 3-D, kernel = image, strides that do not divide
+    (5, (10,), (4,), 1), (3, (11,), (4,), 3), (2, (7,), (7,), 2),
+    (3, (10, 10), (5, 5), 1), (2, (7, 9), (3, 4), 2), (4, (12, 12), (6, 6), 2), (2, (9, 8), (4, 3), 3),
+    (2, (6, 6), (6, 6), 1), (10, (20, 20), (10, 10), 2), (2, (5, 6, 7), (2, 3, 4), 2),
+]
+
+
+@pytest.mark.parametrize("padding", ["valid", "circular"])
+@pytest.mark.parametrize("classes, image_shape, kernel, stride", CNN_SHAPES)
+def test_cnn_gather_matmul_equals_conv_general_dilated(classes, image_shape, kernel, stride, padding):
+    """apply (row gather @ banded kernel) = apply_conv (lax.conv_general_dilated): values and gradients."""
+    model = dm.CNN(classes, image_shape, kernel, stride=stride, padding=padding)
+    k1, k2, k3 = jax.random.split(KEY, 3)
+    params = {**model.init(k1), "bias": jax.random.normal(k2, (classes,))}
+    x = jax.random.normal(k3, (3,) + image_shape)
+    np.testing.assert_allclose(jax.jit(model.apply)(params, x), jax.jit(model.apply_conv)(params, x),
+                               rtol=1e-5, atol=1e-6)
+    w = jax.random.normal(jax.random.key(7), (3, classes))
+
+    def grad(apply):  # kernel, bias and input gradients of a nonlinear function of the logits
+        return jax.jit(jax.grad(lambda p, v: jnp.sum(w * apply(p, v) ** 2), argnums=(0, 1)))(params, x)
+
+    fast, ref = grad(model.apply), grad(model.apply_conv)
+    assert jax.tree.structure(fast) == jax.tree.structure(ref)
+    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    counts = [-(-d // stride) if padding == "circular" else (d - k) // stride + 1 for d, k in zip(image_shape, kernel)]
+    assert model.positions == tuple(counts)
+    assert jax.eval_shape(model.apply_conv, params, x).shape == (3, classes)
+
+
+def test_cnn_gather_matmul_equals_conv_under_vmap_over_lanes():
+    """The engine's setting: params and batches with a leading lane axis."""
+    model = dm.build_model("mnist", "cnn", canvas=40)
+    params = jax.vmap(model.init)(jax.random.split(KEY, 3))
+    params = {**params, "bias": jax.random.normal(jax.random.key(1), (3, 10))}
+    x = jax.random.uniform(jax.random.key(2), (3, 5, 40, 40))
+    np.testing.assert_allclose(jax.jit(jax.vmap(model.apply))(params, x),
+                               jax.jit(jax.vmap(model.apply_conv))(params, x), rtol=1e-5, atol=1e-6)
+
+
+def test_cnn_correlation_index_maps_rows_and_kernel_offsets():
+    rows, band = dm.correlation_index((5, 6), (2, 3), 2, "circular")  # positions 3 x 3, wrapped
+    assert rows.dtype == band.dtype == np.int32 and not rows.flags.writeable and not band.flags.writeable
+    np.testing.assert_array_equal(rows, [[0, 1], [2, 3], [4, 0]])
+    assert band.shape == (2 * 6, 3)
+    # kernel row j, column x, position q: the weight (j, (x - 2 q) mod 6) where that is < 3, else 6 (zero)
+    for j, col, q in itertools.product(range(2), range(6), range(3)):
+        off = (col - 2 * q) % 6
+        assert band[j * 6 + col, q] == (j * 3 + off if off < 3 else 6)
+    rows, band = dm.correlation_index((5, 6), (2, 3), 2, "valid")  # positions 2 x 2
+    np.testing.assert_array_equal(rows, [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(band[:6, 1], [6, 6, 0, 1, 2, 6])  # q = 1 covers columns 2-4, no wrap
+
+
+def test_mnist_cnn_is_one_gather_and_one_matmul_in_training_and_symmetry_error():
+    model = dm.build_model("mnist", "cnn")
+    assert model.positions == (15, 15)
+    params = jax.eval_shape(model.init, KEY)
+    x = jax.ShapeDtypeStruct((4, 56, 56), jnp.float32)
+    for fn in (jax.grad(lambda p, v: jnp.sum(model.apply(p, v))), lambda p, v: model.symmetry_error(p, KEY, v)):
+        names = [e.primitive.name for e in jax.make_jaxpr(fn)(params, x).jaxpr.eqns]
+        assert "conv_general_dilated" not in names and "dot_general" in names
+    dots = [e for e in jax.make_jaxpr(model.apply)(params, x).jaxpr.eqns if e.primitive.name == "dot_general"]
+    assert len(dots) == 1 and [tuple(v.aval.shape) for v in dots[0].invars] == [(4, 15, 28 * 56), (28 * 56, 150)]
+
+
+def test_cnn_symmetry_error_goes_through_apply():
+    calls = []
+
+    class Spy(dm.CNN):
+        def apply(self, params, x):
+            calls.append(x.shape)
+            return super().apply(params, x)
+
+    model, spy = dm.CNN(3, (6, 6), (3, 3), stride=2), Spy(3, (6, 6), (3, 3), stride=2)
+    params = model.init(KEY)
+    x = jax.random.normal(jax.random.key(3), (4, 6, 6))
+    np.testing.assert_allclose(spy.symmetry_error(params, KEY, x), model.symmetry_error(params, KEY, x))
+    assert calls
+
+
 def test_mnist_sized_generic_model_is_one_matmul():
     model = dm.TranslationModel(10, (56, 56), stride=2, activation="elu")
     assert model.weight_shape == (10, 28, 28, 56, 56)

@@ -50,6 +50,17 @@ def test_report_choices_follow_the_run_options():
     assert mse["loss"].startswith("mean squared error") and "GCN" not in mse
     t1d = dataclasses.replace(dt.TASKS["translation_1d"].options(), lr=0.05)
     assert "learning rate 0.05 (the reference gives 0.01)" in dt.run_choices(t1d)["training"]
+    assert "baselines 0.001;" in dt.run_choices(t1d)["training"]
+
+
+def test_mnist_cnn_baseline_defaults_to_lr_0_1_and_the_report_says_why():
+    defaults = {e: dt.TASKS[e].options().baseline_lr for e in dt.EXPERIMENTS}
+    assert defaults == {"set_sum": 1e-3, "translation_1d": 1e-3, "translation_2d": 1e-3, "mnist": 0.1, "degree": 1e-3}
+    mnist = dt.TASKS["mnist"].options()
+    assert f"baselines 0.1 ({dt.BASELINE_LR_NOTES['mnist']})" in dt.run_choices(mnist)["training"]
+    assert "cnn_baseline.md" in dt.BASELINE_LR_NOTES["mnist"]
+    other = dt.run_choices(dataclasses.replace(mnist, baseline_lr=1e-3))["training"]
+    assert "baselines 0.001;" in other and "cnn_baseline.md" not in other
 
 
 def test_lams_flag_parses_floats():

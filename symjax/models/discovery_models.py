@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,8 @@ __all__ = [
     "LOSSES",
     "IMAGE_EXPERIMENTS",
     "model_choices",
+    "correlation_counts",
+    "correlation_index",
     "training_loss",
     "VARIANTS",
     "build_model",
@@ -396,6 +399,55 @@ class TranslationModel:
         return symmetry_error(f, flat, self.action_in, actions.trivial(self.group, self.num_classes), key)
 
 
+def correlation_counts(image_shape: tuple, kernel: tuple, stride: int, padding: str) -> tuple:
+    """Output positions per axis of the correlation: ceil(d / stride) ('circular'), (d - k) // stride + 1 ('valid')."""
+    if padding == "circular":
+        return tuple(-(-int(d) // stride) for d in image_shape)
+    return tuple((int(d) - int(k)) // stride + 1 for d, k in zip(image_shape, kernel))
+
+
+@functools.lru_cache(maxsize=None)
+def correlation_index(image_shape: tuple, kernel: tuple, stride: int, padding: str) -> tuple:
+    """Integer maps (numpy int32, read-only, built once per shape) of a strided correlation as gather + matmul.
+
+    With dims (d_0, *rest), kernel (k_0, *krest), positions (n_0, *nrest)
+    (``correlation_counts``), R = prod(rest), Q = prod(nrest), K = prod(kernel):
+
+    * ``rows`` (n_0, k_0): the image row o * stride + j seen by position o and
+      kernel row j (modulo d_0 for 'circular');
+    * ``band`` (k_0 R, Q): for kernel row j, pixel r of the remaining axes and
+      remaining position q, the flat kernel index of the weight that multiplies
+      that pixel (kernel offset r - stride q, modulo the image for 'circular'),
+      or K where the window of q does not cover r (a zero).
+
+    Then y[b, o, :, q] = x[b, rows[o]].reshape(k_0 R) @ band_kernel with
+    band_kernel[(j, r), (c, q)] = [kernel_c, 0][band[(j, r), q]]: one gather of
+    image rows and one matmul. Memory n_0 k_0 R floats per example (MNIST:
+    15 x 28 x 56, an eighth of the 15 x 15 x 28 x 28 patches); 1-D: the patches.
+    """
+    dims, kernel = tuple(int(d) for d in image_shape), tuple(int(k) for k in kernel)
+    counts = correlation_counts(dims, kernel, stride, padding)
+    rows = (np.arange(counts[0])[:, None] * stride + np.arange(kernel[0])[None, :]) % dims[0]
+    rest, krest, nrest = dims[1:], kernel[1:], counts[1:]
+    grid = lambda shape: np.array(list(itertools.product(*map(range, shape))), np.int64).reshape(
+        int(np.prod(shape)), len(shape))
+    pixels, positions = grid(rest)[:, None], grid(nrest)[None]  # row-major; (1, 0) entries in 1-D
+    offset = pixels - stride * positions  # (R, Q, axes)
+    if padding == "circular":
+        offset = offset % np.array(rest, np.int64)
+    inside = np.all((offset >= 0) & (offset < np.array(krest, np.int64)), axis=-1)  # (R, Q)
+    flat = np.zeros(inside.shape, np.int64)
+    for a, k in enumerate(krest):
+        flat = flat * k + np.where(inside, offset[..., a], 0)
+    size_rest = int(np.prod(krest))
+    band = np.where(inside[None], np.arange(kernel[0])[:, None, None] * size_rest + flat[None],
+                    int(np.prod(kernel)))  # (k_0, R, Q)
+    out = rows.astype(np.int32), band.reshape(-1, inside.shape[1]).astype(np.int32)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class CNN:
     """Single-layer CNN baseline: conv (1 -> num_classes channels) + bias, act, mean over positions.
@@ -406,13 +458,23 @@ class CNN:
     dims / stride) or ``'valid'``; the head (act then mean over positions) is
     the generic model's head. Kernel (C, 1, *kernel), LeCun normal.
 
-    Cost on CPU: training the MNIST CNN through the lane engine is fast
-    (about 0.1 s per batch of 64), but the engine's symmetry error (vmapped
-    over lanes, test examples and group samples, so the convolution runs with a
-    lane-batched kernel on single examples) took 41 s for 64 test examples:
-    leave ``symmetry_error`` out of the MNIST CNN's LaneFns on CPU, or compute it
-    afterwards on a batch. (Writing the correlation as patches @ kernel is no
-    cure: ``conv_general_dilated_patches`` costs |kernel|^2 per position.)
+    ``apply`` computes the correlation as one gather of image rows and one
+    matmul with a banded copy of the kernel (``correlation_index``: integer
+    maps built once per shape with numpy): under the engine's vmap over lanes
+    (and, in the symmetry error, over test examples and group samples) a
+    batched gather and a batched matmul. ``apply_conv`` is the same model
+    through ``lax.conv_general_dilated``, the reference the tests compare
+    ``apply`` with; vmapped over lanes it is a convolution with a lane-batched
+    kernel, which XLA:CPU runs slowly. MNIST CNN, 3 lanes, 2 shared CPU cores
+    (docs/results/discovery/mnist/cnn_baseline.md): an epoch took 63 s with
+    ``apply_conv`` and 2-3 s with ``apply``; the evaluation with the eq.-8
+    symmetry error on 2k test examples (2 samples) 754 s and 36 s. Memory: the
+    gathered rows are n_0 k_0 R floats per example (MNIST 15 x 28 x 56) for
+    every lane, test example and group element of the evaluation at once:
+    with ``--eval_batch_size=4096`` that evaluation peaked at 7.1 GB resident,
+    at 512 at 1.6 GB in the same time. The plain patch gather
+    (B, 225, 784) @ (784, 10) costs half the FLOPs but 7.5 times the memory
+    and ran 3 times slower than the banded matmul.
     """
 
     num_classes: int
@@ -432,11 +494,35 @@ class CNN:
             raise ValueError(f"kernel {self.kernel} must have one size per image axis {self.image_shape}, "
                              "each at most the image size")
 
+    @property
+    def positions(self) -> tuple:
+        """Output positions per axis (``correlation_counts``)."""
+        return correlation_counts(tuple(self.image_shape), tuple(self.kernel), int(self.stride), self.padding)
+
+    @property
+    def index(self) -> tuple:
+        """(rows, band) integer maps of ``apply`` (``correlation_index``)."""
+        return correlation_index(tuple(self.image_shape), tuple(self.kernel), int(self.stride), self.padding)
+
     def init(self, key):
         return {"kernel": _free_weight(key, (self.num_classes, 1) + tuple(self.kernel), int(np.prod(self.kernel))),
                 "bias": jnp.zeros((self.num_classes,), jnp.float32)}
 
     def apply(self, params, x):
+        """Logits (B, C) of images x (B, *dims): gathered rows (B, n_0, k_0 R) @ banded kernel (k_0 R, C Q)."""
+        rows, band = self.index
+        kernel = params["kernel"]
+        c, q = self.num_classes, band.shape[1]
+        h = x.reshape(x.shape[0], self.image_shape[0], -1).astype(kernel.dtype)  # (B, d_0, R)
+        h = h.at[:, rows].get(mode="promise_in_bounds").reshape(x.shape[0], rows.shape[0], -1)
+        padded = jnp.concatenate([kernel.reshape(c, -1), jnp.zeros((c, 1), kernel.dtype)], axis=1)
+        banded = padded.at[:, band].get(mode="promise_in_bounds")  # (C, k_0 R, Q)
+        banded = jnp.swapaxes(banded, 0, 1).reshape(band.shape[0], c * q)
+        y = (h @ banded).reshape(x.shape[0], rows.shape[0], c, q) + params["bias"][:, None]
+        return jnp.mean(ACTIVATIONS[self.activation](y), axis=(1, 3))
+
+    def apply_conv(self, params, x):
+        """``apply`` through ``lax.conv_general_dilated`` (the reference implementation; same numbers)."""
         h = x[:, None].astype(params["kernel"].dtype)  # (B, 1, *dims)
         if self.padding == "circular":
             h = jnp.pad(h, [(0, 0), (0, 0)] + [(0, k - 1) for k in self.kernel], mode="wrap")
