@@ -76,14 +76,20 @@ RANKED_PERMUTATION_MAX_DEGREE = 64
 def inverse(perm: np.ndarray) -> np.ndarray:
     """Inverse permutation(s) along the last axis (numpy or jax arrays).
 
-    jax arrays of degree n <= 64 are inverted without a sort (XLA:CPU's sort is slow),
-    by ``inverse_by_matching``.
+    jax arrays are inverted without a sort (XLA:CPU's sort is slow): degree n <= 64 by
+    ``inverse_by_matching``, larger ones by ``inverse_by_scatter``.
     """
     if isinstance(perm, np.ndarray):
         return np.argsort(perm, axis=-1).astype(perm.dtype)
     if perm.shape[-1] > RANKED_PERMUTATION_MAX_DEGREE:
-        return jnp.argsort(perm, axis=-1).astype(perm.dtype)
+        return inverse_by_scatter(perm)
     return inverse_by_matching(perm)
+
+
+def inverse_by_scatter(perm: jnp.ndarray) -> jnp.ndarray:
+    """Inverse jax permutation(s) along the last axis, ``inv[perm[p]] = p`` (one scatter, n work)."""
+    points = jnp.broadcast_to(jnp.arange(perm.shape[-1], dtype=perm.dtype), perm.shape)
+    return jnp.put_along_axis(jnp.zeros_like(perm), perm, points, axis=-1, inplace=False)
 
 
 def inverse_by_matching(perm: jnp.ndarray) -> jnp.ndarray:

@@ -126,10 +126,12 @@ def test_stable_argsort_by_ranking_breaks_ties_by_position():
                               np.argsort(values, kind="stable"))
 
 
-@pytest.mark.parametrize("n", [1, 5, 64, 70])
+@pytest.mark.parametrize("n", [1, 5, 64, 70, 3136])
 def test_inverse_of_jax_permutations_without_a_sort_equals_argsort(n):
     rng = np.random.default_rng(n)
     perms = np.stack([rng.permutation(n) for _ in range(12)]).astype(np.int32).reshape(3, 4, n)
     inv = groups.inverse(jnp.asarray(perms))
     assert inv.dtype == jnp.int32 and np.array_equal(np.asarray(inv), np.argsort(perms, axis=-1))
     assert np.array_equal(np.take_along_axis(perms, np.asarray(inv), axis=-1), np.broadcast_to(np.arange(n), perms.shape))
+    for invert in (groups.inverse_by_matching, groups.inverse_by_scatter):  # both routes, whatever the degree
+        assert np.array_equal(np.asarray(jax.jit(invert)(jnp.asarray(perms))), np.argsort(perms, axis=-1))
