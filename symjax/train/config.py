@@ -87,12 +87,13 @@ class TrainConfig:
         lanes' state waits on the host for the evaluation and the checkpoints.
         Only where the time saved over the epochs the active lanes are forecast
         to still run (the epochs left; with early stopping as many as they have
-        trained so far, at least `patience`) pays the new program: modelled from the program's FLOPs and shape by the backend's
-        `buckets.CostModel` (no clock involved, so a run repeats its decisions),
-        or, with `compact_min_flops`, FLOPs saved against that. Results agree
-        with compaction off to rounding: XLA:CPU may round a program over fewer lanes differently (Task 1 at
-        n_blocks=5: 4 of 36 lanes differ by about 1e-7 relative; bitwise equal
-        on the engine's tests), and early stopping can turn that into another
+        trained so far, at least `patience`) pays the new program: modelled from
+        the program's FLOPs and shape by the backend's `buckets.CostModel` (no
+        clock involved, so a run repeats its decisions), or, with
+        `compact_min_flops`, FLOPs saved against that. Results agree with
+        compaction off to rounding: XLA:CPU may round a program over fewer lanes
+        differently (Task 1 at n_blocks=5: 4 of 36 lanes differ by about 1e-7
+        relative; bitwise equal on the engine's tests), and early stopping can turn that into another
         stopping epoch (full Task 1 grid: 21 of 360 rows differ). A run resumed
         from a checkpoint shrinks its programs as the uninterrupted run did
         (replayed from the lanes' stopping epochs), so the two stay bitwise equal.
