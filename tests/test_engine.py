@@ -778,9 +778,9 @@ def test_cpu_fusion_emitters_reach_the_epoch_and_evaluation_programs(monkeypatch
         asked.append((fn.__name__, fusion_emitters))
         return epoch_jit(fn, static_argname, fusion_emitters)
 
-    def recording_one_off_jit(fn, fusion_emitters=False):
+    def recording_one_off_jit(fn, fusion_emitters=False, optimize=False):
         asked.append((fn.__name__, fusion_emitters))
-        return one_off_jit(fn, fusion_emitters)
+        return one_off_jit(fn, fusion_emitters, optimize)
 
     monkeypatch.setattr(ep, "_epoch_jit", recording_epoch_jit)
     monkeypatch.setattr(ep, "_one_off_jit", recording_one_off_jit)
@@ -793,6 +793,35 @@ def test_cpu_fusion_emitters_reach_the_epoch_and_evaluation_programs(monkeypatch
     assert_rows_close(with_emitters, sweep(FNS, POOL_X, POOL_Y, lanes, config).rows)
     with pytest.raises(ValueError, match=r"cpu_fusion_emitters: expected a bool, got 'yes'"):
         sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, cpu_fusion_emitters="yes"))
+
+
+def test_a_large_evaluation_is_compiled_with_optimisation(monkeypatch):
+    """The evaluation is optimised when its modelled work (lanes x test examples x (1 + sym samples) forward
+    passes of F / 3 FLOPs) reaches CostModel.optimize_s; the toy's is far below, unless the price is 0.
+    Results agree to rounding either way."""
+    costs = buckets.CPU_COSTS
+    per_s = costs.optimize_s / costs.flop_s  # FLOPs of forward passes worth optimize_s
+    assert ep.evaluation_needs_optimizing(3, 2000, 2, 1.01 * 3 * per_s / (3 * 2000 * 3), costs)
+    assert not ep.evaluation_needs_optimizing(3, 2000, 2, 0.99 * 3 * per_s / (3 * 2000 * 3), costs)
+    if jax.default_backend() == "cpu":
+        assert "xla_backend_optimization_level" not in ep._one_off_options(optimize=True)
+        assert ep._one_off_options()["xla_backend_optimization_level"] == 0
+    asked = []
+    one_off_jit = ep._one_off_jit
+
+    def recording_one_off_jit(fn, fusion_emitters=False, optimize=False):
+        asked.append((fn.__name__, optimize))
+        return one_off_jit(fn, fusion_emitters, optimize)
+
+    monkeypatch.setattr(ep, "_one_off_jit", recording_one_off_jit)
+    lanes = [make_lane(*spec) for spec in GROUP_SPEC]
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=3)
+    plain = sweep(FNS, POOL_X, POOL_Y, lanes, config).rows
+    assert ("_evaluate", False) in asked and ("_evaluate", True) not in asked
+    monkeypatch.setattr(buckets, "CPU_COSTS", costs._replace(optimize_s=0.0))
+    optimised = sweep(FNS, POOL_X, POOL_Y, lanes, config).rows
+    assert ("_evaluate", True) in asked
+    assert_rows_close(optimised, plain)
 
 
 def test_auto_groups_equal_shape_groups(monkeypatch):

@@ -31,6 +31,8 @@ class CostModel(NamedTuple):
     recompile_s: a program built during training (a compaction's, TrainConfig.compact_stopped):
     traced, lowered and compiled in the training loop, alone, where compile_s prices the programs
     compiled ahead, several at once.
+    optimize_s: what XLA's backend optimisation adds to compiling a run-once program (the
+    evaluation; `epoch.evaluation_needs_optimizing`).
     """
 
     compile_s: float
@@ -39,6 +41,7 @@ class CostModel(NamedTuple):
     example_s: float
     flop_s: float = 0.0
     recompile_s: float = 0.0
+    optimize_s: float = 0.0
 
 
 # Estimated on the 2-core CPU of docs/benchmarks.md from Task 1 sweeps of 18 lanes. Steady epochs of one
@@ -49,8 +52,10 @@ class CostModel(NamedTuple):
 # per shape ran 0.165 s for 81,648 real slots in 134 steps of 6 lanes at n_blocks=5 (~0.3 ms per
 # step, lanes included). An epoch program compiles in 0.9-1.1 s (fusion emitters off). A compaction's
 # program cost 2.4-2.8 s in the training loop (Task 2 vanilla, hidden 3, the machine otherwise quiet).
+# Optimising a run-once program added 1-2 s per Task 1 sweep (init and evaluation); its absence made the
+# MNIST evaluations 1.8-4.8x slower, so one whose modelled work is a quarter of a second is optimised.
 CPU_COSTS = CostModel(compile_s=1.2, step_s=2e-4, lane_step_s=2e-5, example_s=1.35e-6, flop_s=1 / 300e9,
-                      recompile_s=2.4)
+                      recompile_s=2.4, optimize_s=0.25)
 # Not measured yet (no accelerator lent): a compilation ~1 s, ~10 TFLOP/s, per-step terms unknown (0).
 ACCELERATOR_COSTS = CostModel(compile_s=1.0, step_s=0.0, lane_step_s=0.0, example_s=0.0, flop_s=1e-13,
                               recompile_s=1.0)

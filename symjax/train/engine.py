@@ -309,7 +309,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
     return merged(lambda s: s), first_epoch_s
 
 
-def _evaluation_program(fns: LaneFns, config: TrainConfig) -> ep.EvalProgram:
+def _evaluation_program(fns: LaneFns, config: TrainConfig, optimize: bool) -> ep.EvalProgram:
     return ep.EvalProgram(
         apply_fn=fns.apply,
         symmetry_error_fn=fns.symmetry_error,
@@ -317,11 +317,12 @@ def _evaluation_program(fns: LaneFns, config: TrainConfig) -> ep.EvalProgram:
         eval_batch_size=int(config.eval_batch_size),
         sym_samples=int(config.sym_samples),
         fusion_emitters=config.cpu_fusion_emitters,
+        optimize=optimize,
     )
 
 
-def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x, pool_y,
-              config: TrainConfig, devices: _Devices):
+def _evaluate(prog: ep.EvalProgram, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x,
+              pool_y, config: TrainConfig, devices: _Devices):
     """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`; the
     lanes in consecutive parts of at most config.max_group_lanes, one program call each (memory)."""
     parts = []
@@ -329,7 +330,7 @@ def _evaluate(fns: LaneFns, host: ep.TrainState, chosen: np.ndarray, host_lanes:
         n_lanes = padded_lane_count(len(members), devices.count)
         per_lane = jax.device_put((pad_rows(take_lanes(host, members), n_lanes), pad_rows(chosen[members], n_lanes),
                                    pad_rows(take_lanes(host_lanes, members), n_lanes)), devices.by_lane)
-        metrics = ep.evaluate(*per_lane, pool_x, pool_y, _evaluation_program(fns, config))
+        metrics = ep.evaluate(*per_lane, pool_x, pool_y, prog)
         parts.append([np.asarray(m)[:len(members)] for m in metrics])
         del per_lane
     return tuple(np.concatenate(column) for column in zip(*parts))
@@ -340,8 +341,9 @@ def _evaluation_parts(n_lanes: int, config: TrainConfig) -> list[np.ndarray]:
     return split_groups([np.arange(n_lanes)], config.max_group_lanes)
 
 
-def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: LaneFns, host_state: ep.TrainState,
-                host_lanes: LaneArrays, pool_x, pool_y, hyper: ep.Hyper, config: TrainConfig, devices: _Devices):
+def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, eval_prog: ep.EvalProgram,
+                host_state: ep.TrainState, host_lanes: LaneArrays, pool_x, pool_y, hyper: ep.Hyper, config: TrainConfig,
+                devices: _Devices):
     """Submits the compilation of every program the sweep will run: each group's epoch programs
     (if an epoch is left to train) and the evaluation (for arrays shaped as the final state).
 
@@ -364,7 +366,7 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, fns: L
             lambda a: jax.ShapeDtypeStruct((n_lanes,) + a.shape[1:], a.dtype, sharding=devices.by_lane),
             (host_state, np.zeros(len(host_lanes.n_train), bool), host_lanes))
         eval_jobs.append(pre.submit(functools.partial(ep.compile_evaluate, *per_lane, pool_x, pool_y,
-                                                      _evaluation_program(fns, config))))
+                                                      eval_prog)))
     return epoch_jobs, eval_jobs
 
 
@@ -442,16 +444,19 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     program_fields = dict(init_fn=fns.init, apply_fn=fns.apply, augment_fn=fns.augment, penalty_fn=fns.penalty,
                           loss=config.loss, eval_batch_size=int(config.eval_batch_size),
                           augment_per=config.augment_per, fusion_emitters=config.cpu_fusion_emitters)
-    flops = ep.example_flops(fns.init, fns.apply, config.loss, pool_x, pool_y) if config.lane_groups == "auto" else 0.0
+    flops = ep.example_flops(fns.init, fns.apply, config.loss, pool_x, pool_y)
     planned = group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch, flops)
+    eval_prog = _evaluation_program(fns, config, ep.evaluation_needs_optimizing(
+        len(local), int(host_lanes.test_idx.shape[1]), config.sym_samples if fns.symmetry_error else 0, flops,
+        buckets.CPU_COSTS))
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
               for members in split_groups(planned, config.max_group_lanes)]
     init_done = time.perf_counter()
 
     with Precompiler(config.compile_workers) as pre:
-        epoch_jobs, eval_jobs = _precompile(pre, groups, start_epoch, fns, host_state, host_lanes, pool_x, pool_y,
-                                           hyper, config, devices)
+        epoch_jobs, eval_jobs = _precompile(pre, groups, start_epoch, eval_prog, host_state, host_lanes, pool_x,
+                                           pool_y, hyper, config, devices)
         del host_state  # the groups hold their own copies: free the initial state (memory of large lanes)
         pre.wait(epoch_jobs)  # the evaluation program may still compile while the lanes train
         for g, job in zip(groups, epoch_jobs):
@@ -465,7 +470,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
         pre.wait(eval_jobs)
 
     chosen = np.asarray(host.diverged) | config.early_stopping
-    metrics = _evaluate(fns, host, chosen, host_lanes, pool_x, pool_y, config, devices)
+    metrics = _evaluate(eval_prog, host, chosen, host_lanes, pool_x, pool_y, config, devices)
     end = time.perf_counter()
     rows = _build_rows(local, host_lanes, host, chosen, metrics, fns, config, earlier_wall_s + end - start_time)
     params = jax.tree.map(lambda best, final: np.where(chosen.reshape((-1,) + (1,) * (best.ndim - 1)), best, final),
