@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 
@@ -59,6 +60,11 @@ CPU_COSTS = CostModel(compile_s=1.2, step_s=2e-4, lane_step_s=2e-5, example_s=1.
 # Not measured yet (no accelerator lent): a compilation ~1 s, ~10 TFLOP/s, per-step terms unknown (0).
 ACCELERATOR_COSTS = CostModel(compile_s=1.0, step_s=0.0, lane_step_s=0.0, example_s=0.0, flop_s=1e-13,
                               recompile_s=1.0)
+
+
+def backend_costs() -> CostModel:
+    """The cost model of the default backend: CPU_COSTS on CPU, ACCELERATOR_COSTS elsewhere."""
+    return CPU_COSTS if jax.default_backend() == "cpu" else ACCELERATOR_COSTS
 
 
 def row_epoch_s(program_flops: float, rows: int, batch: int, steps: int, costs: CostModel) -> float:

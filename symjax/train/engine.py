@@ -143,7 +143,7 @@ def _compaction_pays(g: _Group, n_rows: int, horizon: int, config: TrainConfig) 
         return True
     if config.compact_min_flops is not None:
         return g.flops * (1 - n_rows / g.rows()) * horizon >= config.compact_min_flops
-    costs = buckets.CPU_COSTS if jax.default_backend() == "cpu" else buckets.ACCELERATOR_COSTS
+    costs = buckets.backend_costs()
     saved_s = (g.rows() - n_rows) * buckets.row_epoch_s(g.flops, g.rows(), g.prog.batch, g.prog.steps, costs)
     return saved_s * horizon >= costs.recompile_s
 
@@ -448,7 +448,7 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     planned = group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch, flops)
     eval_prog = _evaluation_program(fns, config, ep.evaluation_needs_optimizing(
         len(local), int(host_lanes.test_idx.shape[1]), config.sym_samples if fns.symmetry_error else 0, flops,
-        buckets.CPU_COSTS))
+        buckets.backend_costs()))
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
               for members in split_groups(planned, config.max_group_lanes)]
