@@ -290,6 +290,57 @@ def test_lane_split_and_pool_layout():
     np.testing.assert_allclose(x_test, traj[:, :-1].reshape(-1, 12), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("pair_draw", t3.PAIR_DRAWS)
+def test_pool_test_split_draws_disjoint_pairs_of_every_trajectory(pair_draw):
+    """--test_split=pool: train, validation and test pairs are disjoint pool pairs, with the held-out test size,
+    from all trajectories (training and held-out) pooled; one seed and size always give the same draw."""
+    import dataclasses
+
+    pool = t3.make_pool(quick=True)
+    opts = t3.Options(quick=True, test_split="pool", pair_draw=pair_draw)
+    n_total = pool["num_train_pairs"] + pool["test_idx"].size
+    draws = {seed: t3.lane_indices(opts, seed, 1000, pool) for seed in (0, 1)}
+    train, val, test = draws[0]
+    assert (train.size, val.size, test.size) == (800, 200, pool["test_idx"].size)
+    every = np.concatenate([train, val, test])
+    assert np.unique(every).size == every.size and every.min() >= 0 and every.max() < n_total
+    # Over the two seeds both parts of the pool feed the test sets (held-out test pairs alone would be >= n_train).
+    tests = np.concatenate([draws[0][2], draws[1][2]])
+    assert tests.min() < pool["num_train_pairs"] <= tests.max()
+    for a, b in zip(draws[0], t3.lane_indices(opts, 0, 1000, pool)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(np.sort(draws[0][2]), np.sort(draws[1][2]))
+    per_trajectory = pool["pairs_per_trajectory"]
+    used = np.unique(np.concatenate([train, val]) // per_trajectory)
+    if pair_draw == "whole_trajectories":
+        assert used.size == -(-1000 // per_trajectory)  # 1000 pairs of 99: 11 trajectories
+    else:
+        assert used.size > -(-1000 // per_trajectory)
+    # The default split keeps the old draw: the held-out trajectories are every lane's test set.
+    default = dataclasses.replace(opts, test_split="trajectories", pair_draw="uniform")
+    kept = t3.lane_indices(default, 0, 1000, pool)
+    np.testing.assert_array_equal(kept[0], t3.lane_split(0, 1000, pool["num_train_pairs"])[0])
+    np.testing.assert_array_equal(kept[2], pool["test_idx"])
+
+
+def test_no_change_loss_is_the_mean_square_step():
+    pool = t3.make_pool(quick=True)
+    idx = np.array([3, 17, 200])
+    x, y = (pool[k][idx].astype(np.float64) for k in ("pool_x", "pool_y"))
+    want = sum((x[i, k] - y[i, k]) ** 2 for i in range(3) for k in range(12)) / 36
+    assert t3.no_change_loss(pool, idx) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("changes, needle", [
+    (dict(test_split="pool", val_split="trajectory"), "--test_split=pool and --val_split=trajectory"),
+    (dict(pair_draw="whole_trajectories", val_split="trajectory"), "--pair_draw=whole_trajectories"),
+    (dict(test_split="held_out"), "--test_split: expected one of"),
+])
+def test_conflicting_split_options_refused(changes, needle):
+    with pytest.raises(ValueError, match=needle):
+        t3.Options(quick=True, **changes).validate()
+
+
 # ---------------------------------------------------------------- rollouts
 def test_rollout_metrics_hand_case():
     # State A: p1 = (0, 0), p2 = (1, 0), p3 = (0, 1), at rest.

@@ -70,10 +70,13 @@ MODELS = ("vanilla", "vanilla_aug", "shared", "shared_aug")
 MODEL_SIZES = ("small", "medium", "large")
 MEDIUM_SHARED_WIDTHS = ("divide", "thesis")
 VAL_SPLITS = ("pairs", "trajectory")
+TEST_SPLITS = ("trajectories", "pool")
+PAIR_DRAWS = ("uniform", "whole_trajectories")
 ARCHITECTURES = ("vanilla", "shared")
 
 DATA_SEED = 0  # seed of the one simulation (training and test trajectories)
 LANE_DATA_SALT = 3  # first entry of every lane's subsampling seed [salt, seed, data_size]
+POOL_TEST_SALT = 4  # first entry of a lane's seed [salt, seed, data_size] with --test_split=pool
 
 # The full data set (study, ch. 4 §4): 5000 steps per trajectory, 50 test trajectories.
 FULL_DATA = {
@@ -109,6 +112,18 @@ class Options(driver.CommonOptions):
     val_split: str = option("pairs", "Validation pairs: 'pairs' = a random 8:2 split of the drawn pairs (a "
                             "trajectory may feed both sides) or 'trajectory' = training and validation from disjoint "
                             "trajectories. The study (ch. 4 §4) says only '8 : 2 비율로 분할'.", VAL_SPLITS)
+    test_split: str = option("trajectories", "Test pairs: 'trajectories' = all pairs of the 50 held-out test "
+                             "trajectories (the project: no test trajectory is trained on) or 'pool' = each lane "
+                             "draws its test pairs (as many) from the same pooled trajectories as its training and "
+                             "validation pairs, disjoint from them. The study (ch. 4 §4, Table 4) gives only the "
+                             "test size, 24950 (= 50 x 499 pairs).", TEST_SPLITS)
+    pair_draw: str = option("uniform", "How a lane's pairs come from the one simulated pool that every data size "
+                            "and seed shares: 'uniform' = its data size of pairs drawn uniformly from all pairs "
+                            "(the project: every trajectory contributes) or 'whole_trajectories' = all pairs of as "
+                            "few randomly chosen trajectories as hold them (1000 pairs: 2 whole trajectories and "
+                            "part of a third), as a simulation of just enough trajectories would give. The study "
+                            "(ch. 4 §4) says only that every 10-step pair of each 5000-step trajectory is a pair.",
+                            PAIR_DRAWS)
     rollout_steps: int = option(50, "Model steps (x 10 simulator steps) of each rollout.")
     rollout_trajectories: int = option(5, "Test trajectories whose initial states start the rollouts.")
     out_dir: str = option("runs/task3", "Output folder (results, report, figures, checkpoints).")
@@ -123,9 +138,17 @@ class Options(driver.CommonOptions):
                              f"got {self.medium_shared_widths!r}")
         driver.check_ints("data_sizes", self.data_sizes, low=1, allowed=tb.TABLE4)
         for name, allowed in (("normalize", tb.NORMALIZATIONS), ("velocity_centring", tb.VELOCITY_CENTRINGS),
-                              ("val_split", VAL_SPLITS)):
+                              ("val_split", VAL_SPLITS), ("test_split", TEST_SPLITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.pair_draw not in PAIR_DRAWS:
+            raise ValueError(f"--pair_draw: expected one of {list(PAIR_DRAWS)}, got {self.pair_draw!r}")
+        if self.pair_draw == "whole_trajectories" and self.val_split == "trajectory":
+            raise ValueError("--pair_draw=whole_trajectories and --val_split=trajectory: expected at most one of "
+                             "them (the trajectory split draws its own trajectories)")
+        if self.test_split == "pool" and self.val_split == "trajectory":
+            raise ValueError("--test_split=pool and --val_split=trajectory: expected at most one of them (a pooled "
+                             "test set draws pairs, not trajectories)")
         data = QUICK_DATA if self.quick else FULL_DATA
         limits = {"rollout_steps": (data["num_steps"] // tb.RECORD_EVERY - 1, "snapshots per test trajectory - 1"),
                   "rollout_trajectories": (data["num_test_trajectories"], "test trajectories")}
@@ -148,6 +171,13 @@ DEPARTURES = (
     Departure("medium_shared_widths", "medium shared model", "block widths 4, 16, 24, 24, 16, 4: 7528 parameters "
               "(Table 4)", "thesis"),
     Departure("val_split", "train/validation split", "8:2, not said whether by trajectory (ch. 4 §4)"),
+    Departure("test_split", "test set", "24950 test pairs (Table 4; = 50 trajectories x 499 pairs), \"8 : 2 비율로 "
+              "training data와 validation data를 분할\" (ch. 4 §4): not said whether the test pairs come from "
+              "trajectories that no training pair comes from"),
+    Departure("pair_draw", "which pairs a data size holds", "\"각각 5000 step동안 전개하였고, 매 10 step마다 상태를 "
+              "저장하여 ... 하나의 학습 쌍으로 사용\" (ch. 4 §4): not said how many trajectories a data size's "
+              "pairs come from, nor whether the data sizes and seeds draw from one shared simulation (the project: "
+              "one pool of 81 trajectories that every lane draws from)"),
 )
 
 
@@ -252,32 +282,94 @@ def lane_split_by_trajectory(seed: int, data_size: int, num_trajectories: int,
                                         num_trajectories, pairs_per_trajectory)
 
 
+def draw_pairs(rng: np.random.Generator, count: int, candidates: np.ndarray, pairs_per_trajectory: int,
+               pair_draw: str) -> np.ndarray:
+    """``count`` distinct pool pairs from ``candidates`` (pool indices, whole trajectories of P pairs each).
+
+    'uniform': uniform without replacement. 'whole_trajectories': the pairs of ceil(count / P) trajectories of
+    ``candidates`` chosen uniformly (the last one cut to fill ``count``), in random order.
+    """
+    if pair_draw == "uniform":
+        return candidates[rng.choice(candidates.size, size=count, replace=False)]
+    trajectories = np.unique(candidates // pairs_per_trajectory)
+    chosen = rng.choice(trajectories, size=-(-count // pairs_per_trajectory), replace=False)
+    pairs = (chosen[:, None] * pairs_per_trajectory + np.arange(pairs_per_trajectory)).reshape(-1)[:count]
+    return rng.permutation(pairs)
+
+
+def lane_indices(opts: Options, seed: int, data_size: int, data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A lane's (train_idx, val_idx, test_idx) into the pool of ``make_pool``.
+
+    --test_split=trajectories: training and validation pairs from the training trajectories (``lane_split``,
+    ``lane_split_by_trajectory`` or, with --pair_draw=whole_trajectories, ``draw_pairs``), every test pair of the
+    held-out trajectories. --test_split=pool: all trajectories pooled; data_size pairs drawn by ``draw_pairs``
+    from all of them, then as many test pairs as the held-out trajectories hold, uniformly from the pairs left
+    (disjoint from the lane's own), with ``np.random.default_rng([POOL_TEST_SALT, seed, data_size])``.
+    Training/validation split 8:2 of the drawn pairs in every case.
+    """
+    n_train = int(round(tb.TRAIN_FRACTION * data_size))
+    p = data["pairs_per_trajectory"]
+    if opts.test_split == "trajectories":
+        if opts.val_split == "trajectory":
+            train_idx, val_idx = lane_split_by_trajectory(seed, data_size, data["num_train_trajectories"], p)
+        elif opts.pair_draw == "uniform":
+            train_idx, val_idx = lane_split(seed, data_size, data["num_train_pairs"])
+        else:
+            rng = np.random.default_rng([LANE_DATA_SALT, int(seed), int(data_size)])
+            picked = draw_pairs(rng, data_size, np.arange(data["num_train_pairs"]), p, opts.pair_draw)
+            train_idx, val_idx = picked[:n_train], picked[n_train:]
+        return train_idx, val_idx, data["test_idx"]
+    num_pairs, num_test = data["num_train_pairs"] + data["test_idx"].size, data["test_idx"].size
+    if data_size + num_test > num_pairs:
+        raise ValueError(f"--test_split=pool: data size {data_size} + {num_test} test pairs: expected at most the "
+                         f"{num_pairs} pooled pairs")
+    rng = np.random.default_rng([POOL_TEST_SALT, int(seed), int(data_size)])
+    picked = draw_pairs(rng, data_size, np.arange(num_pairs), p, opts.pair_draw)
+    left = np.setdiff1d(np.arange(num_pairs), picked)
+    test_idx = np.sort(left[rng.choice(left.size, size=num_test, replace=False)])
+    return picked[:n_train], picked[n_train:], test_idx
+
+
+def no_change_loss(data: dict, test_idx: np.ndarray) -> float:
+    """The "no change" predictor's test loss, mean_i mean_k (x_t - x_{t+10})_ik^2 over the lane's test pairs,
+    in the units the models see (float64)."""
+    x = np.asarray(data["pool_x"][test_idx], dtype=np.float64)
+    return float(np.mean((x - np.asarray(data["pool_y"][test_idx], dtype=np.float64)) ** 2))
+
+
 def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool=None) -> list:
-    """Lanes of one sweep: for each variant, data size and seed (in that order)."""
+    """Lanes of one sweep: for each variant, data size and seed (in that order); each row carries the "no
+    change" predictor's loss on the lane's test pairs (``no_change_loss``)."""
     from symjax.train import Lane  # noqa: PLC0415
 
     lanes = []
     for model in plan.variants:
         for n in opts.data_sizes:
             for seed in opts.seeds:
-                if opts.val_split == "trajectory":
-                    train_idx, val_idx = lane_split_by_trajectory(seed, n, data["num_train_trajectories"],
-                                                                  data["pairs_per_trajectory"])
-                else:
-                    train_idx, val_idx = lane_split(seed, n, data["num_train_pairs"])
-                lanes.append(Lane(seed=int(seed), train_idx=train_idx, val_idx=val_idx, test_idx=data["test_idx"],
+                train_idx, val_idx, test_idx = lane_indices(opts, seed, n, data)
+                lanes.append(Lane(seed=int(seed), train_idx=train_idx, val_idx=val_idx, test_idx=test_idx,
                                   batch_size=tb.TABLE4[n], augment=model.endswith("_aug"),
                                   meta={"task": NUMBER, "model": model, "setting": plan.setting,
-                                        "data_size": int(n), "sweep": plan.name}))
+                                        "data_size": int(n), "sweep": plan.name,
+                                        "no_change_loss": no_change_loss(data, test_idx)}))
     return lanes
 
 
 # ---------------------------------------------------------------- the driver's hooks
 def load_data(opts: Options) -> dict:
     """The simulated pool of ``make_pool`` (short trajectories with --quick; ``train_trajectories``), in the
-    run's precision, preprocessing and velocity centring."""
-    return make_pool(quick=opts.quick, dtype=np.float64 if opts.x64 else np.float32, normalize=opts.normalize,
+    run's precision, preprocessing and velocity centring. Raises ValueError naming --data_sizes when the pool
+    cannot serve them."""
+    data = make_pool(quick=opts.quick, dtype=np.float64 if opts.x64 else np.float32, normalize=opts.normalize,
                      velocity_centring=opts.velocity_centring, num_train_trajectories=train_trajectories(opts))
+    pooled = opts.test_split == "pool"
+    test = data["test_idx"].size
+    limit = data["num_train_pairs"]  # pooled: (train + test) - test
+    what = f"the {data['num_train_pairs'] + test} pooled pairs less {test} test pairs" if pooled \
+        else "the training-trajectory pairs"
+    if max(opts.data_sizes) > limit:
+        raise ValueError(f"--data_sizes: expected at most {limit} ({what}), got {max(opts.data_sizes)}")
+    return data
 
 
 def train_trajectories(opts: Options) -> int:
@@ -340,22 +432,37 @@ def write_figures(opts: Options, artifacts: dict, out_dir: str) -> list[str]:
 def notes(opts: Options, data: dict) -> list[str]:
     """Task 3's lines of the report's run section."""
     short = f"--quick (short trajectories of {QUICK_DATA['num_steps']} steps) " if opts.quick else ""
+    test_trajectories = data["test_trajectories"].shape[0]
+    draw = ("uniformly from them" if opts.pair_draw == "uniform"
+            else "as all pairs of as few randomly chosen trajectories as hold them")
+    if opts.test_split == "pool":
+        source = (f"{data['num_train_pairs'] + data['test_idx'].size} pairs of all {data['num_train_trajectories']}"
+                  f" + {test_trajectories} trajectories, pooled (simulation seed {DATA_SEED}, --test_split=pool)")
+        test = (f"test = {data['test_idx'].size} pairs per lane, drawn uniformly from the pooled pairs the lane "
+                "does not train or validate on (fresh per seed and size)")
+    else:
+        source = f"{data['num_train_pairs']} training-trajectory pairs (simulation seed {DATA_SEED})"
+        test = f"test = {data['test_idx'].size} pairs of {test_trajectories} held-out trajectories"
+    split = ("training and validation from disjoint trajectories" if opts.val_split == "trajectory"
+             else "a random split of the drawn pairs")
     return [
-        f"Data: {short}{data['num_train_pairs']} training-trajectory pairs (simulation seed {DATA_SEED}); each "
-        f"lane draws its data size uniformly from them (fresh per seed and size), split 8:2 "
-        f"({'training and validation from disjoint trajectories' if opts.val_split == 'trajectory' else 'a random split of the drawn pairs'}); "
-        f"initial velocities minus their {'mass-weighted' if opts.velocity_centring == 'mass' else 'plain'} mean; "
-        f"augmentation one swap per {opts.augment_per}; test = "
-        f"{data['test_idx'].size} pairs of {data['test_trajectories'].shape[0]} held-out trajectories; batch size "
-        "per Table 4; Adam, MSE.",
-        ("Normalisation: per-feature standardisation fitted on the training-trajectory inputs, statistics of "
-         "particles 1 and 2 pooled (commutes with the swap); test loss and symmetry error are in these units."
-         if opts.normalize == "standard" else "Normalisation: none (--normalize=none, the study's raw states); "
-         "test loss and symmetry error are in physical units."),
+        f"Data: {short}{source}; each lane draws its data size {draw} (fresh per seed and size), split 8:2 "
+        f"({split}); initial velocities minus their "
+        f"{'mass-weighted' if opts.velocity_centring == 'mass' else 'plain'} mean; augmentation one swap per "
+        f"{opts.augment_per}; {test}; batch size per Table 4; Adam, MSE. Every lane's row holds the \"no change\" "
+        "predictor's loss on its own test pairs (no_change_loss).",
+        ("Normalisation: per-feature standardisation fitted once on the inputs x_t of all training-trajectory "
+         "pairs (not per lane: a lane is standardised with statistics of pairs it may never train on"
+         f"{', and with --test_split=pool of pairs that are test pairs of some lanes' if opts.test_split == 'pool' else ''}"
+         "), statistics of particles 1 and 2 pooled (commutes with the swap); test loss and symmetry error are in "
+         "these units." if opts.normalize == "standard" else "Normalisation: none (--normalize=none, the study's "
+         "raw states); test loss and symmetry error are in physical units."),
         f"Models: Table 4 widths; medium shared block widths '{opts.medium_shared_widths}'.",
         f"Rollouts: every lane's best model iterated {opts.rollout_steps} model steps (x 10 simulator steps) from "
-        f"the first states of {opts.rollout_trajectories} test trajectories; rollout_mse = MSE at the last step "
-        "(physical units); energy_drift = mean |E_K - E_0| / mean |E_0|; momentum_drift = mean |P_K - P_0|.",
+        f"the first states of the first {opts.rollout_trajectories} held-out trajectories"
+        f"{' (pooled with --test_split=pool, so a lane may have trained on some of their pairs)' if opts.test_split == 'pool' else ''}"
+        "; rollout_mse = MSE at the last step (physical units); energy_drift = mean |E_K - E_0| / mean |E_0|; "
+        "momentum_drift = mean |P_K - P_0|.",
     ]
 
 
