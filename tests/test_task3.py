@@ -126,6 +126,24 @@ def test_quick_run_reproduces_the_recorded_numbers(quick_run):
 
 
 @pytest.mark.slow
+def test_quick_pool_split_runs_and_reports_its_controls(quick_run, tmp_path, env):
+    """--quick --test_split=pool runs; each lane is tested on its own pairs (the no-change loss differs per
+    seed, while the held-out split gives one), and the report carries both controls and the new departure."""
+    out_dir = tmp_path / "pool"
+    proc = subprocess.run(_script("--quick", "--quiet", "--test_split=pool", "--models=vanilla,shared",
+                                  "--max_epochs=1", f"--out_dir={out_dir}"),
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pooled = {r["seed"]: r["no_change_loss"] for r in _read_rows(out_dir)}
+    held_out = {r["no_change_loss"] for r in quick_run[1]}
+    assert len(set(pooled.values())) == 2 and len(held_out) == 1 and not set(pooled.values()) & held_out
+    report = (out_dir / "report.md").read_text()
+    for needle in ("## Control: the no-change predictor", "## Control: is Table 7 consistent with itself?",
+                   "--test_split=pool", "| test set |"):
+        assert needle in report, needle
+
+
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env):
     base_dir, base_rows, _ = quick_run
     out_dir = tmp_path / "resumed"
@@ -339,6 +357,51 @@ def test_no_change_loss_is_the_mean_square_step():
 def test_conflicting_split_options_refused(changes, needle):
     with pytest.raises(ValueError, match=needle):
         t3.Options(quick=True, **changes).validate()
+
+
+def test_symmetry_error_within_the_bound_of_controls_on_a_swap_closed_test_set():
+    """Eq. 8 of an untrained vanilla model on a test set closed under the swap: <= 4 x test loss for any draw
+    of g (a hard inequality), and about 2 x in expectation over g ~ uniform(S_2) (symjax.report.controls)."""
+    from symjax import metrics
+    from symjax.report import controls
+
+    pool = t3.make_pool(quick=True)
+    x = np.concatenate([pool["pool_x"][:300], pool["pool_x"][:300][:, SWAP]]).astype(np.float64)
+    y = np.concatenate([pool["pool_y"][:300], pool["pool_y"][:300][:, SWAP]]).astype(np.float64)
+    spec = three_body_model("vanilla", "small")
+    params = spec.init(jax.random.key(3))
+    f = lambda v: spec.apply(params, v)  # noqa: E731
+    loss = float(np.mean((np.asarray(f(x)) - y) ** 2))
+    swap_only = float(np.mean((np.asarray(f(x))[:, SWAP] - np.asarray(f(x[:, SWAP]))) ** 2))
+    sym = float(metrics.symmetry_error(f, x, t3.s2_action(), t3.s2_action(), jax.random.key(0), num_samples=200))
+    assert 0 < swap_only <= controls.WORST_CASE_BOUND * loss
+    assert sym <= controls.WORST_CASE_BOUND * loss and sym <= 1.3 * controls.EXPECTED_BOUND * loss
+    assert sym == pytest.approx(swap_only / 2, rel=0.3)  # half the draws are the identity
+
+
+def test_table7_consistency_ratios_by_hand():
+    from symjax.report import controls
+    from symjax.report.reference import reference_rows
+
+    ratios = {(r["setting"], r["data_size"], r["model"]): r["ratio"]
+              for r in controls.symmetry_ratio_rows(reference_rows(3))}
+    assert len(ratios) == 24  # vanilla and vanilla_aug in 12 conditions
+    assert ratios[("large", 40000, "vanilla")] == pytest.approx(1.435 / 0.032)
+    assert ratios[("small", 1000, "vanilla_aug")] == pytest.approx(0.182 / 0.734)
+    text = controls.table7_consistency_markdown(reference_rows(3))
+    assert "above 2 in 12 of 24 rows" in text and "above 4 (impossible for any draw of g) in 9 of 24" in text
+
+
+def test_no_change_markdown_counts_models_worse_than_doing_nothing():
+    from symjax.report import controls
+
+    rows = [{"model": m, "setting": "small", "data_size": 1000, "seed": s, "test_loss": loss, "diverged": False,
+             "no_change_loss": base}
+            for m, s, loss, base in (("vanilla", 0, 1.0, 2.0), ("vanilla", 1, 3.0, 2.0), ("shared", 0, 5.0, 2.0),
+                                     ("shared", 1, 5.0, 2.0))]
+    text = controls.no_change_markdown(rows)
+    assert "| small | 1000 | 2 | 2.5 (worse) | 1 |" in text
+    assert "worse than doing nothing in 1 of 2 (condition, model) cells; 3 of 4 lanes" in text
 
 
 # ---------------------------------------------------------------- rollouts

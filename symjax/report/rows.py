@@ -45,6 +45,7 @@ _FLOAT_COLUMNS = (
     "rollout_mse",
     "energy_drift",
     "momentum_drift",
+    "no_change_loss",
 )
 
 

@@ -115,6 +115,13 @@ def report_markdown(task: int, rows: list[dict], aggregates: list[dict], figure_
               summary_markdown(task, rows), ""]
     if int(task) == 1:
         parts += ["## Significance per condition", "", significance_section(rows), ""]
+    if int(task) == 3:
+        from .controls import no_change_markdown, table7_consistency_markdown  # noqa: PLC0415
+        from .reference import reference_rows  # noqa: PLC0415
+
+        parts += ["## Control: the no-change predictor", "", no_change_markdown(rows), "",
+                  "## Control: is Table 7 consistent with itself?", "",
+                  table7_consistency_markdown(reference_rows(3), rows), ""]
     for title, markdown in sections:
         parts += [f"## {title}", "", markdown.strip(), ""]
     parts += ["## Figures", "", _figure_section(task, figure_paths, out_dir)]

@@ -328,6 +328,8 @@ class Task:
     sweep_ignores(opts, plan) -> option names the sweep's numbers do not depend on: optional; left out of
       its resume settings, so that after changing one (e.g. a baseline's learning rate) --resume reuses
       the sweeps that do not read it.
+    complete_rows(opts, data, rows) -> rows: optional, fills in columns the report needs that rows of
+      older runs lack (e.g. Task 3's no_change_loss), before the report is written.
     """
 
     name: str
@@ -350,6 +352,7 @@ class Task:
     departures: tuple = ()
     cpu_fusion_emitters: tuple = ()
     sweep_ignores: Callable | None = None
+    complete_rows: Callable | None = None
 
     @property
     def study(self) -> dict:
@@ -744,6 +747,8 @@ def logged_sweeps(rows: list[dict]) -> list[SweepLog] | None:
 
 def write_run_report(task: Task, opts, rows, data, log, wall_s, command, rewritten_by: str | None = None) -> list[dict]:
     """report.md (with ``run_markdown``), aggregate.csv and figures of the task; returns rows."""
+    if task.complete_rows is not None:
+        rows = task.complete_rows(opts, data, rows)
     extra_md = run_markdown(task, opts, rows, data, log, wall_s, command, rewritten_by)
     if task.write_report is not None:
         task.write_report(opts, rows, extra_md)

@@ -337,6 +337,20 @@ def no_change_loss(data: dict, test_idx: np.ndarray) -> float:
     return float(np.mean((x - np.asarray(data["pool_y"][test_idx], dtype=np.float64)) ** 2))
 
 
+def complete_rows(opts: Options, data: dict, rows: list[dict]) -> list[dict]:
+    """Rows with ``no_change_loss`` filled in where a run recorded before the column lacks it (the lane's test
+    pairs are a function of the options, seed and data size: ``lane_indices``)."""
+    cache: dict = {}
+
+    def loss(seed: int, size: int) -> float:
+        if (seed, size) not in cache:
+            cache[(seed, size)] = no_change_loss(data, lane_indices(opts, seed, size, data)[2])
+        return cache[(seed, size)]
+
+    return [row if row.get("no_change_loss") not in (None, "") else
+            dict(row, no_change_loss=loss(int(row["seed"]), int(row["data_size"]))) for row in rows]
+
+
 def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool=None) -> list:
     """Lanes of one sweep: for each variant, data size and seed (in that order); each row carries the "no
     change" predictor's loss on the lane's test pairs (``no_change_loss``)."""
@@ -470,7 +484,8 @@ TASK = driver.Task(
     name="task3", number=NUMBER, script="experiments/task3.py", options=Options, quick=QUICK, loss="mse",
     plan_fields=("model_sizes", "models"), plan_sweeps=plan_sweeps, load_data=load_data, build_pool=build_pool,
     build_lanes=build_lanes, lane_fns=lane_fns, notes=notes, after_sweep=after_sweep, write_figures=write_figures,
-    labels={"model_sizes": "model sizes", "data_sizes": "data sizes"}, departures=DEPARTURES)
+    labels={"model_sizes": "model sizes", "data_sizes": "data sizes"}, departures=DEPARTURES,
+    complete_rows=complete_rows)
 
 
 def run(opts: Options | None = None, *, command: str | None = None, **changes) -> list[dict]:
