@@ -4,6 +4,15 @@
         --ablation=study:runs/ablations/task3_large/study \
         --ablation=normalize_none:runs/ablations/task3_large/normalize_none --out=section.md
 
+Task 3 only: --split_run and --budget_run (name:folder) label the base run's contradictions "explained by the
+test split", "explained by the budget", "persists under both" or "untested" (``symjax.report.split_budget``):
+the base is then the ``--settings=study`` run, --split_run the same grid with --test_split=pool, --budget_run a
+--test_split=pool run trained to convergence.
+
+    python experiments/compare_runs.py --task=3 --base=docs/results/ablations/task3_study \
+        --split_run=pool:runs/ablations/task3_test_split/pool \
+        --budget_run=converged:runs/ablations/task3_test_split/converged --out=section.md
+
 Each folder is a run of experiments/taskN.py (results.csv and flags.txt). The
 base run has the project's settings; an ablation changes one departure flag
 (its effect is that departure's) or several (``--settings=study``). Runs must
@@ -19,6 +28,8 @@ from symjax.tasks import driver
 flags.DEFINE_integer("task", None, "Task number (1, 2 or 3).")
 flags.DEFINE_string("base", None, "Run folder at the project's settings.")
 flags.DEFINE_multi_string("ablation", [], "name:folder of an ablation run (repeatable).")
+flags.DEFINE_string("split_run", None, "Task 3: name:folder of the base grid with --test_split=pool.")
+flags.DEFINE_string("budget_run", None, "Task 3: name:folder of a --test_split=pool run trained to convergence.")
 flags.DEFINE_string("out", None, "Markdown file to write (default: stdout).")
 flags.DEFINE_string("report", None, "A report.md to put the section into, as '## <--title>' (replacing a section "
                     "of that title, else before '## Figures', else at the end).")
@@ -46,9 +57,15 @@ def main(argv):
                 if not sep or not name or not folder:
                     raise ValueError(f"--ablation: expected name:folder, got {item!r}")
                 ablations.append(load_run(name, folder))
+            split, budget = (_named_run(flag, getattr(FLAGS, flag)) for flag in ("split_run", "budget_run"))
+            if (split or budget) and FLAGS.task != 3:
+                raise ValueError(f"--split_run and --budget_run: expected --task=3, got --task={FLAGS.task}")
         except ValueError as error:
             raise driver.BadInput(str(error)) from None
-        text = compare_markdown(FLAGS.task, base, ablations)
+        if split or budget:
+            text = split_budget_markdown(base, split, budget)
+        else:
+            text = compare_markdown(FLAGS.task, base, ablations)
         if FLAGS.note:
             text = FLAGS.note.strip() + "\n\n" + text
     if FLAGS.report:
@@ -59,6 +76,35 @@ def main(argv):
         atomic_write_text(FLAGS.out, text.rstrip() + "\n")
     else:
         print(text)
+
+
+def _named_run(flag: str, value: str | None):
+    """load_run of a name:folder flag value (None when the flag is not given)."""
+    from symjax.report.departures import load_run  # noqa: PLC0415
+
+    if not value:
+        return None
+    name, sep, folder = value.partition(":")
+    if not sep or not name or not folder:
+        raise ValueError(f"--{flag}: expected name:folder, got {value!r}")
+    return load_run(name, folder)
+
+
+def split_budget_markdown(base, split, budget) -> str:
+    """Task 3: the base run's contradictions labelled by the test split and the budget, the vanilla/shared
+    order before and after convergence, and each run's test loss as a multiple of Table 7's."""
+    from symjax.report import split_budget  # noqa: PLC0415
+
+    parts = ["### Contradictions of Table 7: the test split or the budget?", "",
+             split_budget.labels_markdown(3, base, split, budget)]
+    if split and budget:
+        parts += ["", f"### Does the order of vanilla and shared change at convergence? (`{split[0]}` vs "
+                      f"`{budget[0]}`)", "", split_budget.order_markdown(3, split, budget)]
+    for run in (base, split, budget):
+        if run:
+            parts += ["", f"### Test loss of `{run[0]}` as a multiple of Table 7's (mean over seeds / Table 7)", "",
+                      split_budget.ratio_markdown(3, run)]
+    return "\n".join(parts)
 
 
 def with_section(report: str, title: str, text: str) -> str:

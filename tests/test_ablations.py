@@ -37,7 +37,8 @@ def test_normalize_none_and_plain_centring_reach_the_pool():
 
 def test_load_data_passes_the_flags(monkeypatch):
     seen = {}
-    monkeypatch.setattr(t3, "make_pool", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(t3, "make_pool", lambda **kw: seen.update(kw) or {"num_train_pairs": 1188,
+                                                                           "test_idx": np.arange(1188, 1683)})
     t3.load_data(t3.Options(quick=True, data_sizes=(1000,), normalize="none", velocity_centring="plain",
                             val_split="trajectory"))
     assert (seen["normalize"], seen["velocity_centring"], seen["num_train_trajectories"]) == ("none", "plain", 12)
@@ -51,7 +52,8 @@ def test_trajectory_split_sizes_the_pool_and_gives_disjoint_trajectories():
     assert t3.train_trajectories(t3.Options(quick=True, data_sizes=(1000,), val_split="trajectory")) == 12
     per, count = 99, 12
     data = {"num_train_pairs": per * count, "num_train_trajectories": count, "pairs_per_trajectory": per,
-            "test_idx": np.arange(per * count, per * count + 10)}
+            "test_idx": np.arange(per * count, per * count + 10),
+            "pool_x": np.zeros((per * count + 10, 12)), "pool_y": np.ones((per * count + 10, 12))}
     opts = t3.Options(quick=True, data_sizes=(1000,), seeds=(0, 1), val_split="trajectory")
     plan = t3.plan_sweeps(opts)[0]
     lanes = t3.build_lanes(opts, plan, data)
@@ -144,7 +146,11 @@ def test_contradiction_labels_from_ablations():
     assert "explained by departure normalize (ablation normalize_none)" in text
     assert "0 of 2 → 2 of 2" in text  # the effect column of --normalize
     text = departures_markdown(3, t3.DEPARTURES, defaults, base, [study])
-    assert "persists under the study's settings (a finding; ablation study)" in text
+    assert ("persists under the study's known settings (ablation study; open readings: val_split, test_split, "
+            "pair_draw)") in text
+    settled = tuple(d for d in t3.DEPARTURES if d.study is not None)
+    assert "persists under the study's settings (a finding; ablation study)" in departures_markdown(
+        3, settled, defaults, base, [study])
     assert "| untested |" in departures_markdown(3, t3.DEPARTURES, defaults, base, [])
     # The other way round: the base reproduces the claim (2 of 2), one departure's study setting breaks it.
     text = departures_markdown(3, t3.DEPARTURES, defaults, fixed[:2] + (project,),

@@ -21,7 +21,10 @@ and each contradiction is labelled, in this order:
 * "explained by departure X": the run that restores X alone (an ablation
   whose flags.txt differs from the base in X) reaches the study's count;
 * "persists under the study's settings (a finding)": the ``--settings=study``
-  ablation still differs from the study's count;
+  ablation still differs from the study's count; when some departures have no
+  study value (the study is silent, so ``--settings=study`` cannot restore
+  them), the label names them: "persists under the study's known settings
+  (ablation study; open readings: X, Y)";
 * "untested": no ablation decides it.
 
 A claim the base run reproduces can still fail in an ablation: such claims
@@ -97,13 +100,17 @@ def changed_flags(base: Mapping[str, str], other: Mapping[str, str], departures:
 
 
 def label_contradiction(text: str, study: dict, ablations: Mapping[str, dict], changed: Mapping[str, list[str]],
-                        study_name: str | None) -> str:
+                        study_name: str | None, open_readings: Sequence[str] = ()) -> str:
     """The label of the base run's contradiction ``text`` (module docstring) from the ablations' claims;
-    ``study``: the study's claim on the same conditions."""
+    ``study``: the study's claim on the same conditions; ``open_readings``: the departure flags with no study
+    value (which ``--settings=study`` cannot restore)."""
     for name, claims in ablations.items():
         if len(changed[name]) == 1 and _agrees_with_study(claims.get(text), study):
             return f"explained by departure {changed[name][0]} (ablation {name})"
     if study_name is not None and _agrees_with_study(ablations[study_name].get(text), study) is False:
+        if open_readings:
+            return (f"persists under the study's known settings (ablation {study_name}; open readings: "
+                    f"{', '.join(open_readings)})")
         return f"persists under the study's settings (a finding; ablation {study_name})"
     if study_name is not None and _agrees_with_study(ablations[study_name].get(text), study):
         return f"explained by the departures together (ablation {study_name}; no single one restores it)"
@@ -177,7 +184,8 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
     else:
         body = [[t, _count(study[t]), _count(base_claims[t])]
                 + [_count(abl_claims[n].get(t)) for n, _, _ in ablations]
-                + [label_contradiction(t, study[t], abl_claims, changed, study_name)] for t in contradicted]
+                + [label_contradiction(t, study[t], abl_claims, changed, study_name,
+                                       [d.flag for d in departures if d.study is None])] for t in contradicted]
         lines.append(markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
                                     + [f"`{n}`" for n, _, _ in ablations] + ["label"], body))
     broken = [t for t, c in base_claims.items() if contradicts(c, study.get(t)) is False
