@@ -81,6 +81,12 @@ SWAP_PERMUTATION = np.array([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11])
 VELOCITY_CENTRINGS = ("mass", "plain")
 #: How states are standardised before training (``fit_normalizer``).
 NORMALIZATIONS = ("standard", "none")
+#: The force law: 'study' = eq. 22, |F| = G m_i m_j / (r^2 + eps^2) along r_hat; 'plummer' = Plummer softening,
+#: F = G m_i m_j r_vec / (r^2 + eps^2)^(3/2). The study gives eq. 22 but names no softening scheme.
+SOFTENINGS = ("study", "plummer")
+#: Time stepping: 'verlet' = velocity Verlet (symplectic, second order); 'euler' = forward Euler. The study
+#: does not name its integrator (ch. 4 §4: dt = 0.01).
+INTEGRATORS = ("verlet", "euler")
 
 
 # For particle i, the indices of the two other particles.
@@ -115,10 +121,11 @@ def velocities(x) -> np.ndarray:
     return x.reshape(x.shape[:-1] + (NUM_PARTICLES, 4))[..., 2:]
 
 
-def accelerations(pos):
-    """a_i = sum_{j != i} G m_j (p_j - p_i) / (r_ij (r_ij^2 + eps^2)).
+def accelerations(pos, softening: str = "study"):
+    """a_i = sum_{j != i} G m_j (p_j - p_i) / (r_ij (r_ij^2 + eps^2))   (softening 'study'), or
+    a_i = sum_{j != i} G m_j (p_j - p_i) / (r_ij^2 + eps^2)^(3/2)          (softening 'plummer').
 
-    This is F_ij / m_i summed over j (eq. 22). Coinciding particles
+    The first is F_ij / m_i summed over j (eq. 22). Coinciding particles
     (r_ij = 0 exactly, where the direction is undefined) contribute zero.
     Computed in the dtype of ``pos`` (float64 needs x64 enabled, as inside
     ``simulate``). The result is exactly equivariant under swapping
@@ -145,7 +152,11 @@ def accelerations(pos):
     # r2 == 0 on the diagonal (and for coinciding particles); there diff == 0,
     # so any finite denominator gives a zero contribution.
     safe_r2 = jnp.where(r2 > 0, r2, 1.0)
-    denom = jnp.sqrt(safe_r2) * (safe_r2 + EPS**2) * inv_gm[:, None]  # uses m_j
+    if softening == "plummer":
+        soft = safe_r2 + EPS**2
+        denom = soft * jnp.sqrt(soft) * inv_gm[:, None]  # uses m_j
+    else:
+        denom = jnp.sqrt(safe_r2) * (safe_r2 + EPS**2) * inv_gm[:, None]  # uses m_j
     contrib = diff / denom  # (..., i, j, 2): F_ij / m_i
     # Note on exact symmetry. a_i = c_j + c_k, the contributions of the two
     # other particles; swapping particles 1 and 2 exchanges j and k for
@@ -161,25 +172,35 @@ def accelerations(pos):
     return c_j + c_k
 
 
-def _verlet_step(carry, dt):
+def _verlet_step(carry, dt, softening: str = "study"):
     """One velocity Verlet step on (pos, vel, acc), each (..., 3, 2)."""
     pos, vel, acc = carry
     vel_half = vel + (0.5 * dt) * acc
     pos_new = pos + dt * vel_half
-    acc_new = accelerations(pos_new)
+    acc_new = accelerations(pos_new, softening)
     vel_new = vel_half + (0.5 * dt) * acc_new
     return pos_new, vel_new, acc_new
 
 
-def _simulate_one(state, num_snapshots: int, record_every: int, dt):
+def _euler_step(carry, dt, softening: str = "study"):
+    """One forward Euler step on (pos, vel, acc): x += dt v, v += dt a(x), both from the old state."""
+    pos, vel, acc = carry
+    pos_new = pos + dt * vel
+    vel_new = vel + dt * acc
+    return pos_new, vel_new, accelerations(pos_new, softening)
+
+
+def _simulate_one(state, num_snapshots: int, record_every: int, dt, integrator: str = "verlet",
+                  softening: str = "study"):
     """Trajectory of one state (12,) -> (num_snapshots, 12)."""
     per_particle = state.reshape(NUM_PARTICLES, 4)
     pos, vel = per_particle[:, :2], per_particle[:, 2:]
-    carry = (pos, vel, accelerations(pos))
+    carry = (pos, vel, accelerations(pos, softening))
+    one_step = _euler_step if integrator == "euler" else _verlet_step
 
     def block(carry, _):
         def step(c, _):
-            return _verlet_step(c, dt), None
+            return one_step(c, dt, softening), None
 
         carry, _ = jax.lax.scan(step, carry, None, length=record_every)
         return carry, jnp.concatenate([carry[0], carry[1]], axis=-1).reshape(STATE_DIM)
@@ -189,8 +210,8 @@ def _simulate_one(state, num_snapshots: int, record_every: int, dt):
 
 
 _simulate_batch = jax.jit(
-    jax.vmap(_simulate_one, in_axes=(0, None, None, None)),
-    static_argnums=(1, 2),
+    jax.vmap(_simulate_one, in_axes=(0, None, None, None, None, None)),
+    static_argnums=(1, 2, 4, 5),
 )
 
 
@@ -199,8 +220,11 @@ def simulate(
     num_steps: int = NUM_STEPS,
     record_every: int = RECORD_EVERY,
     dt: float = DT,
+    integrator: str = "verlet",
+    softening: str = "study",
 ) -> np.ndarray:
-    """Integrates trajectories with velocity Verlet in float64.
+    """Integrates trajectories in float64 with ``integrator`` (``INTEGRATORS``) under the force law
+    ``softening`` (``SOFTENINGS``; default: velocity Verlet, eq. 22).
 
     Snapshots are taken at steps 0, record_every, ..., num_steps - record_every
     (the state at step num_steps itself is not recorded, and the last
@@ -227,10 +251,14 @@ def simulate(
         raise ValueError(
             f"num_steps must be a positive multiple of record_every={record_every}; got {num_steps}"
         )
+    if integrator not in INTEGRATORS:
+        raise ValueError(f"integrator: expected one of {list(INTEGRATORS)}, got {integrator!r}")
+    if softening not in SOFTENINGS:
+        raise ValueError(f"softening: expected one of {list(SOFTENINGS)}, got {softening!r}")
     num_snapshots = num_steps // record_every
     with jax.enable_x64(True):
         states = jnp.asarray(initial_states, dtype=jnp.float64)
-        out = _simulate_batch(states, num_snapshots, record_every, jnp.float64(dt))
+        out = _simulate_batch(states, num_snapshots, record_every, jnp.float64(dt), integrator, softening)
         out = np.asarray(out, dtype=np.float64)
     return out
 
@@ -278,10 +306,11 @@ def total_momentum(x) -> np.ndarray:
     return np.sum(MASSES[:, None] * velocities(x), axis=-2)
 
 
-def potential_energy(x) -> np.ndarray:
-    """U = sum_{i<j} -(G m_i m_j / eps) (pi/2 - arctan(r_ij / eps)), shape (...).
+def potential_energy(x, softening: str = "study") -> np.ndarray:
+    """U = sum_{i<j} -(G m_i m_j / eps) (pi/2 - arctan(r_ij / eps))   (softening 'study'), or
+    U = sum_{i<j} -G m_i m_j / sqrt(r_ij^2 + eps^2)                   (softening 'plummer'), shape (...).
 
-    The pair potential whose negative gradient is the force of eq. 22 (see
+    The pair potential whose negative gradient is the force (eq. 22 for 'study'; see
     the module docstring for the derivation).
     """
     pos = positions(x)
@@ -289,7 +318,10 @@ def potential_energy(x) -> np.ndarray:
     for i in range(NUM_PARTICLES):
         for j in range(i + 1, NUM_PARTICLES):
             r = np.linalg.norm(pos[..., j, :] - pos[..., i, :], axis=-1)
-            total = total - (G * MASSES[i] * MASSES[j] / EPS) * (0.5 * math.pi - np.arctan(r / EPS))
+            if softening == "plummer":
+                total = total - G * MASSES[i] * MASSES[j] / np.sqrt(r * r + EPS**2)
+            else:
+                total = total - (G * MASSES[i] * MASSES[j] / EPS) * (0.5 * math.pi - np.arctan(r / EPS))
     return total
 
 
@@ -299,9 +331,9 @@ def kinetic_energy(x) -> np.ndarray:
     return 0.5 * np.sum(MASSES[:, None] * vel * vel, axis=(-2, -1))
 
 
-def total_energy(x) -> np.ndarray:
-    """E = K + U, float64 of shape (...), for states of shape (..., 12)."""
-    return kinetic_energy(x) + potential_energy(x)
+def total_energy(x, softening: str = "study") -> np.ndarray:
+    """E = K + U, float64 of shape (...), for states of shape (..., 12) (U of ``potential_energy``)."""
+    return kinetic_energy(x) + potential_energy(x, softening)
 
 
 def make_pairs(trajectories) -> tuple[np.ndarray, np.ndarray]:
@@ -345,8 +377,10 @@ def make_dataset(
     num_steps: int = NUM_STEPS,
     record_every: int = RECORD_EVERY,
     velocity_centring: str = "mass",
+    integrator: str = "verlet",
+    softening: str = "study",
 ) -> dict[str, np.ndarray]:
-    """Simulated training pool and test set for one seed.
+    """Simulated training pool and test set for one seed (``simulate``'s integrator and softening).
 
     Streams: ``np.random.SeedSequence(seed).spawn(2)`` gives two independent
     child sequences; the first seeds the generator of the training-pool
@@ -379,7 +413,8 @@ def make_dataset(
                                          velocity_centring)
     # One simulation call for both sets (one compilation, one batch).
     trajectories = simulate(
-        np.concatenate([train_initial, test_initial], axis=0), num_steps, record_every
+        np.concatenate([train_initial, test_initial], axis=0), num_steps, record_every,
+        integrator=integrator, softening=softening,
     )
     train_x, train_y = make_pairs(trajectories[:num_train_trajectories])
     test_x, test_y = make_pairs(trajectories[num_train_trajectories:])

@@ -69,12 +69,13 @@ def rollout(apply_fn, stacked_params, z0, num_steps: int):
     return jax.vmap(one_lane)(stacked_params)
 
 
-def rollout_metrics(pred, true) -> dict[str, np.ndarray]:
+def rollout_metrics(pred, true, softening: str = "study") -> dict[str, np.ndarray]:
     """rollout_mse, energy_drift, momentum_drift (module docstring) of rollouts, in float64.
 
     Args:
       pred: (..., R, K + 1, 12) predicted states x_hat_0..x_hat_K in physical units.
       true: (R, K + 1, 12) or (..., R, K + 1, 12) true states of the same trajectories.
+      softening: the force law of the simulation (``three_body.SOFTENINGS``), which fixes the energy.
 
     Returns:
       dict of float64 arrays of shape (...) (the leading axes of pred, e.g. lanes).
@@ -88,8 +89,9 @@ def rollout_metrics(pred, true) -> dict[str, np.ndarray]:
     with np.errstate(over="ignore", invalid="ignore"):
         last, first = pred[..., -1, :], pred[..., 0, :]
         mse = np.mean(np.square(last - true[..., -1, :]), axis=(-2, -1))
-        energy_change = np.abs(tb.total_energy(last) - tb.total_energy(first))  # (..., R)
-        energy_drift = np.mean(energy_change, axis=-1) / np.mean(np.abs(tb.total_energy(first)), axis=-1)
+        energy_last, energy_first = tb.total_energy(last, softening), tb.total_energy(first, softening)
+        energy_change = np.abs(energy_last - energy_first)  # (..., R)
+        energy_drift = np.mean(energy_change, axis=-1) / np.mean(np.abs(energy_first), axis=-1)
         momentum_change = np.linalg.norm(tb.total_momentum(last) - tb.total_momentum(first), axis=-1)
         momentum_drift = np.mean(momentum_change, axis=-1)
     return {"rollout_mse": mse, "energy_drift": energy_drift, "momentum_drift": momentum_drift}

@@ -117,6 +117,12 @@ class Options(driver.CommonOptions):
                              "draws its test pairs (as many) from the same pooled trajectories as its training and "
                              "validation pairs, disjoint from them. The study (ch. 4 §4, Table 4) gives only the "
                              "test size, 24950 (= 50 x 499 pairs).", TEST_SPLITS)
+    integrator: str = option("verlet", "Simulator time stepping: 'verlet' (velocity Verlet, the project) or "
+                             "'euler' (forward Euler). The study (ch. 4 §4) gives dt = 0.01 but names no "
+                             "integrator.", tb.INTEGRATORS)
+    softening: str = option("study", "Force law: 'study' = eq. 22, |F| = m_i m_j / (r^2 + eps^2), or 'plummer' = "
+                            "m_i m_j r / (r^2 + eps^2)^(3/2). The study writes eq. 22 with eps = 0.5 and names "
+                            "no softening scheme.", tb.SOFTENINGS)
     pair_draw: str = option("uniform", "How a lane's pairs come from the one simulated pool that every data size "
                             "and seed shares: 'uniform' = its data size of pairs drawn uniformly from all pairs "
                             "(the project: every trajectory contributes) or 'whole_trajectories' = all pairs of as "
@@ -138,7 +144,8 @@ class Options(driver.CommonOptions):
                              f"got {self.medium_shared_widths!r}")
         driver.check_ints("data_sizes", self.data_sizes, low=1, allowed=tb.TABLE4)
         for name, allowed in (("normalize", tb.NORMALIZATIONS), ("velocity_centring", tb.VELOCITY_CENTRINGS),
-                              ("val_split", VAL_SPLITS), ("test_split", TEST_SPLITS)):
+                              ("val_split", VAL_SPLITS), ("test_split", TEST_SPLITS),
+                              ("integrator", tb.INTEGRATORS), ("softening", tb.SOFTENINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.pair_draw not in PAIR_DRAWS:
@@ -174,6 +181,9 @@ DEPARTURES = (
     Departure("test_split", "test set", "24950 test pairs (Table 4; = 50 trajectories x 499 pairs), \"8 : 2 비율로 "
               "training data와 validation data를 분할\" (ch. 4 §4): not said whether the test pairs come from "
               "trajectories that no training pair comes from"),
+    Departure("integrator", "simulator time stepping", "dt = 0.01, 5000 steps (ch. 4 §4): no integrator named"),
+    Departure("softening", "force softening", "eq. 22, F = -m1 m2 / (r^2 + eps^2) r_hat with eps = 0.5 (ch. 4 §4): "
+              "the project's default follows it; Plummer softening is the common alternative", "study"),
     Departure("pair_draw", "which pairs a data size holds", "\"각각 5000 step동안 전개하였고, 매 10 step마다 상태를 "
               "저장하여 ... 하나의 학습 쌍으로 사용\" (ch. 4 §4): not said how many trajectories a data size's "
               "pairs come from, nor whether the data sizes and seeds draw from one shared simulation (the project: "
@@ -224,11 +234,13 @@ def test_trajectories(test_x: np.ndarray, test_y: np.ndarray, num_trajectories: 
 
 
 def make_pool(quick: bool = False, data_seed: int = DATA_SEED, dtype=np.float32, normalize: str = "standard",
-              velocity_centring: str = "mass", num_train_trajectories: int | None = None) -> dict:
+              velocity_centring: str = "mass", num_train_trajectories: int | None = None,
+              integrator: str = "verlet", softening: str = "study") -> dict:
     """Simulates the data and builds the pool every lane indexes into.
 
     normalize: ``three_body.fit_normalizer`` mode ('none': mean 0, std 1, raw states);
-    velocity_centring: ``three_body.sample_initial_states`` option; num_train_trajectories:
+    velocity_centring: ``three_body.sample_initial_states`` option; integrator, softening: the simulator's
+    (``three_body.simulate``); num_train_trajectories:
     None = the data spec's (81 full, 11 quick); more (e.g. ``trajectories_for_split``) appends
     trajectories (the pools of one seed are prefixes of one another).
 
@@ -243,7 +255,7 @@ def make_pool(quick: bool = False, data_seed: int = DATA_SEED, dtype=np.float32,
     spec = QUICK_DATA if quick else FULL_DATA
     trajectories = spec["num_train_trajectories"] if num_train_trajectories is None else int(num_train_trajectories)
     data = tb.make_dataset(data_seed, trajectories, spec["num_test_trajectories"], num_steps=spec["num_steps"],
-                           velocity_centring=velocity_centring)
+                           velocity_centring=velocity_centring, integrator=integrator, softening=softening)
     mean, std = tb.fit_normalizer(data["train_x"], mode=normalize)
     x = np.concatenate([data["train_x"], data["test_x"]])
     y = np.concatenate([data["train_y"], data["test_y"]])
@@ -375,7 +387,8 @@ def load_data(opts: Options) -> dict:
     run's precision, preprocessing and velocity centring. Raises ValueError naming --data_sizes when the pool
     cannot serve them."""
     data = make_pool(quick=opts.quick, dtype=np.float64 if opts.x64 else np.float32, normalize=opts.normalize,
-                     velocity_centring=opts.velocity_centring, num_train_trajectories=train_trajectories(opts))
+                     velocity_centring=opts.velocity_centring, num_train_trajectories=train_trajectories(opts),
+                     integrator=opts.integrator, softening=opts.softening)
     pooled = opts.test_split == "pool"
     test = data["test_idx"].size
     limit = data["num_train_pairs"]  # pooled: (train + test) - test
@@ -418,7 +431,7 @@ def after_sweep(opts: Options, plan: driver.SweepPlan, data: dict, pool, result,
     rows, params = result.rows, result.params
     pred, true = lane_rollouts(_model(opts, plan).apply, params, data["mean"], data["std"],
                                data["test_trajectories"][: opts.rollout_trajectories], opts.rollout_steps)
-    metrics = rollout_metrics(pred, true)
+    metrics = rollout_metrics(pred, true, opts.softening)
     rows = [dict(row, **{name: float(values[i]) for name, values in metrics.items()}) for i, row in enumerate(rows)]
     for model in plan.variants:
         candidates = [i for i, r in enumerate(rows)
@@ -471,6 +484,8 @@ def notes(opts: Options, data: dict) -> list[str]:
          "), statistics of particles 1 and 2 pooled (commutes with the swap); test loss and symmetry error are in "
          "these units." if opts.normalize == "standard" else "Normalisation: none (--normalize=none, the study's "
          "raw states); test loss and symmetry error are in physical units."),
+        f"Simulator: {'velocity Verlet' if opts.integrator == 'verlet' else 'forward Euler'}, dt = {tb.DT}, "
+        f"force {'of eq. 22' if opts.softening == 'study' else 'with Plummer softening'} (eps = {tb.EPS}).",
         f"Models: Table 4 widths; medium shared block widths '{opts.medium_shared_widths}'.",
         f"Rollouts: every lane's best model iterated {opts.rollout_steps} model steps (x 10 simulator steps) from "
         f"the first states of the first {opts.rollout_trajectories} held-out trajectories"
