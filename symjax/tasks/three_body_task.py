@@ -342,6 +342,20 @@ def lane_indices(opts: Options, seed: int, data_size: int, data: dict) -> tuple[
     return picked[:n_train], picked[n_train:], test_idx
 
 
+def own_normalizer_shift(opts: Options, data: dict) -> tuple[float, float, float]:
+    """How far each lane's own normaliser would sit from the shared one, at the smallest data size.
+
+    For every seed, ``three_body.fit_normalizer`` on the lane's training inputs (already standardised by the
+    shared normaliser, so the shared one is mean 0, std 1 here). Returns (max |mean| over features and seeds,
+    min std, max std): in units of the shared std.
+    """
+    size = min(opts.data_sizes)
+    fits = [tb.fit_normalizer(np.asarray(data["pool_x"][lane_indices(opts, seed, size, data)[0]], np.float64))
+            for seed in opts.seeds]
+    return (max(float(np.max(np.abs(m))) for m, _ in fits), min(float(np.min(s)) for _, s in fits),
+            max(float(np.max(s)) for _, s in fits))
+
+
 def no_change_loss(data: dict, test_idx: np.ndarray) -> float:
     """The "no change" predictor's test loss, mean_i mean_k (x_t - x_{t+10})_ik^2 over the lane's test pairs,
     in the units the models see (float64)."""
@@ -472,6 +486,11 @@ def notes(opts: Options, data: dict) -> list[str]:
         test = f"test = {data['test_idx'].size} pairs of {test_trajectories} held-out trajectories"
     split = ("training and validation from disjoint trajectories" if opts.val_split == "trajectory"
              else "a random split of the drawn pairs")
+    if opts.normalize == "standard":
+        shift, low, high = own_normalizer_shift(opts, data)
+        own = (f" Fitted on its own {round(tb.TRAIN_FRACTION * min(opts.data_sizes))} training pairs (data size "
+               f"{min(opts.data_sizes)}), a lane's normaliser would move the means by up to {shift:.3g} and scale "
+               f"the stds by {low:.3g}-{high:.3g} of the shared ones (measured over this run's seeds).")
     return [
         f"Data: {short}{source}; each lane draws its data size {draw} (fresh per seed and size), split 8:2 "
         f"({split}); initial velocities minus their "
@@ -482,7 +501,7 @@ def notes(opts: Options, data: dict) -> list[str]:
          "pairs (not per lane: a lane is standardised with statistics of pairs it may never train on"
          f"{', and with --test_split=pool of pairs that are test pairs of some lanes' if opts.test_split == 'pool' else ''}"
          "), statistics of particles 1 and 2 pooled (commutes with the swap); test loss and symmetry error are in "
-         "these units." if opts.normalize == "standard" else "Normalisation: none (--normalize=none, the study's "
+         "these units." + own if opts.normalize == "standard" else "Normalisation: none (--normalize=none, the study's "
          "raw states); test loss and symmetry error are in physical units."),
         f"Simulator: {'velocity Verlet' if opts.integrator == 'verlet' else 'forward Euler'}, dt = {tb.DT}, "
         f"force {'of eq. 22' if opts.softening == 'study' else 'with Plummer softening'} (eps = {tb.EPS}).",
