@@ -147,7 +147,10 @@ def test_contradiction_labels_from_ablations():
     assert "0 of 2 → 2 of 2" in text  # the effect column of --normalize
     text = departures_markdown(3, t3.DEPARTURES, defaults, base, [study])
     assert ("persists under the study's known settings (ablation study; open readings: val_split, test_split, "
-            "pair_draw)") in text
+            "integrator, pair_draw)") in text
+    # A base already at the study's settings has no --settings=study ablation to label with.
+    at_study = ("base", base[1], dict(project, settings="study"))
+    assert "| untested |" in departures_markdown(3, t3.DEPARTURES, defaults, at_study, [study])
     settled = tuple(d for d in t3.DEPARTURES if d.study is not None)
     assert "persists under the study's settings (a finding; ablation study)" in departures_markdown(
         3, settled, defaults, base, [study])

@@ -149,7 +149,10 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
     abl_claims = {name: claim_counts(task, rows) for name, rows, _ in ablations}
     changed = {name: changed_flags(base[2], flags, departures, defaults) for name, _, flags in ablations} \
         if base else {}
-    study_name = next((n for n, _, flags in ablations if flags.get("settings") == "study"), None)
+    # The --settings=study ablation of a base at the project's settings (a base already at the study's settings
+    # has none: its ablations vary departures the study leaves open).
+    study_name = None if base is None or base[2].get("settings") == "study" else next(
+        (n for n, _, flags in ablations if flags.get("settings") == "study"), None)
 
     def effect(flag: str) -> str:
         runs = [n for n in abl_claims if changed.get(n) == [flag]]
