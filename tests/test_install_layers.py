@@ -1,0 +1,54 @@
+"""The library core imports with its core dependencies alone; the experiment suite's packages load on use.
+
+The core (groups, actions, sharing, functional, layers, nn, discovery, train, metrics) needs jax, flax,
+optax, numpy and scipy. absl, orbax, matplotlib and tqdm belong to the ``[experiments]`` extra: importing
+the core must not load them. optax and flax.linen import absl themselves, so absl may be present exactly
+when it is after importing those dependencies alone; orbax, matplotlib and tqdm never are.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXTRAS = ("absl", "orbax", "matplotlib", "tqdm")
+CORE = ("symjax", "symjax.groups", "symjax.actions", "symjax.sharing", "symjax.functional", "symjax.metrics",
+        "symjax.layers", "symjax.nn.linen", "symjax.nn.nnx", "symjax.discovery", "symjax.train", "symjax.io")
+
+
+def _loaded_after(*modules: str) -> list[str]:
+    """Which of EXTRAS are in sys.modules after a fresh interpreter imports ``modules``."""
+    code = (f"import sys\nfor m in {list(modules)!r}: __import__(m)\n"
+            f"print(__import__('json').dumps([k for k in {list(EXTRAS)!r} if k in sys.modules]))")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def from_dependencies() -> set[str]:
+    """The EXTRAS that the core's own dependencies load by themselves."""
+    return set(_loaded_after("jax", "numpy", "scipy.stats", "optax", "flax.linen", "flax.nnx"))
+
+
+def test_dependencies_load_none_of_orbax_matplotlib_tqdm(from_dependencies):
+    assert from_dependencies <= {"absl"}, from_dependencies
+
+
+def test_core_modules_load_no_experiment_package(from_dependencies):
+    # sys.modules only grows, so what all of them load together bounds what each loads alone.
+    loaded = set(_loaded_after(*CORE))
+    assert loaded <= from_dependencies, f"the core loads {sorted(loaded - from_dependencies)}"
+
+
+def test_modules_without_flax_load_no_absl():
+    assert _loaded_after("symjax", "symjax.groups", "symjax.actions", "symjax.sharing", "symjax.functional",
+                         "symjax.discovery") == []
+
+
+def test_the_check_sees_an_experiment_module():
+    """symjax.tasks.progress is experiment-suite code: it loads absl's flags and tqdm."""
+    assert {"absl", "tqdm"} <= set(_loaded_after("symjax.tasks.progress"))
