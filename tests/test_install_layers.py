@@ -52,3 +52,35 @@ def test_modules_without_flax_load_no_absl():
 def test_the_check_sees_an_experiment_module():
     """symjax.tasks.progress is experiment-suite code: it loads absl's flags and tqdm."""
     assert {"absl", "tqdm"} <= set(_loaded_after("symjax.tasks.progress"))
+
+
+DRAW = """
+import sys, matplotlib
+{choose}
+before = dict.__getitem__(matplotlib.rcParams, "backend")
+import numpy as np
+import symjax.report
+from symjax.report import figures, significance, tables, write
+after_import = dict.__getitem__(matplotlib.rcParams, "backend")
+path = figures.figure5_task1([dict(model="vanilla", setting=1, params_mean=10.0),
+                              dict(model="shared", setting=2, params_mean=3.0)], sys.argv[1] + "/f5.png")
+figures.figure9_rollouts([dict(title="t", true=np.ones((3, 12)), pred=np.zeros((3, 12)))], sys.argv[1] + "/f9.png")
+with open(path, "rb") as f:
+    assert f.read(8) == b"\\x89PNG\\r\\n\\x1a\\n"
+after_draw = dict.__getitem__(matplotlib.rcParams, "backend")
+print(__import__("json").dumps([before == after_import == after_draw, str(after_draw),
+                                "matplotlib.pyplot" in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize("choose,backend", [("matplotlib.use('svg')", "svg"), ("", None)])
+def test_report_leaves_matplotlib_backend_as_it_was(tmp_path, choose, backend):
+    """A notebook's backend (one chosen, or none chosen yet) survives importing symjax.report and drawing."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("MPLBACKEND", None)
+    out = subprocess.run([sys.executable, "-c", DRAW.format(choose=choose), str(tmp_path)], capture_output=True,
+                         text=True, env=env, check=True)
+    unchanged, now, pyplot_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert unchanged and not pyplot_loaded
+    if backend is not None:
+        assert now == backend
