@@ -6,8 +6,10 @@ the core must not load them. optax and flax.linen import absl themselves, so abs
 when it is after importing those dependencies alone; orbax, matplotlib and tqdm never are.
 """
 
+import ast
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -84,3 +86,43 @@ def test_report_leaves_matplotlib_backend_as_it_was(tmp_path, choose, backend):
     assert unchanged and not pyplot_loaded
     if backend is not None:
         assert now == backend
+
+
+#: symjax's layers from the bottom up: a module may import its own layer and those below, never one above.
+LAYERS = {"models": 2, "data": 2, "report": 3, "tasks": 4}  # every other module is the library core (1)
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS.get(parts[1], 1) if len(parts) > 1 else 1
+
+
+def upward_imports(module: str, source: str, is_package: bool = False) -> list[str]:
+    """The symjax modules that ``source`` (the text of ``module``) imports from a layer above its own."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolved against the module's package
+                package = module.split(".")[:len(module.split(".")) - node.level + int(is_package)]
+                names = [".".join(package + ([node.module] if node.module else []))]
+            else:
+                names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [n for n in names if n and n.split(".")[0] == "symjax" and _layer(n) > _layer(module)]
+    return found
+
+
+def test_no_import_runs_back_up_the_layers():
+    assert upward_imports("symjax.report.x", "from symjax.tasks.departures import Departure") == ["symjax.tasks.departures"]
+    assert upward_imports("symjax.train.x", "from ..report import rows") == ["symjax.report"]
+    assert upward_imports("symjax.tasks.x", "from symjax.report import rows\nimport symjax.models") == []
+    upward = {}
+    for path in pathlib.Path(ROOT, "symjax").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        found = upward_imports(module, path.read_text(encoding="utf-8"), path.name == "__init__.py")
+        if found:
+            upward[module] = found
+    assert upward == {}
