@@ -50,3 +50,20 @@ def test_license_and_py_typed_ship():
     assert "Apache License" in text and "Version 2.0, January 2004" in text and "END OF TERMS AND CONDITIONS" in text
     assert os.path.isfile(os.path.join(ROOT, "symjax", "py.typed"))
     assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["symjax"]
+
+
+def test_api_reference_builds_with_the_readme_command(tmp_path):
+    """The README's pdoc command writes into the git-ignored docs/api/; run here into tmp_path instead."""
+    import re
+    import subprocess
+    import sys
+
+    (command,) = re.findall(r"^python3 -m pdoc .*$", _read("README.md"), flags=re.M)
+    args = command.split()
+    assert args[args.index("-o") + 1] == "docs/api" and "/docs/api/" in _read(".gitignore").splitlines()
+    args[args.index("-o") + 1] = str(tmp_path)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run([sys.executable, *args[1:]], cwd=ROOT, env=env, check=True, capture_output=True)
+    page = (tmp_path / "symjax" / "sharing.html").read_text(encoding="utf-8")
+    assert "orbit_index_map" in page and "index_map.tolist(), k" in page  # a function and its docstring example
+    assert "rank_symmetries" in (tmp_path / "symjax" / "discovery.html").read_text(encoding="utf-8")
