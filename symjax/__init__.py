@@ -1,3 +1,3 @@
 """symjax: symmetry-based parameter sharing for JAX and Flax."""
 
-__version__ = "0.1.0"  # the version in pyproject.toml (tests/test_driver.py checks they agree)
+__version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it ([tool.setuptools.dynamic])

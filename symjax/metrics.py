@@ -8,6 +8,23 @@ anything with ``.group`` (a ``PermutationGroup``) and ``.act(g, x)``:
 ``symjax.actions.Action`` acts on the last axis of an array,
 ``symjax.actions.GraphAction`` on dense graphs (A, X, mask). For an invariant
 output use ``actions.trivial(G, size)`` (g . y = y).
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from symjax import actions, groups, metrics
+    >>> s4 = groups.symmetric(4)
+    >>> x = jnp.arange(8.0).reshape(2, 4)                     # 2 examples, S_4 permutes the 4 entries
+    >>> key = jax.random.key(0)
+    >>> float(metrics.symmetry_error(lambda v: 2 * v, x, actions.base(s4), actions.base(s4), key))
+    0.0
+    >>> total = lambda v: v.sum(-1, keepdims=True)           # invariant: g . y = y on 1 output
+    >>> float(metrics.symmetry_error(total, x, actions.base(s4), actions.trivial(s4, 1), key))
+    0.0
+    >>> weigh = lambda v: v * jnp.arange(4.0)                # not equivariant
+    >>> float(metrics.symmetry_error(weigh, x, actions.base(s4), actions.base(s4), key)) > 0
+    True
+    >>> metrics.count_params({"w": jnp.ones((3, 4)), "b": jnp.zeros(4)})
+    16
 """
 
 from __future__ import annotations

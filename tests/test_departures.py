@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from scipy import stats
 
 from symjax import actions, groups, metrics
 from symjax.data import three_body as tb
@@ -215,7 +216,11 @@ def test_constant_difference_is_significant_with_zero_width():
     assert high["mean_diff"] == 0.125 and high["verdict"] == "vanilla lower"
     table = significance.significance_markdown(out).splitlines()
     assert len(table) == 4 and "mean shared - vanilla" in table[0]
-    assert table[3] == "| 5 | 8000 | 4 | -0.25 | [-0.25, -0.25] | [-0.25, -0.25] | shared lower |"
+    assert "| p (paired t) | q (BH FDR) |" in table[0]
+    # sd = 0: the difference is certain, p = q = 0.
+    assert table[3] == "| 5 | 8000 | 4 | -0.25 | [-0.25, -0.25] | [-0.25, -0.25] | 0 | 0 | shared lower |"
+    same = significance.paired_differences(_rows(vanilla, vanilla))[0]
+    assert (same["t_low"], same["t_high"], same["p_value"], same["verdict"]) == (0.0, 0.0, 1.0, "not significant")
 
 
 def test_zero_mean_difference_is_not_significant_and_t_interval_by_hand():
@@ -236,6 +241,66 @@ def test_bootstrap_interval_matches_the_exact_resampling_distribution():
     low, high = significance.bootstrap_interval(diffs, num_resamples=200_000, seed=1)
     assert means[0] <= low <= means[1] and means[-2] <= high <= means[-1]
     assert significance.bootstrap_interval(diffs, seed=1) == significance.bootstrap_interval(diffs, seed=1)
+
+
+def test_paired_t_agrees_with_the_t_formula_and_with_cauchy_at_two_pairs():
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 5, 10):
+        for confidence in (0.8, 0.95, 0.99):
+            a, b = rng.normal(size=n), rng.normal(size=n) + 0.3
+            (low, high), p = significance.paired_t(a, b, confidence)
+            d = a - b
+            se = np.std(d, ddof=1) / math.sqrt(n)
+            half = stats.t.ppf(0.5 + confidence / 2, n - 1) * se
+            assert (low, high) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-12, abs=1e-15)
+            assert p == pytest.approx(2 * stats.t.sf(abs(d.mean() / se), n - 1), rel=1e-12)
+            if n == 2:  # one degree of freedom: T is Cauchy, quantile tan(pi (q - 1/2)), P(|T| >= t) = 1 - 2 atan(t) / pi
+                half = math.tan(math.pi * confidence / 2) * abs(d[0] - d[1]) / 2
+                assert (low, high) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-12)
+                assert p == pytest.approx(1 - 2 * math.atan(abs(d[0] + d[1]) / abs(d[0] - d[1])) / math.pi, rel=1e-12)
+    with pytest.raises(ValueError, match=r"expected two \(n,\) arrays of the same shape; got \(3,\) and \(2,\)"):
+        significance.paired_t(np.ones(3), np.ones(2))
+
+
+def test_bootstrap_interval_is_the_percentile_of_resampled_means():
+    """The interval equals, to rounding, the quantiles of the means of rng.integers resamples drawn by hand."""
+    rng = np.random.default_rng(4)
+    for n, resamples, confidence, seed in ((3, 1000, 0.95, 0), (7, 5000, 0.9, 11), (12, 2000, 0.99, 5)):
+        diffs = rng.normal(size=n)
+        picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+        means = diffs[picks].mean(axis=1)
+        alpha = 1.0 - confidence
+        expected = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+        got = significance.bootstrap_interval(diffs, confidence, resamples, seed)
+        assert got == pytest.approx(tuple(expected), rel=1e-12)
+    with pytest.raises(ValueError, match="at least 2 differences; got shape"):
+        significance.bootstrap_interval(np.array([1.0]))
+
+
+def _benjamini_hochberg(p_values):
+    """q_(i) = min over j >= i of min(1, p_(j) m / j), by a loop over the sorted p-values."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    q, running = [0.0] * m, 1.0
+    for rank in range(m, 0, -1):
+        running = min(running, p_values[order[rank - 1]] * m / rank)
+        q[order[rank - 1]] = min(running, 1.0)
+    return q
+
+
+def test_q_values_are_benjamini_hochberg_over_the_conditions():
+    ps = [0.01, 0.04, 0.03, 0.2, 0.001, 0.5]
+    assert significance.fdr_q_values(ps) == pytest.approx(_benjamini_hochberg(ps), rel=1e-12)
+    assert significance.fdr_q_values([]) == []
+    rng = np.random.default_rng(5)
+    rows = []
+    for size, shift in ((40, 0.0), (80, -0.2), (400, -0.5), (800, 0.1)):
+        vanilla = rng.normal(1.0, 0.1, size=5)
+        rows += _rows(list(vanilla), list(vanilla + shift + rng.normal(0, 0.1, size=5)), size=size, seeds=range(5))
+    out = significance.paired_differences(rows)
+    ps = [r["p_value"] for r in out]
+    assert [r["q_value"] for r in out] == pytest.approx(_benjamini_hochberg(ps), rel=1e-12)
+    assert all(q >= p for q, p in zip([r["q_value"] for r in out], ps))
 
 
 def test_unpaired_seeds_and_diverged_lanes():

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from pathlib import Path
 
 import pytest
 from absl import flags
 
-import symjax
 from symjax.tasks import driver
 from symjax.tasks import graph_task as t2
 from symjax.tasks import set_function_task as t1
@@ -26,11 +24,6 @@ def parse(task, *args):
     driver.define_flags(task.options, values)
     values(["script", *args])
     return driver.options_from_flags(task, values)
-
-
-def test_version_matches_pyproject():
-    with open(REPO / "pyproject.toml", "rb") as f:
-        assert symjax.__version__ == tomllib.load(f)["project"]["version"]
 
 
 def test_defaults_are_the_study_grid_and_quick_keeps_explicit_flags():

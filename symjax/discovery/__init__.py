@@ -16,6 +16,19 @@ leaves of any params pytree (Flax linen or NNX).
 
 Matrix orientation is always explicit: ``layout='out_in'`` for symjax's W
 (out, in), ``layout='in_out'`` for a Flax Dense kernel (in, out).
+
+Example: a 4 x 4 weight constant on the diagonal and off it is S_4-shared.
+    >>> import jax.numpy as jnp
+    >>> from symjax import actions, discovery, groups
+    >>> s4 = actions.base(groups.symmetric(4))
+    >>> w = jnp.eye(4) + 0.5
+    >>> float(discovery.orbit_tie(w, s4, s4, layout="out_in"))
+    0.0
+    >>> float(discovery.sharing_score(w, s4, s4, layout="out_in"))
+    0.0
+    >>> ranked = discovery.rank_symmetries(w, discovery.presets.candidates_1d(4, 4), layout="out_in")
+    >>> [(row["name"], row["orbits"], row["score"]) for row in ranked]
+    [('S_4', 2, 0.0), ('D_4', 3, 0.0), ('C_4', 4, 0.0), ('mirror_4', 8, 0.0), ('trivial', 16, 1.0)]
 """
 
 from symjax.discovery import presets

@@ -4,6 +4,14 @@ Shape, layout and option checks are static and run under ``jit`` too (they
 raise at trace time). Value checks (NaN weights, a negative scale) need the
 numbers, so they run only on concrete arrays: an eager call is checked, a
 traced one (inside ``jit``, ``grad`` or ``vmap``) is not.
+
+Example:
+    >>> layout("in_out")
+    'in_out'
+    >>> layout("oi")
+    Traceback (most recent call last):
+    ...
+    ValueError: layout must be 'out_in' (symjax W, shape (out, in)) or 'in_out' (Flax Dense kernel, shape (in, out)); got 'oi'
 """
 
 from __future__ import annotations

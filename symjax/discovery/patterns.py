@@ -11,6 +11,15 @@ class c a weight w[c, t, p] (t a translation on a grid, p a pixel). A
 convolution has w[c, t + e_a, p + s_a e_a] = w[c, t, p] (shift the
 translation by one grid step and the image by the stride s_a); the measure is
 how close the learned weight is to that, as a correlation.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> float(column_sum_deviation(jnp.eye(4), layout="out_in"))       # every input's weights sum to 1
+    0.0
+    >>> f = jnp.array([1.0, 2.0, 0.0, -1.0])
+    >>> conv = jnp.stack([jnp.roll(f, t) for t in range(4)])[None]      # w[0, t, p] = f(p - t): a convolution
+    >>> round(float(translation_correlation(conv)), 6)
+    1.0
 """
 
 from __future__ import annotations

@@ -4,6 +4,18 @@ Each penalty maps a weight array (any shape unless stated) to a scalar and is
 differentiable; multiply by a weight λ >= 0 and add it to the task loss.
 ``orbit_tie`` (sharing under a named group) lives in
 ``symjax.discovery.projection``.
+
+Example (three weights 0, 1, 3):
+    >>> import jax.numpy as jnp
+    >>> w = jnp.array([0.0, 1.0, 3.0])
+    >>> float(pairwise_tie(w))                # |0 - 1| + |0 - 3| + |1 - 3|
+    6.0
+    >>> round(float(pairwise_tie(w, p=2)), 4)  # 1 + 9 + 4
+    14.0
+    >>> float(offset_tie(w, 1, 0)), float(offset_tie(w, 1, 0, wrap=False))  # + |3 - 0| with the cyclic pair
+    (6.0, 3.0)
+    >>> float(l1(w - 1.0)), float(sigmoid_sparsity(jnp.zeros(4)))
+    (3.0, 2.0)
 """
 
 from __future__ import annotations

@@ -21,6 +21,19 @@ hard-shared layer with coefficients ``orbit_coefficients(W)``.
 
 ``layout``: 'out_in' for symjax's W (m, n), 'in_out' for a Flax Dense kernel
 (n, m); never guessed from the shape.
+
+Example: under S_3 acting on rows and columns alike, the orbits are the
+diagonal and the off-diagonal entries.
+    >>> import jax.numpy as jnp
+    >>> from symjax import actions, groups
+    >>> s3 = actions.base(groups.symmetric(3))
+    >>> w = jnp.diag(jnp.array([1.0, 1.0, 4.0]))
+    >>> orbit_coefficients(w, s3, s3, layout="out_in").tolist()      # diagonal mean, off-diagonal mean
+    [2.0, 0.0]
+    >>> orbit_projection(w, s3, s3, layout="out_in").tolist()
+    [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
+    >>> float(orbit_tie(w, s3, s3, layout="out_in"))                  # (1 - 2)^2 + (1 - 2)^2 + (4 - 2)^2
+    6.0
 """
 
 from __future__ import annotations

@@ -30,6 +30,18 @@ Decisions:
     and the one with fewest orbits ranks first. Differences larger than that
     are taken at face value, so a subgroup can still outrank its group when
     noise happens to fit it better by more than the tolerance.
+
+Example (S_3 on a 3 x 3 weight: k = 2 orbits of 9 positions):
+    >>> import jax.numpy as jnp
+    >>> from symjax import actions, groups
+    >>> s3 = actions.base(groups.symmetric(3))
+    >>> round(chance_level(s3, s3), 4)                                 # 1 - 2 / 9
+    0.7778
+    >>> float(sharing_score(jnp.eye(3), s3, s3, layout="out_in"))      # exactly shared
+    0.0
+    >>> w = jnp.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> round(float(sharing_distance(w, s3, s3, layout="out_in")), 4)  # sqrt(1 - 1/6): W's norm is 1
+    0.9129
 """
 
 from __future__ import annotations

@@ -13,6 +13,14 @@ Border, two choices:
 
 ``|s_l|`` must be smaller than its axis; a shift of 0 on every axis pairs each
 entry with itself.
+
+Example (one axis, shift 1):
+    >>> import jax.numpy as jnp
+    >>> x = jnp.arange(4)
+    >>> cyclic_shift(x, (1,), (0,)).tolist()                           # x[i + 1 mod 4]
+    [1, 2, 3, 0]
+    >>> [v.tolist() for v in pair(x, (1,), (0,), wrap=False)]          # entries and their partners, no wrap
+    [[0, 1, 2], [1, 2, 3]]
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Departures from the study's text, and their measured effect on the study's claims.
 
-A task lists its departures as ``symjax.tasks.departures.Departure`` records
-(``DEPARTURES`` in its module): the option (flag) that controls the setting,
-what the study says and its value. ``--settings=study`` sets every option
-whose ``study`` value is known.
+A task lists its departures as ``Departure`` records (defined here, and
+re-exported by ``symjax.tasks.departures``; ``DEPARTURES`` in the task's
+module): the option (flag) that controls the setting, what the study says and
+its value. ``--settings=study`` sets every option whose ``study`` value is
+known (``study_values``).
 
 The effect of a departure is measured by comparing runs: a base run (the
 project's defaults) and ablation runs that differ from it in one option (or in
@@ -38,16 +39,37 @@ says so when the grids differ.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 from typing import Mapping, Sequence
 
-from symjax.tasks.departures import Departure
-
 from .rows import load_results, normalize_row
 from .summary import check_claims
 from .tables import markdown_table
+
+
+@dataclasses.dataclass(frozen=True)
+class Departure:
+    """One place where the project's default differs from (or has to choose a reading of) the study's text.
+
+    flag: the option (command-line flag without --) that controls it;
+    what: the setting, in words;
+    study_text: what the study says (with its section), or that it is silent;
+    study: the option value that restores the study's setting; None when the
+      study gives no value (then --settings=study leaves the project's default).
+    """
+
+    flag: str
+    what: str
+    study_text: str
+    study: object = None
+
+
+def study_values(departures: Sequence[Departure]) -> dict:
+    """{flag: study value} of the departures whose study value is known (``Task.study``)."""
+    return {d.flag: d.study for d in departures if d.study is not None}
 
 
 def read_flags(run_dir: str) -> dict[str, str]:

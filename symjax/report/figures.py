@@ -22,17 +22,15 @@ import math
 import os
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+from symjax.io import atomic_write_bytes
 
-from .aggregate import index_aggregates  # noqa: E402
-from symjax.io import atomic_write_bytes  # noqa: E402
-
-from .rows import model_rank, setting_rank, size_key  # noqa: E402
+from .aggregate import index_aggregates
+from .rows import model_rank, setting_rank, size_key
 
 #: Symmetry errors (and any other value) below this are drawn at this value on log scales.
 SYM_FLOOR = 1e-16
@@ -49,11 +47,28 @@ FIGURE_FILES = {
 
 
 # ------------------------------------------------------------------ helpers
-def save_figure(fig, path: str) -> str:
-    """Render ``fig`` to PNG, write it atomically to ``path`` and close it."""
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **subplots):
+    """A ``matplotlib.figure.Figure`` and its (nrows, ncols) axes, as ``pyplot.subplots`` returns them.
+
+    The figure is not registered with pyplot and renders through its own canvas, so drawing never
+    switches (or needs) matplotlib's global backend; ``subplots`` go to ``Figure.subplots``
+    (``squeeze``, ``sharex``, ``sharey``, ...).
+    """
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def save_figure(fig: Figure, path: str) -> str:
+    """Render ``fig`` to PNG (120 dpi, tight box) and write it atomically to ``path``.
+
+    A figure that pyplot made (it has a canvas manager) is also closed, so pyplot lets it go.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    if fig.canvas.manager is not None:
+        import matplotlib.pyplot as plt  # noqa: PLC0415  (already loaded: pyplot made this figure)
+
+        plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -114,8 +129,8 @@ def _loss_sym_grid(index: dict, columns: Sequence[tuple], sizes: Sequence[int], 
     columns: [(column title, [(setting, model, color, label), ...]), ...]; each
     (setting, model) curve is mean ± std over seeds along ``sizes``.
     """
-    fig, axes = plt.subplots(2, len(columns), figsize=(column_width * len(columns) + 1, 6.4), squeeze=False,
-                             sharex=True, sharey="row")
+    fig, axes = new_figure(2, len(columns), figsize=(column_width * len(columns) + 1, 6.4), squeeze=False,
+                           sharex=True, sharey="row")
     for col, (column_title, curves) in enumerate(columns):
         for setting, model, color, label in curves:
             for row, (metric, floor) in enumerate((("test_loss", LOSS_FLOOR), ("sym_error", SYM_FLOOR))):
@@ -144,7 +159,7 @@ def figure4_task1(aggregates: Sequence[dict], path: str) -> str | None:
         return None
     index = index_aggregates(aggregates, 1)
     models, blocks, sizes = _models(aggregates), _settings(aggregates), _sizes(aggregates, 1)
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(blocks)))
+    colors = colormaps["viridis"](np.linspace(0, 0.9, len(blocks)))
     columns = [(model, [(n_blocks, model, color, f"n_blocks={n_blocks}") for color, n_blocks in zip(colors, blocks)])
                for model in models]
     return _loss_sym_grid(index, columns, sizes, "train size",
@@ -160,7 +175,7 @@ def figure5_task1(aggregates: Sequence[dict], path: str) -> str | None:
             points.setdefault(agg["model"], {}).setdefault(agg["setting"], agg["params_mean"])
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = new_figure(figsize=(5.5, 4))
     for model in sorted(points, key=model_rank):
         xs = sorted(points[model])
         aug = model.endswith("_aug")
@@ -189,7 +204,7 @@ def figure6_task2(aggregates: Sequence[dict], path: str) -> str | None:
         return None
     index = index_aggregates(aggs, 2)
     models, settings, sizes = _models(aggs), _settings(aggs), _sizes(aggs, 2)
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False, sharey=True)
+    fig, axes = new_figure(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False, sharey=True)
     width = 0.8 / len(models)
     for ax, setting in zip(axes[0], settings):
         for i, model in enumerate(models):
@@ -242,7 +257,7 @@ def figure7_task2(aggregates: Sequence[dict], path: str) -> str | None:
     loss_norm = Normalize(np.nanmin(losses), np.nanmax(losses)) if np.isfinite(losses).any() else Normalize(0, 1)
     top = np.nanmax(syms) if np.isfinite(syms).any() else 1.0
     sym_norm = LogNorm(SYM_FLOOR, max(top, SYM_FLOOR * 10))
-    fig, axes = plt.subplots(2, len(models), figsize=(3.2 * len(models) + 1.5, 5.8), squeeze=False)
+    fig, axes = new_figure(2, len(models), figsize=(3.2 * len(models) + 1.5, 5.8), squeeze=False)
     for col, model in enumerate(models):
         loss_image = _heatmap(axes[0, col], grids["test_loss", model], loss_norm, lambda v: f"{v:.3f}", settings, sizes)
         sym_grid = np.where(np.isfinite(grids["sym_error", model]), np.maximum(grids["sym_error", model], SYM_FLOOR), np.nan)
@@ -279,7 +294,7 @@ def figure9_rollouts(panels: Sequence[dict], path: str) -> str:
     """
     from symjax.data import three_body as tb  # noqa: PLC0415
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    fig, axes = new_figure(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         true = tb.positions(panel["true"])  # (K + 1, 3, 2)
         pred = tb.positions(panel["pred"])

@@ -43,7 +43,6 @@ import warnings
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from symjax.io import atomic_write_json
 
@@ -238,6 +237,8 @@ class CheckpointStore:
         self.directory = os.path.abspath(directory)
         self.fingerprint = fingerprint
         self.keep = keep
+        import orbax.checkpoint as ocp  # noqa: PLC0415  (imported on use: the library core loads without orbax)
+
         me = jax.process_index()
         self._checkpointer = ocp.Checkpointer(
             ocp.StandardCheckpointHandler(),

@@ -32,7 +32,6 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from tqdm.auto import tqdm
 
 from symjax.train import buckets, compile_cache
 from symjax.train import epoch as ep
@@ -277,6 +276,8 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
             groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), epoch, config, devices)
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
+    from tqdm.auto import tqdm  # noqa: PLC0415  (imported on use: the library core loads without tqdm)
+
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
               disable=config.quiet or not sys.stdout.isatty()) as bar:
         for epoch in range(start_epoch, config.max_epochs):
