@@ -38,7 +38,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import warnings
 
 import jax
@@ -49,6 +51,7 @@ from symjax.io import atomic_write_json
 
 FINGERPRINT_FILE = "fingerprint.json"
 _STEP_DIR = re.compile(r"step_(\d+)")
+_UNFINISHED_SAVE = re.compile(r"step_\d+\.orbax-checkpoint-tmp.*")
 
 
 def _json_normal(obj):
@@ -227,6 +230,28 @@ def _one_line(err: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+@contextlib.contextmanager
+def _sigint_after_body():
+    """Ctrl-C (SIGINT) during the body raises KeyboardInterrupt when the body has returned, not inside it.
+
+    An orbax save or restore runs helper threads and an event loop; a KeyboardInterrupt inside it leaves
+    them running into the interpreter's shutdown, and each then prints a traceback. Only in the main thread
+    and only while Python's own SIGINT handler is installed (otherwise the body runs as it is).
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
+
+
 class CheckpointStore:
     """The step_<epoch> checkpoints of one process's sweep in one directory.
 
@@ -259,8 +284,21 @@ class CheckpointStore:
     def _path(self, epoch: int) -> str:
         return os.path.join(self.directory, f"step_{epoch}")
 
+    def remove_unfinished(self) -> None:
+        """Removes the temporary folders of saves a stopped run left (orbax's ``step_<e>.orbax-checkpoint-tmp*``),
+        with one warning line; orbax would otherwise remove each at the next save with a warning of its own."""
+        if not os.path.isdir(self.directory):
+            return
+        unfinished = sorted(name for name in os.listdir(self.directory) if _UNFINISHED_SAVE.fullmatch(name))
+        if unfinished:
+            warnings.warn(f"removing {len(unfinished)} unfinished checkpoint save(s) {unfinished} from "
+                          f"{self.directory}: a run was stopped while saving them")
+        for name in unfinished:
+            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
     def clear(self) -> None:
         """Removes every step directory (a fresh, non-resumed run), with a warning."""
+        self.remove_unfinished()
         stale = self.steps()
         if stale:
             warnings.warn(f"fresh run (resume=False): removing {len(stale)} old checkpoint(s) "
@@ -276,10 +314,11 @@ class CheckpointStore:
         leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
         os.makedirs(self.directory, exist_ok=True)
         path = self._path(epoch)
-        self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
-        atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
-            "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
-            "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
+        with _sigint_after_body():
+            self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
+            atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
+                "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
+                "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
         for old in self.steps()[self.keep:]:
             shutil.rmtree(self._path(old), ignore_errors=True)
 
@@ -293,6 +332,7 @@ class CheckpointStore:
         Raises:
           ValueError: the newest readable checkpoint belongs to a different run.
         """
+        self.remove_unfinished()
         leaves, treedef = jax.tree.flatten(template)
         target = {f"{i:05d}": np.asarray(a) for i, a in enumerate(leaves)}
         for epoch in self.steps():
@@ -313,7 +353,7 @@ class CheckpointStore:
                               "(damaged or incomplete)")
                 continue
             try:
-                with _quiet_closed_loop_reports():
+                with _quiet_closed_loop_reports(), _sigint_after_body():
                     restored = self._checkpointer.restore(path, target)
                 restored = [np.asarray(restored[k]) for k in sorted(target)]
             except Exception as err:  # orbax/tensorstore raise many types for damaged files
