@@ -644,7 +644,8 @@ def _sweep_lanes(task: Task, opts, plan: SweepPlan, data, state: _RunState) -> l
         lanes = task.build_lanes(opts, plan, data, pool)
         validate_lanes(lanes, int(np.shape(pool[1])[0]), task.lane_fns(opts, plan, data).augment is not None)
     except ValueError as error:
-        flag = "--batch_size: " if "batch_size" in str(error) and hasattr(opts, "batch_size") else ""
+        flag = ("--batch_size (or larger training sets): " if "batch_size" in str(error) and hasattr(opts, "batch_size")
+                else "")
         raise BadInput(f"{flag}sweep {plan.name} cannot train: {error}") from None
     state.lanes[plan.name] = lanes
     return lanes

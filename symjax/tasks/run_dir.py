@@ -278,11 +278,11 @@ def _value(field, text: str, path: str):
 
 def check_recorded_options(opts, recorded: dict, ignore) -> None:
     """ValueError naming --report_only for every option (not in ``ignore``) whose value differs from the run's."""
-    diffs = [f"--{name}={_text(getattr(opts, name))} (the run's: {_text(value)})" for name, value in recorded.items()
-             if name not in ignore and getattr(opts, name) != value]
+    diffs = [f"--{name}={_text(getattr(opts, name))} (the run's: --{name}={_text(value)})"
+             for name, value in recorded.items() if name not in ignore and getattr(opts, name) != value]
     if diffs:
-        raise ValueError(f"--report_only: the run in {opts.out_dir} was made with other options than "
-                         f"{', '.join(diffs)} (its flags.txt); leave those flags out, the report uses the run's own")
+        raise ValueError(f"--report_only: {', '.join(diffs)} differs from the run in {opts.out_dir} (its flags.txt); "
+                         "leave those flags out, the report uses the run's own options")
 
 
 def _text(value) -> str:

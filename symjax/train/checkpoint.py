@@ -202,7 +202,7 @@ def _quiet_closed_loop_reports():
 
 
 class _DropFailedRestoreReads(logging.Filter):
-    """Drops log records whose exception names a checkpoint folder in ``paths`` (one that failed to restore)."""
+    """Drops log records whose exception names a checkpoint folder in ``paths`` (a failed restore or save)."""
 
     def __init__(self):
         super().__init__()
@@ -219,9 +219,10 @@ _FAILED_RESTORE_READS = _DropFailedRestoreReads()
 def _drop_late_read_logs(path: str) -> None:
     """From now on, asyncio's records of failed reads under checkpoint folder `path` are dropped."""
     _FAILED_RESTORE_READS.paths.add(os.path.join(os.path.abspath(path), ""))
-    logger = logging.getLogger("asyncio")
-    if _FAILED_RESTORE_READS not in logger.filters:
-        logger.addFilter(_FAILED_RESTORE_READS)
+    for name in ("asyncio", "absl"):  # absl: orbax's helper threads log their failures there
+        logger = logging.getLogger(name)
+        if _FAILED_RESTORE_READS not in logger.filters:
+            logger.addFilter(_FAILED_RESTORE_READS)
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:
@@ -250,6 +251,36 @@ def _sigint_after_body():
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if received:
         raise KeyboardInterrupt
+
+
+def _save_failure(err: Exception, path: str) -> Exception:
+    """The OSError behind a failed orbax save of ``path``: the errno tensorstore names (os_error_code), else the
+    one a small write beside it meets (a full disk, a read-only file system); else ``err`` itself.
+
+    The save's temporary folders are removed (they hold space a full disk needs back).
+    """
+    folder = os.path.dirname(path)
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        if _UNFINISHED_SAVE.fullmatch(name):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    if isinstance(err, OSError):
+        return err
+    found = re.search(r"os_error_code='?(\d+)", str(err))
+    code = int(found.group(1)) if found else None
+    if code is None:
+        try:
+            with open(os.path.join(folder, ".write-probe"), "wb") as probe:
+                probe.write(b"\0" * 4096)
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as probe_err:
+            code = probe_err.errno
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, ".write-probe"))
+    if code is None:
+        return err
+    return OSError(code, f"{os.strerror(code)} (saving a checkpoint: {_one_line(err, 200)})", path)
 
 
 class CheckpointStore:
@@ -315,7 +346,12 @@ class CheckpointStore:
         os.makedirs(self.directory, exist_ok=True)
         path = self._path(epoch)
         with _sigint_after_body():
-            self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
+            _drop_late_read_logs(self.directory)  # a failed save's threads log it; save() raises it, once
+            try:
+                with _quiet_closed_loop_reports():
+                    self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
+            except Exception as err:  # tensorstore reports a full disk as ValueError('RESOURCE_EXHAUSTED: ...')
+                raise _save_failure(err, path) from None
             atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
                 "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
                 "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
