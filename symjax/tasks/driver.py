@@ -8,10 +8,14 @@ sweep (``build_lanes``), the per-lane model functions (``lane_fns``, a
 notes. ``run(task, opts)`` then does the rest, in this order:
 
   1. checks everything it can before any compilation (``prepare``): the
-     options (``opts.validate()``), that ``out_dir`` is a writable folder, and
-     what ``out_dir`` already holds: an earlier run is continued only with
-     ``--resume`` (and only when its settings match) and replaced only with
-     ``--overwrite``; nothing is deleted before these checks pass;
+     options (``opts.validate()``), that ``out_dir`` and the compilation cache
+     are writable folders, then, holding out_dir's lock (one run at a time:
+     ``symjax.tasks.run_dir.RunLock``), what ``out_dir`` already holds: files
+     of the right kind, no other task's run; an earlier run is continued only
+     with ``--resume`` (and only when its settings match) and replaced only
+     with ``--overwrite``; then the lanes of every sweep to train (a batch
+     larger than a training set ...); nothing is written or deleted before
+     these checks pass;
   2. loads the task's data once and builds each data pool once (sweeps with
      the same ``SweepPlan.pool`` share it);
   3. trains each sweep with ``symjax.train.sweep`` and writes results.csv,
@@ -26,7 +30,14 @@ settings are the sweep's plan plus every option that changes its numbers. With
 ``--resume``, a finished sweep whose settings match is not trained again (its
 rows are reused); an unfinished one (or one whose only difference is
 ``max_epochs``) continues from its newest checkpoint; any other difference is
-refused before anything runs.
+refused before anything runs. A resume never removes rows: the rows of
+results.jsonl whose sweep is outside the resumed grid are written back after
+this invocation's own (``run_dir.kept_rows``).
+
+Faults during a run end it with one line (``exit_on_bad_input``): a write
+that fails (disk full, read-only file system) raises ``WriteFailed`` (exit 2),
+Ctrl-C raises ``StoppedByUser`` ("interrupted at epoch k of sweep s; resume
+with --resume", exit 130); what was written is kept for ``--resume``.
 
 Progress: one ``symjax.tasks.progress.RunProgress`` per run owns every line
 the user sees; the engine's own progress bar is off.
@@ -727,6 +738,10 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
                  else "before a sweep was training")
         raise StoppedByUser(f"interrupted {where}; resume with --resume") from None
     except OSError as error:
+        inside = not error.filename or os.path.abspath(str(error.filename)).startswith(
+            os.path.join(os.path.abspath(opts.out_dir), ""))
+        if not inside:  # not out_dir's: a data file or a cache the task read
+            raise WriteFailed(f"{error.filename}: {run_dir.describe_errno(error)}") from None
         where = f" ({error.filename})" if error.filename else ""
         raise WriteFailed(f"--out_dir={opts.out_dir}: cannot write{where}: {run_dir.describe_errno(error)}; what "
                           "was written is kept: fix the folder, then continue with --resume") from None
@@ -760,7 +775,9 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
             reused[plan.name] = saved["rows"]
         else:
             _sweep_lanes(task, opts, plan, data, state)  # every grid check before anything is written
-    kept = run_dir.kept_rows(opts.out_dir, [p.name for p in plans]) if opts.resume else []
+    kept = []  # process 0 writes the merged results, so it alone keeps the earlier rows
+    if opts.resume and jax.process_index() == 0:
+        kept = run_dir.kept_rows(opts.out_dir, [p.name for p in plans])
     if jax.process_count() > 1:  # every process has checked out_dir before any process writes to it
         from jax.experimental import multihost_utils  # noqa: PLC0415
 
