@@ -117,8 +117,6 @@ class Options(driver.CommonOptions):
         if check_sizes and max(self.train_sizes) > self.sizes[0]:
             raise ValueError(f"--train_sizes: expected sizes <= the training split ({self.sizes[0]} examples, "
                              f"--sizes), got {max(self.train_sizes)}")
-        if check_sizes:
-            check_train_sizes(self, self.sizes[0])
         if self.experiment == "degree":
             if any(s % DEGREE_COPIES for s in self.sizes):
                 raise ValueError(f"--sizes: degree expects multiples of {DEGREE_COPIES} (graphs x copies), got "
@@ -133,6 +131,8 @@ class Options(driver.CommonOptions):
                     model(self, "generic" if self.experiment != "translation_1d" else "generic_elu", pair)
                 except ValueError as error:
                     raise ValueError(f"--offsets={pair[0]}:{pair[1]}: {error}") from None
+        if check_sizes:
+            check_train_sizes(self, self.sizes[0])
 
 
 def offset_pairs(offsets) -> list[tuple[int, int]]:
