@@ -454,6 +454,9 @@ def alternating(n: int) -> PermutationGroup:
 
 def direct_product(g1: PermutationGroup, g2: PermutationGroup) -> PermutationGroup:
     """G1 x G2 acting on degree1 + degree2 points: G1 on the first block, G2 on the second."""
+    for name, g in (("g1", g1), ("g2", g2)):
+        if not isinstance(g, PermutationGroup):
+            raise TypeError(f"direct_product: {name} must be a PermutationGroup; got {type(g).__name__} {g!r}")
     n1, n2 = g1.degree, g2.degree
     gens = [np.concatenate([g, np.arange(n1, n1 + n2)]) for g in g1.generators]
     gens += [np.concatenate([np.arange(n1), g + n1]) for g in g2.generators]
@@ -462,5 +465,7 @@ def direct_product(g1: PermutationGroup, g2: PermutationGroup) -> PermutationGro
 
 
 def _check_degree(n, family):
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{family}(n) needs an integer n >= 1; got {type(n).__name__} {n!r}")
+    if n < 1:
         raise ValueError(f"{family}(n) needs an integer n >= 1; got {n!r}")

@@ -2,7 +2,10 @@
 
 Each writer puts the data in a temporary file in the target's folder, flushes
 it to disk, then ``os.replace``s it over the target (atomic on POSIX), so a
-reader sees either the old file or the new one, never a partial one.
+reader sees either the old file or the new one, never a partial one. The new
+file gets the permissions ``open()`` would give it, ``0o666 & ~umask`` (a shared
+project folder stays readable to the group when the umask says so), not the
+owner-only 0o600 of a temporary file.
 """
 
 from __future__ import annotations
@@ -10,6 +13,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (/proc/self/status), else by
+    setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
@@ -20,6 +38,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> str:
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         with os.fdopen(handle, "wb") as out:
+            os.fchmod(out.fileno(), 0o666 & ~_umask())
             out.write(data)
             out.flush()
             os.fsync(out.fileno())

@@ -218,6 +218,11 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = False
     """
     directory = find_mnist_dir(data_dir)
     test_images, test_labels = _read_pair(directory, TEST_FILES, verify)
+    present = [name for name in TRAIN_FILES if (directory / name).exists()]
+    if present and len(present) < len(TRAIN_FILES):  # half a training set: refuse, never fall back silently
+        missing = [name for name in TRAIN_FILES if name not in present]
+        raise DatasetNotFoundError(f"{directory} has {present[0]} but not {missing[0]}: expected both MNIST "
+                                   "training files (or neither, for the reduced run on the test digits)")
     train_dir = directory if _has(directory, TRAIN_FILES) else None
     if train_dir is None and data_dir is None:
         train_dir = next((d for d in _candidates() if _has(d, TRAIN_FILES)), None)

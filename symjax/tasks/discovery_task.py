@@ -131,6 +131,8 @@ class Options(driver.CommonOptions):
                     model(self, "generic" if self.experiment != "translation_1d" else "generic_elu", pair)
                 except ValueError as error:
                     raise ValueError(f"--offsets={pair[0]}:{pair[1]}: {error}") from None
+        if check_sizes:
+            check_train_sizes(self, self.sizes[0])
 
 
 def offset_pairs(offsets) -> list[tuple[int, int]]:
@@ -226,18 +228,34 @@ def plan_sweeps(opts: Options) -> list[driver.SweepPlan]:
     return plans
 
 
+def check_train_sizes(opts: Options, train_split: int) -> None:
+    """ValueError unless --train_sizes name distinct sizes once 0 reads as all ``train_split`` examples, and
+    --batch_size fits the smallest (a batch is never cut to a training set silently)."""
+    sizes = [train_split if s == 0 else int(s) for s in opts.train_sizes]
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"--train_sizes: expected distinct sizes, got {list(opts.train_sizes)} (0 = all "
+                         f"{train_split} training examples)")
+    if opts.batch_size > min(sizes):
+        raise ValueError(f"--batch_size: expected at most the smallest training-set size {min(sizes)} "
+                         f"(--train_sizes), got {opts.batch_size}")
+
+
 def _mnist(opts: Options) -> dd.Splits:
     from symjax.data import mnist  # noqa: PLC0415
 
     try:
         digits = mnist.load_mnist(opts.data_dir or None)
     except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"--data_dir: {str(error).splitlines()[0]} (see symjax/data/mnist.py: set "
+        env = os.environ.get(mnist.ENV_VAR)
+        source = ("--data_dir" if opts.data_dir else f"${mnist.ENV_VAR}" if env and env in str(error)
+                  else "MNIST files")
+        raise ValueError(f"{source}: {str(error).splitlines()[0]} (see symjax/data/mnist.py: set "
                          f"${mnist.ENV_VAR} or --data_dir to a folder with the official MNIST .gz files)") from None
     sizes = digits.default_sizes if tuple(opts.sizes) == (0, 0, 0) else tuple(opts.sizes)
     if max(opts.train_sizes) > sizes[0]:
         raise ValueError(f"--train_sizes: expected sizes <= the training split ({sizes[0]} MNIST digits), got "
                          f"{max(opts.train_sizes)}")
+    check_train_sizes(opts, sizes[0])
     splits = dd.mnist_canvas(opts.data_seed, digits.images, digits.labels, *sizes,
                              test_start=None if digits.reduced else digits.test_start, canvas=opts.canvas)
     splits.info["describe"] = digits.describe()
@@ -303,7 +321,7 @@ def build_lanes(opts: Options, plan: driver.SweepPlan, data: dict, pool) -> list
                             "offsets": None if plan.setting is None else f"{plan.setting[0]},{plan.setting[1]}",
                             "split": split}
                     lanes.append(Lane(seed=int(seed), train_idx=train_idx, val_idx=val, test_idx=test,
-                                      batch_size=min(int(opts.batch_size), len(train_idx)), meta=meta,
+                                      batch_size=int(opts.batch_size), meta=meta,
                                       learning_rate=float(opts.baseline_lr if baseline else opts.lr), hyper=hyper))
     return lanes
 
@@ -313,7 +331,8 @@ def sweep_ignores(opts: Options, plan: driver.SweepPlan) -> tuple:
     no penalty; the generic, soft and hard models never read --baseline_lr."""
     if plan.architecture == BASELINES[opts.experiment]:
         return ("lr", "init_std", "lams", "l1")
-    return ("baseline_lr",)
+    keys = sweep_model(opts, plan).hyper_keys  # a model without a penalty weight has no λ lanes
+    return ("baseline_lr",) + (() if "lam" in keys else ("lams",)) + (() if "l1" in keys else ("l1",))
 
 
 def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):

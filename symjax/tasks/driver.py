@@ -8,10 +8,14 @@ sweep (``build_lanes``), the per-lane model functions (``lane_fns``, a
 notes. ``run(task, opts)`` then does the rest, in this order:
 
   1. checks everything it can before any compilation (``prepare``): the
-     options (``opts.validate()``), that ``out_dir`` is a writable folder, and
-     what ``out_dir`` already holds: an earlier run is continued only with
-     ``--resume`` (and only when its settings match) and replaced only with
-     ``--overwrite``; nothing is deleted before these checks pass;
+     options (``opts.validate()``), that ``out_dir`` and the compilation cache
+     are writable folders, then, holding out_dir's lock (one run at a time:
+     ``symjax.tasks.run_dir.RunLock``), what ``out_dir`` already holds: files
+     of the right kind, no other task's run; an earlier run is continued only
+     with ``--resume`` (and only when its settings match) and replaced only
+     with ``--overwrite``; then the lanes of every sweep to train (a batch
+     larger than a training set ...); nothing is written or deleted before
+     these checks pass;
   2. loads the task's data once and builds each data pool once (sweeps with
      the same ``SweepPlan.pool`` share it);
   3. trains each sweep with ``symjax.train.sweep`` and writes results.csv,
@@ -26,7 +30,14 @@ settings are the sweep's plan plus every option that changes its numbers. With
 ``--resume``, a finished sweep whose settings match is not trained again (its
 rows are reused); an unfinished one (or one whose only difference is
 ``max_epochs``) continues from its newest checkpoint; any other difference is
-refused before anything runs.
+refused before anything runs. A resume never removes rows: the rows of
+results.jsonl whose sweep is outside the resumed grid are written back after
+this invocation's own (``run_dir.kept_rows``).
+
+Faults during a run end it with one line (``exit_on_bad_input``): a write
+that fails (disk full, read-only file system) raises ``WriteFailed`` (exit 2),
+Ctrl-C raises ``StoppedByUser`` ("interrupted at epoch k of sweep s; resume
+with --resume", exit 130); what was written is kept for ``--resume``.
 
 Progress: one ``symjax.tasks.progress.RunProgress`` per run owns every line
 the user sees; the engine's own progress bar is off.
@@ -49,9 +60,11 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from symjax.io import atomic_write_json
+from symjax.tasks import run_dir
 
 USAGE_EXIT = 2  # bad input: one line on stderr
 INTERRUPTED_EXIT = 75  # --stop_after_epochs reached (a simulated interruption)
+CTRL_C_EXIT = 130  # Ctrl-C (SIGINT), as a shell reports a process it interrupted
 
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
 RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "compile_cache",
@@ -167,17 +180,25 @@ class CommonOptions:
             raise ValueError("--resume and --overwrite: expected at most one of them")
 
 
+#: The largest integer an option may take: JAX indexes and seeds with int32 (a larger value overflows there).
+INT_MAX = 2**31 - 1
+
+
 def check_int(name: str, value, low: int) -> None:
-    """ValueError naming --name unless value is an integer >= low."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"--{name}: expected an integer >= {low}, got {value!r}")
+    """ValueError naming --name unless value is an integer in [low, INT_MAX]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= INT_MAX:
+        raise ValueError(f"--{name}: expected an integer in [{low}, {INT_MAX}], got {value!r}")
 
 
 def check_ints(name: str, values, low: int, allowed=None) -> None:
-    """ValueError naming --name unless values is a non-empty list of distinct integers >= low (in allowed)."""
+    """ValueError naming --name unless values is a non-empty tuple or list of distinct integers in [low, INT_MAX]
+    (and in ``allowed``)."""
+    if not isinstance(values, (tuple, list)):
+        raise ValueError(f"--{name}: expected a tuple of integers, got {type(values).__name__} {values!r}")
     values = list(values)
-    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low for v in values):
-        raise ValueError(f"--{name}: expected a non-empty list of integers >= {low}, got {values}")
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not low <= v <= INT_MAX
+                         for v in values):
+        raise ValueError(f"--{name}: expected a non-empty list of integers in [{low}, {INT_MAX}], got {values}")
     if len(set(values)) != len(values):
         raise ValueError(f"--{name}: expected distinct values, got {values}")
     if allowed is not None and any(v not in allowed for v in values):
@@ -185,12 +206,24 @@ def check_ints(name: str, values, low: int, allowed=None) -> None:
                          f"{[v for v in values if v not in allowed]} in {values}")
 
 
+#: The most seeds a count may ask for (--seeds=N); a comma list may name any seeds in [0, INT_MAX].
+MAX_SEED_COUNT = 10_000
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'3' -> (0, 1, 2); '0,5,7' -> (0, 5, 7). Raises ValueError naming --seeds."""
     text = str(text).strip()
     try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip()) if "," in text else tuple(range(int(text)))
-    except ValueError:
+        if "," in text:
+            seeds = tuple(int(s) for s in text.split(",") if s.strip())
+        else:
+            count = int(text)
+            if count > MAX_SEED_COUNT:
+                raise ValueError(f"--seeds: expected a count of at most {MAX_SEED_COUNT} seeds, got {text!r}")
+            seeds = tuple(range(count))
+    except ValueError as error:
+        if str(error).startswith("--seeds"):
+            raise
         raise ValueError(f"--seeds: expected a count or a comma list of integers, got {text!r}") from None
     if not seeds or any(s < 0 for s in seeds):
         raise ValueError(f"--seeds: expected a count >= 1 or non-negative seeds, got {text!r}")
@@ -215,16 +248,23 @@ def options_from_flags(task: "Task", flag_values, explicit: Mapping | None = Non
     A field takes, in this order: ``explicit[name]`` (a value the script derived
     from another flag), the flag's value when the user set it, the task's
     ``study`` value with ``--settings=study``, the task's ``quick`` default
-    with ``--quick``, the dataclass default. Raises ValueError
+    with ``--quick``, the dataclass default. With ``--report_only`` a field no flag sets is the run's own,
+    from out_dir's flags.txt. Raises ValueError
     naming the flag; does not validate (``opts.validate()`` does).
     """
     explicit = dict(explicit or {})
     quick = bool(flag_values["quick"].value)
     study = flag_values["settings"].value == "study"
+    recorded = {}
+    if flag_values["report_only"].value:  # the run's own options, where no flag says otherwise
+        recorded = {k: v for k, v in (run_dir.recorded_options(task.options, flag_values["out_dir"].value) or
+                                      {}).items() if k not in RUN_CONTROL}
     values = {}
     for field in dataclasses.fields(task.options):
         if field.name in explicit:
             values[field.name] = explicit[field.name]
+        elif field.name in recorded and not (field.name in flag_values and flag_values[field.name].present):
+            values[field.name] = recorded[field.name]
         elif field.name in flag_values and flag_values[field.name].present:
             value = flag_values[field.name].value
             if field.name == "seeds":
@@ -436,17 +476,26 @@ def _read_json(path: str):
 # ---------------------------------------------------------------------------- checks before training
 def check_out_dir(path: str) -> None:
     """ValueError naming --out_dir unless it is (or can be created as) a writable folder. Creates nothing."""
-    target = os.path.abspath(path)
-    existing = target
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise ValueError(f"--out_dir={path}: expected a folder, but {existing} is a file")
+    run_dir.check_writable_folder("--out_dir", path)
+
+
+def check_compile_cache(setting: str) -> None:
+    """ValueError naming --compile_cache (or $SYMJAX_COMPILE_CACHE, where 'auto' took it from there) unless the
+    cache folder it names is (or can be created as) a writable folder. Nothing to check when it is 'off' or
+    JAX already has a cache folder ($JAX_COMPILATION_CACHE_DIR), which the engine then keeps."""
+    from symjax.train import compile_cache  # noqa: PLC0415
+
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    path = compile_cache.cache_dir(setting)
+    if path is None:
+        return
+    label = (f"${compile_cache.ENV_VAR}" if setting == "auto" and os.environ.get(compile_cache.ENV_VAR)
+             else "--compile_cache")
     try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise ValueError(f"--out_dir={path}: {existing} is not writable ({error.strerror})") from None
+        run_dir.check_writable_folder(label, path)
+    except ValueError as error:
+        raise ValueError(f"{error} (--compile_cache=off runs without a compilation cache)") from None
 
 
 def earlier_run(out_dir: str) -> list[str]:
@@ -460,7 +509,8 @@ def earlier_run(out_dir: str) -> list[str]:
 
 
 def check_resume(task: Task, opts, plans: list[SweepPlan]) -> None:
-    """With --resume: ValueError if a sweep's saved settings differ (other than CONTINUABLE). Deletes nothing."""
+    """With --resume: ValueError if a sweep's saved settings differ (other than CONTINUABLE) or its record is
+    damaged, or results.jsonl cannot be read back (its rows outside the grid are kept). Deletes nothing."""
     problems = []
     for plan in plans:
         current = sweep_settings(task, opts, plan)
@@ -468,9 +518,10 @@ def check_resume(task: Task, opts, plans: list[SweepPlan]) -> None:
         for path in sorted(glob.glob(os.path.join(folder, RECORD_FILE))
                            + glob.glob(os.path.join(folder, "process_*", RECORD_FILE))):
             saved = _read_json(path)
-            if saved is None:
-                continue
-            diffs = [d for d in settings_diff(saved_settings(task, opts, plan, saved.get("settings", {})), current)
+            if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict):
+                raise ValueError(f"--resume: {path} is damaged (expected the sweep's JSON record); remove "
+                                 f"{os.path.dirname(path)} to retrain that sweep, or pass --overwrite")
+            diffs = [d for d in settings_diff(saved_settings(task, opts, plan, saved["settings"]), current)
                      if d.split(":", 1)[0] not in CONTINUABLE]
             if diffs:
                 problems.append((plan.name, f"sweep {plan.name} ({'; '.join(diffs)})"))
@@ -481,19 +532,37 @@ def check_resume(task: Task, opts, plans: list[SweepPlan]) -> None:
                          f"{', '.join(text for _, text in problems)}; use that run's flags, another --out_dir, "
                          f"--overwrite to replace it, or remove {folders} to retrain "
                          f"{'that sweep alone' if len(problems) == 1 else 'those sweeps alone'}")
+    run_dir.kept_rows(opts.out_dir, [p.name for p in plans])  # readable, every row naming its sweep
 
 
-def prepare(task: Task, opts) -> list[SweepPlan]:
-    """Every check that needs no data and no compilation; returns the sweeps. Raises BadInput."""
+def check_options(task: Task, opts) -> None:
+    """The checks that read nothing in out_dir: the options, and that out_dir and the compilation cache can be
+    folders this process writes to. Raises BadInput; creates nothing."""
     try:
         if not isinstance(opts, task.options):
             raise ValueError(f"options: expected {task.options.__name__}, got {type(opts).__name__}")
         opts.validate()
         check_out_dir(opts.out_dir)
+        check_compile_cache(opts.compile_cache)
+    except BadInput:
+        raise
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+def prepare(task: Task, opts) -> list[SweepPlan]:
+    """Every check that needs no data and no compilation; returns the sweeps. Raises BadInput.
+
+    ``run`` calls it while it holds out_dir's lock, so what it reads of out_dir cannot change under it.
+    """
+    check_options(task, opts)
+    try:
         plans = task.plan_sweeps(opts)
+        if os.path.isdir(opts.out_dir):
+            run_dir.check_entries(opts.out_dir)
+            run_dir.check_same_task(task.name, opts.out_dir)
         if opts.report_only:
-            if not os.path.isfile(os.path.join(opts.out_dir, "results.jsonl")):
-                raise ValueError(f"--report_only: expected results.jsonl in --out_dir={opts.out_dir}")
+            check_report_only(task, opts)
         elif opts.resume:
             check_resume(task, opts, plans)
         elif not opts.overwrite:
@@ -506,6 +575,24 @@ def prepare(task: Task, opts) -> list[SweepPlan]:
     except ValueError as error:
         raise BadInput(str(error)) from None
     return plans
+
+
+def check_report_only(task: Task, opts) -> None:
+    """--report_only: results.jsonl must read back, and every option that shapes the report must be the run's
+    own (its flags.txt). Raises ValueError."""
+    from symjax.train import read_results  # noqa: PLC0415
+
+    path = os.path.join(opts.out_dir, "results.jsonl")
+    if not os.path.isfile(path):
+        raise ValueError(f"--report_only: expected results.jsonl in --out_dir={opts.out_dir}")
+    try:
+        read_results(path)
+    except ValueError as error:
+        raise ValueError(f"--report_only: {error}") from None
+    recorded = run_dir.recorded_options(task.options, opts.out_dir)
+    if recorded is None:
+        raise ValueError(f"--report_only: expected the run's flags.txt in --out_dir={opts.out_dir} (its options)")
+    run_dir.check_recorded_options(opts, recorded, RUN_CONTROL | {"quick", "settings"})
 
 
 # ---------------------------------------------------------------------------- the run
@@ -537,8 +624,19 @@ class _RunState:
     rows: list = dataclasses.field(default_factory=list)
     log: list = dataclasses.field(default_factory=list)  # SweepLog per sweep
     pools: dict = dataclasses.field(default_factory=dict)  # SweepPlan.pool -> (pool_x, pool_y, ...)
+    lanes: dict = dataclasses.field(default_factory=dict)  # SweepPlan.name -> its lanes, built and checked once
     artifacts: dict = dataclasses.field(default_factory=dict)  # the task's after_sweep -> write_figures
     epochs_done: int = 0  # epochs trained in this invocation, all sweeps
+    sweep: str | None = None  # the sweep training now
+    epoch: int = 0  # epochs done in that sweep
+
+
+class StoppedByUser(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a run; the message says where, and that --resume continues it."""
+
+
+class WriteFailed(BadInput):
+    """out_dir could not be written during the run (disk full, read-only file system, removed folder)."""
 
 
 def _log_entry(name: str, rows: list[dict], status: str) -> SweepLog:
@@ -546,18 +644,38 @@ def _log_entry(name: str, rows: list[dict], status: str) -> SweepLog:
                     max((r["wall_s"] for r in rows), default=0.0), status)
 
 
+def _sweep_lanes(task: Task, opts, plan: SweepPlan, data, state: _RunState) -> list:
+    """The sweep's lanes (its pool built once per key), checked as the engine will check them; BadInput
+    otherwise, naming --batch_size when the lanes' batch does not fit their training sets."""
+    from symjax.train.validate import validate_lanes  # noqa: PLC0415
+
+    if plan.name in state.lanes:
+        return state.lanes[plan.name]
+    try:
+        if plan.pool not in state.pools:
+            state.pools[plan.pool] = task.build_pool(opts, plan, data)
+        pool = state.pools[plan.pool]
+        lanes = task.build_lanes(opts, plan, data, pool)
+        validate_lanes(lanes, int(np.shape(pool[1])[0]), task.lane_fns(opts, plan, data).augment is not None)
+    except ValueError as error:
+        flag = ("--batch_size (or larger training sets): " if "batch_size" in str(error) and hasattr(opts, "batch_size")
+                else "")
+        raise BadInput(f"{flag}sweep {plan.name} cannot train: {error}") from None
+    state.lanes[plan.name] = lanes
+    return lanes
+
+
 def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record: str, state: _RunState,
                  progress) -> tuple[list[dict], SweepLog]:
     """Trains one sweep (continuing its checkpoint with --resume); records it; returns its rows and log line."""
     from symjax.train import sweep  # noqa: PLC0415
 
-    if plan.pool not in state.pools:
-        state.pools[plan.pool] = task.build_pool(opts, plan, data)
+    lanes = _sweep_lanes(task, opts, plan, data, state)
     pool = state.pools[plan.pool]
-    lanes = task.build_lanes(opts, plan, data, pool)
     fns = task.lane_fns(opts, plan, data)
     atomic_write_json(record, {"settings": settings, "rows": None}, indent=1)
     first_epoch: list[int] = []
+    state.sweep, state.epoch = plan.name, 0
 
     def on_epoch(epoch, summary):
         if not first_epoch:
@@ -565,6 +683,7 @@ def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record
             if epoch > 1:
                 progress.message(f"{plan.name}: resumed from its checkpoint at epoch {epoch - 1}")
         state.epochs_done += 1
+        state.epoch = epoch
         progress.on_epoch(epoch, summary)
         if opts.stop_after_epochs and state.epochs_done >= opts.stop_after_epochs:
             raise Interrupted(f"stopped after {state.epochs_done} epochs (--stop_after_epochs), in sweep "
@@ -579,6 +698,7 @@ def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record
     if task.after_sweep is not None and rows:
         rows = task.after_sweep(opts, plan, data, pool, result, state.artifacts)
     atomic_write_json(record, {"settings": settings, "rows": rows}, indent=1)
+    state.sweep = None
     progress.sweep_finished(plan.name, len(lanes), result.timings)
     return rows, _log_entry(plan.name, rows, _status(opts.resume, first_epoch[0] if first_epoch else None))
 
@@ -586,14 +706,54 @@ def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record
 def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
     """Trains every sweep of ``opts``, writing results after each, then the report; returns all rows.
 
-    With several JAX processes every process returns its own rows, except
-    process 0, which returns the merged rows of all processes.
+    One run at a time writes to an out_dir: this one holds its lock (``symjax.tasks.run_dir.RunLock``)
+    from before it reads what the folder holds until it returns. With several JAX processes every process
+    returns its own rows, except process 0, which returns the merged rows of all processes (and holds the
+    lock).
 
     Raises:
-      BadInput: options, out_dir or data that cannot run, before anything is compiled.
+      BadInput: options, out_dir or data that cannot run, before anything is compiled or written (the
+        lock, and out_dir when this run created it, are removed again).
+      WriteFailed (a BadInput): out_dir could not be written during the run; what was written is kept.
       Interrupted: after ``opts.stop_after_epochs`` epochs.
+      StoppedByUser (a KeyboardInterrupt): Ctrl-C; its message names the sweep and epoch.
     """
     start = time.perf_counter()
+    check_options(task, opts)
+    import jax  # noqa: PLC0415
+
+    lock = None
+    if jax.process_index() == 0:
+        try:
+            lock = run_dir.RunLock.acquire(opts.out_dir, command)
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+        except OSError as error:
+            raise BadInput(f"--out_dir={opts.out_dir}: cannot create it or its lock file "
+                           f"({run_dir.describe_errno(error)})") from None
+        if lock.notice and not opts.quiet:
+            print(f"[{task.name}] {lock.notice}", file=sys.stderr, flush=True)
+    state = _RunState()
+    try:
+        return _run_locked(task, opts, command, start, state)
+    except KeyboardInterrupt:
+        where = (f"at epoch {state.epoch + 1} of sweep {state.sweep}" if state.sweep is not None
+                 else "before a sweep was training")
+        raise StoppedByUser(f"interrupted {where}; resume with --resume") from None
+    except OSError as error:
+        inside = not error.filename or os.path.abspath(str(error.filename)).startswith(
+            os.path.join(os.path.abspath(opts.out_dir), ""))
+        if not inside:  # not out_dir's: a data file or a cache the task read
+            raise WriteFailed(f"{error.filename}: {run_dir.describe_errno(error)}") from None
+        where = f" ({error.filename})" if error.filename else ""
+        raise WriteFailed(f"--out_dir={opts.out_dir}: cannot write{where}: {run_dir.describe_errno(error)}; what "
+                          "was written is kept: fix the folder, then continue with --resume") from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(task: Task, opts, command: str | None, start: float, state: _RunState) -> list[dict]:
     plans = prepare(task, opts)
     import jax  # noqa: PLC0415
 
@@ -610,29 +770,43 @@ def run(task: Task, opts, *, command: str | None = None) -> list[dict]:
         rows = read_results(opts.out_dir)
         return write_run_report(task, opts, rows, data, logged_sweeps(rows), None, recorded_command(opts.out_dir),
                                 rewritten_by=command)
+    reused = {}  # sweep name -> its record's rows, for finished sweeps resumed with the same settings
+    for plan in plans:
+        saved = _read_json(record_path(opts, plan, jax.process_index(), jax.process_count())) if opts.resume else None
+        if (saved is not None and saved.get("rows") is not None
+                and saved_settings(task, opts, plan, saved.get("settings", {})) == sweep_settings(task, opts, plan)):
+            reused[plan.name] = saved["rows"]
+        else:
+            _sweep_lanes(task, opts, plan, data, state)  # every grid check before anything is written
+    kept = []  # process 0 writes the merged results, so it alone keeps the earlier rows
+    if opts.resume and jax.process_index() == 0:
+        kept = run_dir.kept_rows(opts.out_dir, [p.name for p in plans])
     if jax.process_count() > 1:  # every process has checked out_dir before any process writes to it
         from jax.experimental import multihost_utils  # noqa: PLC0415
 
         multihost_utils.sync_global_devices("symjax_driver_prepared")
     os.makedirs(opts.out_dir, exist_ok=True)
     flags_text = options_text(opts, command)
-    state = _RunState()
     with RunProgress(task.name, [(p.name, int(opts.max_epochs)) for p in plans], quiet=opts.quiet) as progress:
+        if kept:
+            names = list(dict.fromkeys(r["sweep"] for r in kept))
+            progress.message(f"keeping {len(kept)} rows of sweeps outside this run's grid: {', '.join(names)}")
         for plan in plans:
             record = record_path(opts, plan, jax.process_index(), jax.process_count())
-            settings = sweep_settings(task, opts, plan)
-            saved = _read_json(record) if opts.resume else None
-            if (saved is not None and saved.get("rows") is not None
-                    and saved_settings(task, opts, plan, saved.get("settings", {})) == settings):
-                rows, entry = saved["rows"], _log_entry(plan.name, saved["rows"], "finished earlier, reused")
+            if plan.name in reused:
+                rows, entry = reused[plan.name], _log_entry(plan.name, reused[plan.name], "finished earlier, reused")
                 progress.sweep_skipped(plan.name, f"finished earlier with the same settings; {len(rows)} rows reused")
             else:
-                rows, entry = _train_sweep(task, opts, plan, data, settings, record, state, progress)
+                rows, entry = _train_sweep(task, opts, plan, data, sweep_settings(task, opts, plan), record, state,
+                                           progress)
             state.rows.extend(rows)
             state.log.append(entry)
-            write_results(opts.out_dir, state.rows, flags_text)
+            write_results(opts.out_dir, state.rows + kept, flags_text)
+    for name in dict.fromkeys(r["sweep"] for r in kept):
+        state.log.append(_log_entry(name, [r for r in kept if r["sweep"] == name],
+                                    "kept from an earlier invocation (outside this grid)"))
 
-    rows = state.rows
+    rows = state.rows + kept
     if jax.process_count() > 1:  # each process trained its slice of the lanes; process 0 reports on all rows
         if jax.process_index() != 0:
             return rows
@@ -794,7 +968,7 @@ def exit_with_error(script: str, message: str) -> None:
 
 @contextlib.contextmanager
 def exit_on_bad_input(script: str):
-    """BadInput -> one stderr line, exit 2; Interrupted -> exit 75."""
+    """BadInput -> one stderr line, exit 2; Interrupted -> exit 75; Ctrl-C -> one line, exit 130."""
     try:
         yield
     except BadInput as error:
@@ -802,6 +976,22 @@ def exit_on_bad_input(script: str):
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT)
+    except KeyboardInterrupt as error:
+        print(f"{os.path.basename(script)}: {error or 'interrupted before the run started'}", file=sys.stderr)
+        sys.exit(CTRL_C_EXIT)
+
+
+def initialize_distributed() -> None:
+    """jax.distributed.initialize(); BadInput naming --distributed when no cluster is found."""
+    import jax  # noqa: PLC0415
+
+    try:
+        jax.distributed.initialize()
+    except (ValueError, RuntimeError) as error:
+        text = " ".join(str(error).split())
+        raise BadInput(f"--distributed: expected a cluster that jax.distributed.initialize() detects (SLURM, "
+                       f"a TPU pod, or its JAX_COORDINATOR_ADDRESS / process variables; see launch/README.md), "
+                       f"got: {text[:300]}") from None
 
 
 def main(task: Task, argv, flag_values, explicit: Mapping | None = None) -> list[dict]:
@@ -817,7 +1007,5 @@ def main(task: Task, argv, flag_values, explicit: Mapping | None = None) -> list
             raise BadInput(str(error)) from None
         configure_logging(opts.verbose)
         if opts.distributed:
-            import jax  # noqa: PLC0415
-
-            jax.distributed.initialize()
+            initialize_distributed()
         return run(task, opts, command=command_line(task.script))

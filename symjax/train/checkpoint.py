@@ -38,7 +38,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import warnings
 
 import jax
@@ -48,6 +50,7 @@ from symjax.io import atomic_write_json
 
 FINGERPRINT_FILE = "fingerprint.json"
 _STEP_DIR = re.compile(r"step_(\d+)")
+_UNFINISHED_SAVE = re.compile(r"step_\d+\.orbax-checkpoint-tmp.*")
 
 
 def _json_normal(obj):
@@ -198,7 +201,7 @@ def _quiet_closed_loop_reports():
 
 
 class _DropFailedRestoreReads(logging.Filter):
-    """Drops log records whose exception names a checkpoint folder in ``paths`` (one that failed to restore)."""
+    """Drops log records whose exception names a checkpoint folder in ``paths`` (a failed restore or save)."""
 
     def __init__(self):
         super().__init__()
@@ -215,15 +218,68 @@ _FAILED_RESTORE_READS = _DropFailedRestoreReads()
 def _drop_late_read_logs(path: str) -> None:
     """From now on, asyncio's records of failed reads under checkpoint folder `path` are dropped."""
     _FAILED_RESTORE_READS.paths.add(os.path.join(os.path.abspath(path), ""))
-    logger = logging.getLogger("asyncio")
-    if _FAILED_RESTORE_READS not in logger.filters:
-        logger.addFilter(_FAILED_RESTORE_READS)
+    for name in ("asyncio", "absl"):  # absl: orbax's helper threads log their failures there
+        logger = logging.getLogger(name)
+        if _FAILED_RESTORE_READS not in logger.filters:
+            logger.addFilter(_FAILED_RESTORE_READS)
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:
     """``Type: message`` on one line, cut to ``limit`` characters (tensorstore errors embed whole specs)."""
     text = " ".join(f"{type(err).__name__}: {err}".split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+@contextlib.contextmanager
+def _sigint_after_body():
+    """Ctrl-C (SIGINT) during the body raises KeyboardInterrupt when the body has returned, not inside it.
+
+    An orbax save or restore runs helper threads and an event loop; a KeyboardInterrupt inside it leaves
+    them running into the interpreter's shutdown, and each then prints a traceback. Only in the main thread
+    and only while Python's own SIGINT handler is installed (otherwise the body runs as it is).
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _save_failure(err: Exception, path: str) -> Exception:
+    """The OSError behind a failed orbax save of ``path``: the errno tensorstore names (os_error_code), else the
+    one a small write beside it meets (a full disk, a read-only file system); else ``err`` itself.
+
+    The save's temporary folders are removed (they hold space a full disk needs back).
+    """
+    folder = os.path.dirname(path)
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        if _UNFINISHED_SAVE.fullmatch(name):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    if isinstance(err, OSError):
+        return err
+    found = re.search(r"os_error_code='?(\d+)", str(err))
+    code = int(found.group(1)) if found else None
+    if code is None:
+        try:
+            with open(os.path.join(folder, ".write-probe"), "wb") as probe:
+                probe.write(b"\0" * 4096)
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as probe_err:
+            code = probe_err.errno
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, ".write-probe"))
+    if code is None:
+        return err
+    return OSError(code, f"{os.strerror(code)} (saving a checkpoint: {_one_line(err, 200)})", path)
 
 
 class CheckpointStore:
@@ -260,8 +316,21 @@ class CheckpointStore:
     def _path(self, epoch: int) -> str:
         return os.path.join(self.directory, f"step_{epoch}")
 
+    def remove_unfinished(self) -> None:
+        """Removes the temporary folders of saves a stopped run left (orbax's ``step_<e>.orbax-checkpoint-tmp*``),
+        with one warning line; orbax would otherwise remove each at the next save with a warning of its own."""
+        if not os.path.isdir(self.directory):
+            return
+        unfinished = sorted(name for name in os.listdir(self.directory) if _UNFINISHED_SAVE.fullmatch(name))
+        if unfinished:
+            warnings.warn(f"removing {len(unfinished)} unfinished checkpoint save(s) {unfinished} from "
+                          f"{self.directory}: a run was stopped while saving them")
+        for name in unfinished:
+            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
     def clear(self) -> None:
         """Removes every step directory (a fresh, non-resumed run), with a warning."""
+        self.remove_unfinished()
         stale = self.steps()
         if stale:
             warnings.warn(f"fresh run (resume=False): removing {len(stale)} old checkpoint(s) "
@@ -277,10 +346,16 @@ class CheckpointStore:
         leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
         os.makedirs(self.directory, exist_ok=True)
         path = self._path(epoch)
-        self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
-        atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
-            "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
-            "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
+        with _sigint_after_body():
+            _drop_late_read_logs(self.directory)  # a failed save's threads log it; save() raises it, once
+            try:
+                with _quiet_closed_loop_reports():
+                    self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
+            except Exception as err:  # tensorstore reports a full disk as ValueError('RESOURCE_EXHAUSTED: ...')
+                raise _save_failure(err, path) from None
+            atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
+                "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
+                "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
         for old in self.steps()[self.keep:]:
             shutil.rmtree(self._path(old), ignore_errors=True)
 
@@ -294,6 +369,7 @@ class CheckpointStore:
         Raises:
           ValueError: the newest readable checkpoint belongs to a different run.
         """
+        self.remove_unfinished()
         leaves, treedef = jax.tree.flatten(template)
         target = {f"{i:05d}": np.asarray(a) for i, a in enumerate(leaves)}
         for epoch in self.steps():
@@ -314,7 +390,7 @@ class CheckpointStore:
                               "(damaged or incomplete)")
                 continue
             try:
-                with _quiet_closed_loop_reports():
+                with _quiet_closed_loop_reports(), _sigint_after_body():
                     restored = self._checkpointer.restore(path, target)
                 restored = [np.asarray(restored[k]) for k in sorted(target)]
             except Exception as err:  # orbax/tensorstore raise many types for damaged files

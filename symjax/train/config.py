@@ -139,3 +139,15 @@ class TrainConfig:
     compact_min_flops: float | None = None
     max_group_lanes: int = 0
     cpu_fusion_emitters: bool = False
+
+    def __post_init__(self):
+        """The learning rate is checked here, at construction (every other field when a sweep starts:
+        ``symjax.train.validate.validate_config``): an infinite or NaN rate would train to NaN silently."""
+        check_learning_rate(self.learning_rate)
+
+
+def check_learning_rate(value) -> None:
+    """ValueError naming TrainConfig.learning_rate unless value is a finite real number > 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(value) and value > 0):
+        raise ValueError(f"TrainConfig.learning_rate: expected a finite number > 0, got {value!r}")

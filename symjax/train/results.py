@@ -113,11 +113,27 @@ def read_results(path: str) -> list[dict]:
     """Rows from results.jsonl or results.csv (a directory means its results.jsonl).
 
     CSV cells are parsed back: '' -> None, 'True'/'False' -> bool, numbers -> int/float.
+
+    Raises:
+      ValueError: a results.jsonl line that is not one JSON object (a truncated or edited file), naming
+        the file and the line.
     """
     if os.path.isdir(path):
         path = os.path.join(path, "results.jsonl")
     with open(path, newline="") as f:
         if path.endswith(".csv"):
             return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
-        return [json.loads(line) for line in f if line.strip()]
+        rows = []
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"{path}: line {number} is not valid JSON ({error.msg}); expected one result "
+                                 "row per line (a truncated or edited file)") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}: line {number} is not a JSON object; expected one result row per line")
+            rows.append(row)
+        return rows
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from symjax.train.config import AUGMENT_PER, LANE_GROUPS, LOSSES, Lane, TrainConfig
+from symjax.train.config import AUGMENT_PER, LANE_GROUPS, LOSSES, Lane, TrainConfig, check_learning_rate
 from symjax.train.losses import check_prediction_shape
 
 
@@ -51,8 +51,7 @@ def validate_config(config: TrainConfig) -> None:
     for name, value in positive.items():
         if not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"TrainConfig.{name}: expected an integer >= 1, got {value!r}")
-    if not config.learning_rate > 0:
-        raise ValueError(f"TrainConfig.learning_rate: expected > 0, got {config.learning_rate!r}")
+    check_learning_rate(config.learning_rate)
     if config.resume and config.checkpoint_dir is None:
         raise ValueError("TrainConfig.resume=True: expected a checkpoint_dir, got None")
 
