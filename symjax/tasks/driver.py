@@ -53,7 +53,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from typing import Any, Callable, ClassVar, Mapping
 
