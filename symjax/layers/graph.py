@@ -30,7 +30,7 @@ Options (each keeps the layer exactly equivariant):
   B5 by the graph's number of (real) nodes n; 'sum' is eq. 16–17 as printed
   and the form the orbit engine produces, whose activations grow with the
   edge count (the loss starts at 83 on the karate club graph with 'sum').
-* ``edge_normalization='gcn'`` replaces each weight by
+* ``edge_normalization='gcn'`` (default of the layer) replaces each weight by
   A_sr / sqrt(max(out_s, 1) max(in_r, 1)), out_s and in_r the weighted out- and
   in-degrees (Kipf and Welling's D^{-1/2} A D^{-1/2}, as
   ``jraph.GraphConvolution(symmetric_normalization=True)``); None keeps A.
@@ -289,10 +289,17 @@ class GraphLayer:
     ``apply(params, graphs_tuple)`` -> node features (N, d_out) (edges None,
     weights (E,) or features (E, k)).
 
-    Defaults train on ordinary node tasks (the karate club: as accurate as a
-    GCN, experiments/examples/jraph_karate.py): global_aggregation='mean'
-    (B4, B5 divided by the node count; 'sum' is eq. 16–17) and
-    edge_normalization=None ('gcn': D^{-1/2} A D^{-1/2} edge weights).
+    Defaults: global_aggregation='mean' (B4, B5 divided by the node count;
+    'sum' is eq. 16–17) and edge_normalization='gcn' (D^{-1/2} A D^{-1/2} edge
+    weights, degrees from the weights; with edge features, degrees count the
+    edges whose features are not all zero; None keeps A). On the karate club
+    (experiments/examples/jraph_karate.py, two labelled nodes, one-hot node
+    ids, Adam 1e-2, 100 steps) they reach accuracy 0.76 on average over 8
+    seeds (0.50-0.97; 0.88 at the jraph example's seed 42), against 0.94-0.97
+    for jraph's GCN; on the failing seeds the self operators B1, B3 fit the
+    two labelled nodes by their own ids. The study's layer is
+    GraphLayer(d_in, d_out, global_aggregation='sum', direction='receiver_to_sender',
+    edge_normalization=None).
     Init: W ~ N(0, 1/(5 k d_in)) (LeCun over the concatenated basis), bias 0.
     dtype: computation dtype (None: promote input and parameter dtypes).
     A GraphsTuple given as an argument under jit is not checked: run
@@ -304,7 +311,7 @@ class GraphLayer:
     use_bias: bool = True
     global_aggregation: str = "mean"
     direction: str = "sender_to_receiver"
-    edge_normalization: str | None = None
+    edge_normalization: str | None = "gcn"
     edge_features: int | None = None
     dtype: Any = None
 
@@ -315,17 +322,15 @@ class GraphLayer:
         if self.edge_features is not None:
             check_size(self.edge_features, "edge_features", "GraphLayer")
             object.__setattr__(self, "edge_features", int(self.edge_features))
-            if self.edge_normalization is not None:
-                raise ValueError("GraphLayer: edge_normalization='gcn' needs scalar edge weights; got "
-                                 f"edge_features={self.edge_features} (normalise the features beforehand)")
         _check_global(self.global_aggregation)
         _check_choice(self.direction, "direction", DIRECTIONS)
         _check_choice(self.edge_normalization, "edge_normalization", EDGE_NORMALIZATIONS)
         check_dtype(self.dtype, "GraphLayer")
 
-    def _options(self) -> dict:
+    def _options(self, edge_normalization="layer") -> dict:
+        normalization = self.edge_normalization if edge_normalization == "layer" else edge_normalization
         return dict(global_aggregation=self.global_aggregation, direction=self.direction,
-                    edge_normalization=self.edge_normalization)
+                    edge_normalization=normalization)
 
     def param_info(self) -> dict:
         k = self.edge_features
@@ -361,7 +366,14 @@ class GraphLayer:
             if adjacency.ndim < 3 or adjacency.shape[-1] != k:
                 raise ValueError(f"{self._what()} with edge_features={k} expects adjacency (..., n, n, {k}); "
                                  f"got {tuple(adjacency.shape)}")
-            basis = jax.vmap(lambda a: graph_basis_dense(a, features, mask, **self._options()),
+            if self.edge_normalization == "gcn":  # degrees count edges: any non-zero feature
+                edge = jnp.any(adjacency != 0, axis=-1).astype(features.dtype)
+                if mask is not None:
+                    m = mask.astype(features.dtype)
+                    edge = edge * m[..., :, None] * m[..., None, :]
+                out_scale, in_scale = _gcn_scale(jnp.sum(edge, axis=-1), jnp.sum(edge, axis=-2))
+                adjacency = adjacency * (out_scale[..., :, None] * in_scale[..., None, :])[..., None]
+            basis = jax.vmap(lambda a: graph_basis_dense(a, features, mask, **self._options(None)),
                              in_axes=-1, out_axes=-3)(adjacency)
         y = self._combine(params, basis)
         if mask is not None:
@@ -394,7 +406,13 @@ class GraphLayer:
         if not _is_traced(graph):
             check_graphs(graph)
         edges = jnp.asarray(graph.edges).astype(x.dtype)
-        basis = jax.vmap(lambda w: graph_basis_sparse(graph._replace(edges=w, nodes=x), x, **self._options()),
+        if self.edge_normalization == "gcn":  # degrees count edges: any non-zero feature
+            edge = jnp.any(edges != 0, axis=1).astype(x.dtype)
+            num_nodes = x.shape[0]
+            out_scale, in_scale = _gcn_scale(jax.ops.segment_sum(edge, graph.senders, num_nodes),
+                                             jax.ops.segment_sum(edge, graph.receivers, num_nodes))
+            edges = edges * (out_scale[graph.senders] * in_scale[graph.receivers])[:, None]
+        basis = jax.vmap(lambda w: graph_basis_sparse(graph._replace(edges=w, nodes=x), x, **self._options(None)),
                          in_axes=1, out_axes=1)(edges)
         return self._combine(params, basis)
 

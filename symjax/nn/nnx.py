@@ -92,7 +92,7 @@ class GraphLayer(Layer):
     """The equivariant graph layer (``symjax.layers.GraphLayer``) on a GraphsTuple or (A, X[, mask])."""
 
     def __init__(self, d_in: int, d_out: int, *, use_bias: bool = True, global_aggregation: str = "mean",
-                 direction: str = "sender_to_receiver", edge_normalization: str | None = None,
+                 direction: str = "sender_to_receiver", edge_normalization: str | None = "gcn",
                  edge_features: int | None = None, dtype: Any = None, param_dtype: Any = jnp.float32,
                  rngs: nnx.Rngs):
         super().__init__(layers.GraphLayer(d_in, d_out, use_bias, global_aggregation, direction,
