@@ -168,10 +168,18 @@ def float_input(x, params):
     return x.astype(jnp.result_type(*dtypes) if dtypes else jnp.float32)
 
 
-def check_last_axis(x, expected: int, what: str) -> None:
-    """Raises (at trace time) unless x.shape[-1] == expected; never broadcasts silently."""
+def check_last_axis(x, expected: int, what: str, points: bool = False) -> None:
+    """Raises (at trace time) unless x.shape[-1] == expected; never broadcasts silently.
+
+    points: the layer takes point x channel data (..., p, expected); a flat
+    (..., p * expected) input then gets the element-major reshape in the message.
+    """
     if x.ndim < 1 or x.shape[-1] != expected:
-        raise ValueError(f"{what} expects inputs whose last axis is {expected}; got shape {tuple(x.shape)}")
+        hint = ""
+        if points and x.ndim >= 1 and x.shape[-1] % expected == 0:
+            hint = (f"; flat (..., p * {expected}) data reshapes element-major: "
+                    f"x.reshape(*x.shape[:-1], {x.shape[-1] // expected}, {expected})")
+        raise ValueError(f"{what} expects inputs whose last axis is {expected}; got shape {tuple(x.shape)}{hint}")
 
 
 def expand(coeffs: jax.Array, index_map: np.ndarray) -> jax.Array:

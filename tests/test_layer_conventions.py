@@ -63,6 +63,14 @@ def test_shared_dense_wrong_shape_says_how_to_flatten():
         spec.apply(params, jnp.ones((5, 4, 3)))
 
 
+def test_set_and_swap_layers_say_how_to_reshape_flat_input():
+    for spec, flat in ((SetLayer(4, 3, 2), jnp.ones((5, 12))), (SwapBlockLayer(3, 2), jnp.ones((5, 9)))):
+        params = functional.init(jax.random.key(0), spec)
+        points = flat.shape[-1] // 3
+        with pytest.raises(ValueError, match=rf"element-major: x.reshape\(\*x.shape\[:-1\], {points}, 3\)"):
+            spec.apply(params, flat)
+
+
 def test_symmetry_error_covers_every_shipped_layer():
     key = jax.random.key(0)
     s4, s2 = groups.symmetric(4), groups.symmetric(2)

@@ -68,7 +68,7 @@ class SwapBlockLayer:
     def apply(self, params, x):
         check_params(params, self)
         x = jnp.asarray(x)
-        check_last_axis(x, self.d_in, f"SwapBlockLayer({self.d_in} -> {self.d_out})")
+        check_last_axis(x, self.d_in, f"SwapBlockLayer({self.d_in} -> {self.d_out})", points=True)
         if x.ndim < 2 or x.shape[-2] != 3:
             raise ValueError(f"SwapBlockLayer expects inputs (..., 3, {self.d_in}); got {tuple(x.shape)}")
         x, p = promote(x, params, self.dtype)

@@ -94,7 +94,7 @@ class SetLayer:
     def apply(self, params, x):
         check_params(params, self)
         x = jnp.asarray(x)
-        check_last_axis(x, self.d_in, f"SetLayer({self.d_in} -> {self.d_out})")
+        check_last_axis(x, self.d_in, f"SetLayer({self.d_in} -> {self.d_out})", points=True)
         if x.ndim < 2:
             raise ValueError(f"SetLayer expects inputs (..., n, {self.d_in}) with a set axis; got {tuple(x.shape)}"
                              f" (one set: x[None, :] or x.reshape(n, {self.d_in}))")
