@@ -16,6 +16,14 @@ An action stores the images of the group's generators (``.generators``, shape
 permutation (``.permutation(g)``, numpy or traced jax). ``.act(g, x)`` applies
 ``rho(g)`` to the last axis of ``x``: ``(rho(g) x)[rho(g)(i)] = x[i]``.
 
+Layouts. ``Action.act`` permutes the last axis of flat data (..., size).
+Data with a point axis and a channel axis, (..., p, c), is the same data
+flattened element-major: ``x.reshape(*batch, p * c)`` puts point p, channel c
+at index ``p * c_total + c`` (``blocks(G, c)``); ``points(G)`` acts on the
+(..., p, c) form directly (on axis -2), so a ``SetLayer`` or
+``SwapBlockLayer`` is checked without reshaping. ``GraphAction`` acts on dense
+graphs (A, X, mask), ``GraphsTupleAction`` on a ``jraph.GraphsTuple``.
+
 Example:
     >>> from symjax import groups
     >>> blocks(groups.symmetric(5), 8)
@@ -27,11 +35,22 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from symjax.groups import (PermutationGroup, StabilizerChain, _as_permutation_array, check_same_group, difference,
                            inverse, presentation)
+
+
+def is_integer(value) -> bool:
+    """True for Python and numpy integers and concrete 0-d integer jax arrays (``jnp.int32(4)``); not bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return (hasattr(value, "dtype") and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.integer)
+            and not isinstance(value, jax.core.Tracer))
 
 
 class Component:
@@ -43,7 +62,7 @@ class Component:
     """
 
     def __init__(self, group: PermutationGroup, kind: str, channels: int, arity: int = 1, images=None):
-        if not isinstance(channels, (int, np.integer)) or channels < 1:
+        if not is_integer(channels) or int(channels) < 1:
             raise ValueError(f"channels must be a positive integer; got {channels!r}")
         self.group = group
         self.kind = kind
@@ -247,7 +266,7 @@ def blocks(group_or_action, channels: int) -> Action:
 
 def tuples(group: PermutationGroup, arity: int) -> Action:
     """G on row-major ``arity``-tuples of points: (i, j) -> (g i, g j) for arity 2 (adjacency matrices)."""
-    if not isinstance(arity, (int, np.integer)) or arity < 1:
+    if not is_integer(arity) or int(arity) < 1:
         raise ValueError(f"arity must be a positive integer; got {arity!r}")
     return Action(group, [Component(group, "tuples", 1, arity=arity)])
 
@@ -255,6 +274,44 @@ def tuples(group: PermutationGroup, arity: int) -> Action:
 def trivial(group: PermutationGroup, size: int = 1) -> Action:
     """G fixes every one of ``size`` indices (invariant outputs, unconstrained features)."""
     return Action(group, [Component(group, "trivial", size)])
+
+
+class PointAction:
+    """An action on points applied to point x channel data (..., p, c): rho(g) permutes axis -2.
+
+    ``points(G).act(g, x)`` equals ``blocks(G, c).act(g, x.reshape(*batch, p * c))``
+    reshaped back: the element-major flattening of ``Action``. ``action`` is
+    the action on the p points (its size must be p).
+    """
+
+    def __init__(self, action: Action):
+        if not isinstance(action, Action):
+            raise TypeError(f"points: expected a PermutationGroup or an Action on points; got "
+                            f"{type(action).__name__}")
+        self.action = action
+        self.group = action.group
+
+    def __repr__(self):
+        return f"points of {self.action!r}, channels on the last axis"
+
+    def act(self, g, x):
+        p = self.action.size
+        if x.ndim < 2 or x.shape[-2] != p:
+            hint = (f"; flat data (..., {p} * c) reshapes element-major: x.reshape(*x.shape[:-1], {p}, -1)"
+                    if x.ndim >= 1 and x.shape[-1] % p == 0 else "")
+            raise ValueError(f"expected point x channel data (..., {p}, c) for {self.action!r}; got shape "
+                             f"{tuple(x.shape)}{hint}")
+        perm = self.action.permutation(g)
+        if not isinstance(perm, np.ndarray):
+            x = jnp.asarray(x)
+        return x[..., inverse(perm), :]
+
+
+def points(group_or_action) -> PointAction:
+    """G (its base action, or the given action on points) acting on axis -2 of (..., p, c) data."""
+    if isinstance(group_or_action, PermutationGroup):
+        return PointAction(base(group_or_action))
+    return PointAction(group_or_action)
 
 
 def align(*actions: Action, names: Sequence[str] | None = None) -> tuple[Action, ...]:
@@ -324,3 +381,34 @@ class GraphAction:
         if not isinstance(back, np.ndarray):
             adjacency, features, mask = jnp.asarray(adjacency), jnp.asarray(features), jnp.asarray(mask)
         return (adjacency[..., back, :][..., :, back], features[..., back, :], mask[..., back])
+
+
+class GraphsTupleAction:
+    """G relabelling the N nodes of a ``jraph.GraphsTuple``: node i becomes node g(i).
+
+    nodes -> nodes[g^{-1}], senders -> g[senders], receivers -> g[receivers];
+    edges, n_node, n_edge and globals unchanged. ``group.degree`` must be N,
+    the total node count, and g must keep each graph's nodes inside it (one
+    graph; or for a batch a product of per-graph groups, e.g.
+    ``groups.direct_product``). The sparse ``GraphLayer`` maps node features
+    (N, d); ``points(G)`` is the matching output action.
+    """
+
+    def __init__(self, group: PermutationGroup):
+        if not isinstance(group, PermutationGroup):
+            raise TypeError(f"GraphsTupleAction: expected a PermutationGroup, got {type(group).__name__}")
+        self.group = group
+
+    def __repr__(self):
+        return f"{self.group.name or 'G'} relabelling the {self.group.degree} nodes of a GraphsTuple"
+
+    def act(self, g, graph):
+        if not (hasattr(graph, "senders") and hasattr(graph, "nodes") and hasattr(graph, "_replace")):
+            raise TypeError(f"GraphsTupleAction.act: expected a jraph.GraphsTuple, got {type(graph).__name__}")
+        n = self.group.degree
+        if not hasattr(graph.nodes, "shape") or graph.nodes.shape[0] != n:
+            got = getattr(graph.nodes, "shape", type(graph.nodes).__name__)
+            raise ValueError(f"GraphsTupleAction: expected nodes (N={n}, d) for {self!r}; got {got}")
+        g = jnp.asarray(g)
+        return graph._replace(nodes=jnp.asarray(graph.nodes)[inverse(g)], senders=g[jnp.asarray(graph.senders)],
+                              receivers=g[jnp.asarray(graph.receivers)])

@@ -19,10 +19,28 @@ positions (study eq. 5) and one per orbit of output indices for the bias:
     b = beta[M_b]     (m,)
     y = x W^T + b     (..., n) -> (..., m)
 
-Initialisation (LeCun normal on the expanded weights): each coefficient
-w_l ~ N(0, 1 / n), so every entry of W has variance 1 / fan_in exactly as a
-dense layer initialised with ``jax.nn.initializers.lecun_normal`` (without
-truncation); biases start at zero.
+Two parametrisations of the same layer (``parametrization=``), each with the
+initialisation that gives every entry of W variance 1 / n, as a dense layer
+initialised with ``jax.nn.initializers.lecun_normal`` (without truncation);
+biases start at zero. With |O_l| the number of weight positions in orbit l:
+
+* ``'normalized'`` (the default): W = (w / sqrt(|O|))[M_W], w_l ~ N(0, |O_l| / n),
+  b = (beta / sqrt(|O_b|))[M_b]. The coefficients are the coordinates of W in
+  an orthonormal basis of the equivariant matrices, so ||W||_F = ||w||_2, the
+  gradient of w is the orthogonal projection of the dense layer's gradient,
+  and the loss's curvature in w is at most its curvature in W (eigenvalue
+  interlacing): the layer trains at the (S)GD learning rates its dense
+  counterpart tolerates. Measured in docs/parametrization.md.
+* ``'standard'``: W = w[M_W], w_l ~ N(0, 1 / n), b = beta[M_b]. The gradient of
+  w_l sums the dense gradient over the |O_l| positions of its orbit, so SGD
+  steps are up to |O_l| times larger than the dense layer's. The study's
+  tasks use this form (they train with Adam, whose steps do not scale with
+  the gradient).
+
+Dtypes follow Flax: the computation runs in ``dtype`` when given, else in the
+promotion of the input's and the parameters' dtypes (a bfloat16 input with
+float32 parameters gives float32); ``functional.init(..., dtype)`` /
+the shells' ``param_dtype`` pick the parameters' dtype.
 
 Example:
     >>> import jax
@@ -45,20 +63,71 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.actions import Action, align
+from symjax.actions import Action, align, is_integer
 from symjax.sharing import bias_index_map, orbit_index_map
 
 Initializer = Callable[[jax.Array, tuple, Any], jax.Array]
 
 
 def normal(std: float) -> Initializer:
-    """N(0, std^2) initializer."""
-    return lambda key, shape, dtype: std * jax.random.normal(key, shape, dtype)
+    """N(0, std^2) initializer; std is cast to the parameter dtype (a bfloat16 parameter stays bfloat16)."""
+    return lambda key, shape, dtype: jnp.asarray(std, dtype) * jax.random.normal(key, shape, dtype)
 
 
 def zeros(key, shape, dtype):
     del key
     return jnp.zeros(shape, dtype)
+
+
+PARAMETRIZATIONS = ("normalized", "standard")
+DEFAULT_PARAMETRIZATION = "normalized"
+
+
+def normal_per_entry(std: np.ndarray) -> Initializer:
+    """N(0, std_l^2) for entry l of a vector parameter; std (k,) a host array."""
+    std = np.asarray(std, np.float64)
+    return lambda key, shape, dtype: jnp.asarray(std, dtype) * jax.random.normal(key, shape, dtype)
+
+
+def check_parametrization(parametrization, owner: str) -> None:
+    if parametrization not in PARAMETRIZATIONS:
+        raise ValueError(f"{owner}: parametrization must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
+
+
+def check_size(value, name: str, owner: str, low: int = 1) -> None:
+    """TypeError unless value is an integer (Python, numpy or a concrete 0-d jax integer); ValueError below low."""
+    if not is_integer(value):
+        raise TypeError(f"{owner}: {name} must be an integer >= {low}; got {value!r} ({type(value).__name__})")
+    if int(value) < low:
+        raise ValueError(f"{owner}: {name} must be an integer >= {low}; got {int(value)}")
+
+
+def check_dtype(dtype, owner: str) -> None:
+    if dtype is None:
+        return
+    try:
+        ok = jnp.issubdtype(jnp.dtype(dtype), jnp.inexact)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise TypeError(f"{owner}: dtype must be None or a float dtype (jnp.float32, jnp.bfloat16, ...); got {dtype!r}")
+
+
+def promote(x, params, dtype=None):
+    """(x, params) cast to one dtype, Flax's rule (``flax.nnx.nn.dtypes.promote_dtype``).
+
+    ``dtype`` when given, else the promotion of x's and the parameters' dtypes;
+    integer and bool inputs promote to the parameters' float dtype. Casting is
+    skipped where the dtype already matches, so float32 code is unchanged.
+    """
+    x = jnp.asarray(x)
+    leaves = jax.tree_util.tree_leaves(params)
+    if dtype is None:
+        dtype = jnp.result_type(x.dtype, *[jnp.asarray(leaf).dtype for leaf in leaves]) if leaves else x.dtype
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            dtype = jnp.float32
+    cast = lambda v: v if jnp.asarray(v).dtype == dtype else jnp.asarray(v).astype(dtype)  # noqa: E731
+    return cast(x), jax.tree_util.tree_map(cast, params)
 
 
 def init(key: jax.Array, spec, dtype=jnp.float32) -> dict:
@@ -99,10 +168,18 @@ def float_input(x, params):
     return x.astype(jnp.result_type(*dtypes) if dtypes else jnp.float32)
 
 
-def check_last_axis(x, expected: int, what: str) -> None:
-    """Raises (at trace time) unless x.shape[-1] == expected; never broadcasts silently."""
+def check_last_axis(x, expected: int, what: str, points: bool = False) -> None:
+    """Raises (at trace time) unless x.shape[-1] == expected; never broadcasts silently.
+
+    points: the layer takes point x channel data (..., p, expected); a flat
+    (..., p * expected) input then gets the element-major reshape in the message.
+    """
     if x.ndim < 1 or x.shape[-1] != expected:
-        raise ValueError(f"{what} expects inputs whose last axis is {expected}; got shape {tuple(x.shape)}")
+        hint = ""
+        if points and x.ndim >= 1 and x.shape[-1] % expected == 0:
+            hint = (f"; flat (..., p * {expected}) data reshapes element-major: "
+                    f"x.reshape(*x.shape[:-1], {x.shape[-1] // expected}, {expected})")
+        raise ValueError(f"{what} expects inputs whose last axis is {expected}; got shape {tuple(x.shape)}{hint}")
 
 
 def expand(coeffs: jax.Array, index_map: np.ndarray) -> jax.Array:
@@ -116,18 +193,29 @@ def expand(coeffs: jax.Array, index_map: np.ndarray) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class SharedDense:
-    """The generic orbit-shared dense layer from ``action_in`` to ``action_out``.
+    """The generic orbit-shared dense layer from ``action_in`` to ``action_out``: x (..., n) -> (..., m).
 
     Params: ``w`` (num_weight_orbits,), ``b`` (num_bias_orbits,) when use_bias.
+    parametrization: 'normalized' (default, W = (w / sqrt|O|)[M], trains at the
+    dense layer's SGD learning rates) or 'standard' (W = w[M], the study's);
+    see the module docstring. dtype: the computation dtype (None: promote the
+    input's and the parameters' dtypes, as Flax does).
+
+    Inputs with points and channels, (..., p, c), are flattened element-major,
+    ``x.reshape(*batch, p * c)``: index ``point * c + channel`` (``actions.blocks``).
     """
 
     action_in: Action
     action_out: Action
     use_bias: bool = True
+    parametrization: str = DEFAULT_PARAMETRIZATION
+    dtype: Any = None
 
     def __post_init__(self):
         _, inp = align(self.action_out, self.action_in, names=("action_out", "action_in"))
         object.__setattr__(self, "action_in", inp)  # one presentation of the group for both
+        check_parametrization(self.parametrization, "SharedDense")
+        check_dtype(self.dtype, "SharedDense")
 
     def __repr__(self):
         return (f"SharedDense({self.action_in.size} -> {self.action_out.size}, {self.num_weights} weight orbits"
@@ -150,31 +238,66 @@ class SharedDense:
     def num_biases(self) -> int:
         return bias_index_map(self.action_out)[1]
 
+    @property
+    def weight_orbit_sizes(self) -> np.ndarray:
+        """|O_l|: the number of weight positions sharing coefficient l, int (num_weights,)."""
+        return np.bincount(self.weight_map.ravel(), minlength=self.num_weights)
+
+    @property
+    def bias_orbit_sizes(self) -> np.ndarray:
+        return np.bincount(self.bias_map, minlength=self.num_biases)
+
     def param_info(self) -> dict:
-        info = {"w": ((self.num_weights,), normal(1.0 / np.sqrt(self.action_in.size)))}
+        fan_in = self.action_in.size
+        if self.parametrization == "standard":
+            info = {"w": ((self.num_weights,), normal(1.0 / np.sqrt(fan_in)))}
+        else:
+            info = {"w": ((self.num_weights,), normal_per_entry(np.sqrt(self.weight_orbit_sizes / fan_in)))}
         if self.use_bias:
             info["b"] = ((self.num_biases,), zeros)
         return info
+
+    def _scaled(self, coeffs, sizes):
+        if self.parametrization == "standard":
+            return coeffs
+        return coeffs * jnp.asarray(1.0 / np.sqrt(sizes), jnp.result_type(coeffs))
 
     def weights(self, params) -> jax.Array:
         """The expanded weight matrix W, (..., action_out.size, action_in.size), from w (..., num_weights)."""
         w_shape = tuple(jnp.shape(params["w"]))
         if not w_shape or w_shape[-1] != self.num_weights:
             raise ValueError(f"{self!r}: expected params['w'] of shape (..., {self.num_weights}), got {w_shape}")
-        return expand(params["w"], self.weight_map)
+        return expand(self._scaled(params["w"], self.weight_orbit_sizes), self.weight_map)
+
+    def bias(self, params) -> jax.Array:
+        """The expanded bias b, (..., action_out.size), from params['b']."""
+        return expand(self._scaled(params["b"], self.bias_orbit_sizes), self.bias_map)
 
     def apply(self, params, x):
         """y = x W^T + b for x (..., action_in.size) -> (..., action_out.size).
 
-        Integer and bool x are promoted to the params' dtype (``float_input``).
+        Computed in ``dtype`` or the promoted dtype of x and params (``promote``).
         """
         check_params(params, self)
-        x = float_input(x, params)
-        check_last_axis(x, self.action_in.size, f"SharedDense with input action {self.action_in!r}")
-        y = x @ self.weights(params).T.astype(x.dtype)
+        x = jnp.asarray(x)
+        check_flat_input(x, self.action_in, f"SharedDense with input action {self.action_in!r}")
+        x, params = promote(x, params, self.dtype)
+        y = x @ self.weights(params).T
         if self.use_bias:
-            y = y + expand(params["b"], self.bias_map).astype(x.dtype)
+            y = y + self.bias(params)
         return y
+
+
+def check_flat_input(x, action: Action, what: str) -> None:
+    """Raises ValueError unless x.shape[-1] == action.size; for (..., p, c) input it says how to flatten."""
+    if x.ndim >= 1 and x.shape[-1] == action.size:
+        return
+    hint = ""
+    if x.ndim >= 2 and x.shape[-2] * x.shape[-1] == action.size:
+        p, c = x.shape[-2], x.shape[-1]
+        hint = (f"; for points x channels (..., {p}, {c}) flatten element-major: x.reshape(*x.shape[:-2], {p * c})"
+                f" (index point * {c} + channel), not x.swapaxes(-1, -2).reshape(...)")
+    raise ValueError(f"{what} expects inputs whose last axis is {action.size}; got shape {tuple(x.shape)}{hint}")
 
 
 def apply(params, spec, x):

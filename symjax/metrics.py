@@ -5,9 +5,12 @@
 with L the mean squared error and the expectation estimated over
 ``num_samples`` uniform group elements (the study uses 5). An action here is
 anything with ``.group`` (a ``PermutationGroup``) and ``.act(g, x)``:
-``symjax.actions.Action`` acts on the last axis of an array,
-``symjax.actions.GraphAction`` on dense graphs (A, X, mask). For an invariant
-output use ``actions.trivial(G, size)`` (g . y = y).
+``symjax.actions.Action`` acts on the last axis of flat data (..., p * c),
+``actions.points(G)`` on point x channel data (..., p, c) (SetLayer,
+SwapBlockLayer, the node features of GraphLayer), ``actions.GraphAction`` on
+dense graphs (A, X, mask) and ``actions.GraphsTupleAction`` on a
+``jraph.GraphsTuple``. For an invariant output use ``actions.trivial(G, size)``
+(g . y = y).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -44,7 +47,7 @@ def symmetry_error(f, x, action_in, action_out, rng, num_samples: int = 5):
         the actions only touch their own axes).
       x: input (array or pytree accepted by ``action_in.act``).
       action_in, action_out: actions of the same group on inputs and outputs.
-      rng: a jax PRNG key (traceable; works under jit and vmap).
+      rng: a jax PRNG key (traceable; works under jit and vmap) or an int seed.
       num_samples: number of group elements g.
     Returns:
       A scalar: the mean of (g . f(x) - f(g . x))^2 over samples, examples and outputs.
@@ -56,8 +59,14 @@ def symmetry_error(f, x, action_in, action_out, rng, num_samples: int = 5):
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r} (0 samples average to NaN)")
     check_same_group(action_in.group, action_out.group, "action_in", "action_out")
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        rng = jax.random.key(int(rng))
     elements = action_in.group.sample(rng, num_samples)
     y = f(x)
+    if any(np.size(leaf) == 0 for leaf in jax.tree_util.tree_leaves(y)):
+        raise ValueError(f"symmetry_error: expected a non-empty batch; f(x) is empty (shapes "
+                         f"{[tuple(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(y)]}), and its mean "
+                         "would be NaN")
 
     def one(g):
         diff = action_out.act(g, y) - f(action_in.act(g, x))

@@ -71,7 +71,7 @@ def test_orbit_tie_and_its_gradient_match_a_dense_projector():
 
 def test_shared_layer_scores_zero_for_its_group_and_more_for_a_larger_one():
     c5, s5 = groups.cyclic(5), groups.symmetric(5)
-    spec = functional.SharedDense(actions.blocks(c5, 2), actions.blocks(c5, 3))
+    spec = functional.SharedDense(actions.blocks(c5, 2), actions.blocks(c5, 3), parametrization="standard")
     w = spec.weights(functional.init(jax.random.key(3), spec))  # (15, 10), a C_5-shared matrix
     assert float(discovery.sharing_score(w, spec.action_out, spec.action_in, layout="out_in")) < 1e-12
     larger = (actions.blocks(s5, 3), actions.blocks(s5, 2))

@@ -28,11 +28,16 @@ def test_set_layer_equals_generic(n, d_in, d_out):
     spec = functional.SharedDense(actions.blocks(sn, d_in), actions.blocks(sn, d_out))
     params = generic_with_random_bias(spec, jax.random.key(n))
     w = np.asarray(spec.weights(params))
-    b = np.asarray(functional.expand(params["b"], spec.bias_map))
+    b = np.asarray(spec.bias(params))
     closed = {"A": w[:d_out, :d_in].T, "B": w[:d_out, d_in:2 * d_in].T, "bias": b[:d_out]}
     x = jax.random.normal(jax.random.key(7), (4, n, d_in))
     expected = spec.apply(params, x.reshape(4, n * d_in)).reshape(4, n, d_out)
-    rel_close(SetLayer(n, d_in, d_out).apply(closed, x), expected)
+    rel_close(SetLayer(n, d_in, d_out, parametrization="standard").apply(closed, x), expected)
+    # 'normalized' applies A / sqrt(n), B / sqrt(n (n - 1)), bias / sqrt(n): the orbit sizes of the block matrix
+    off_diagonal = max(n * (n - 1), 1)
+    normalized = {"A": closed["A"] * np.sqrt(n), "B": closed["B"] * np.sqrt(off_diagonal),
+                  "bias": closed["bias"] * np.sqrt(n)}
+    rel_close(SetLayer(n, d_in, d_out).apply(normalized, x), expected)
     assert spec.num_weights == 2 * d_in * d_out and spec.num_biases == d_out
 
 
@@ -41,9 +46,9 @@ def test_set_layer_single_block_uses_only_a():
     spec = functional.SharedDense(actions.blocks(s1, 3), actions.blocks(s1, 2))
     params = generic_with_random_bias(spec, jax.random.key(0))
     w = np.asarray(spec.weights(params))
-    closed = {"A": w.T, "B": np.full((3, 2), 123.0), "bias": np.asarray(functional.expand(params["b"], spec.bias_map))}
+    closed = {"A": w.T, "B": np.full((3, 2), 123.0), "bias": np.asarray(spec.bias(params))}
     x = jax.random.normal(jax.random.key(1), (5, 1, 3))
-    rel_close(SetLayer(1, 3, 2).apply(closed, x), spec.apply(params, x.reshape(5, 3)).reshape(5, 1, 2))
+    rel_close(SetLayer(1, 3, 2, parametrization="standard").apply(closed, x), spec.apply(params, x.reshape(5, 3)).reshape(5, 1, 2))
 
 
 def random_graph(key, n, p=0.4, directed=True):
@@ -63,7 +68,7 @@ def graph_generic_and_closed(n, d_in, d_out, key):
 
     representatives = [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (0, 1, 2)]  # O1..O5 of eq. 37
     closed = {"W": np.stack([block(*r) for r in representatives]),
-              "bias": np.asarray(functional.expand(params["b"], spec.bias_map))[:d_out]}
+              "bias": np.asarray(spec.bias(params))[:d_out]}
 
     def generic(a, x):
         z = (a[:, :, None] * x[None, :, :]).reshape(-1)
@@ -91,7 +96,8 @@ def test_graph_layer_dense_padded_and_sparse_equal_generic(directed):
     n, d_in, d_out = 6, 3, 4
     spec, closed, generic = graph_generic_and_closed(n, d_in, d_out, jax.random.key(3))
     assert spec.num_weights == 5 * d_in * d_out
-    layer = GraphLayer(d_in, d_out)
+    layer = GraphLayer(d_in, d_out, global_aggregation="sum", direction="receiver_to_sender",
+                       edge_normalization=None)  # eq. 13-17 as printed
     a = random_graph(jax.random.key(4), n, directed=directed)
     x = jax.random.normal(jax.random.key(5), (n, d_in))
     expected = generic(a, x)
@@ -132,7 +138,7 @@ def test_swap_block_layer_equals_generic():
     assert spec.num_weights == 5 * d_in * d_out and spec.num_biases == 2 * d_out
     params = generic_with_random_bias(spec, jax.random.key(2))
     w = np.asarray(spec.weights(params))
-    b = np.asarray(functional.expand(params["b"], spec.bias_map))
+    b = np.asarray(spec.bias(params))
 
     def blk(i, j):
         return w[i * d_out:(i + 1) * d_out, j * d_in:(j + 1) * d_in].T
@@ -141,7 +147,10 @@ def test_swap_block_layer_equals_generic():
               "b_sym": b[:d_out], "b_3": b[2 * d_out:]}
     x = jax.random.normal(jax.random.key(3), (5, 3, d_in))
     expected = spec.apply(params, x.reshape(5, -1)).reshape(5, 3, d_out)
-    rel_close(SwapBlockLayer(d_in, d_out).apply(closed, x), expected)
+    rel_close(SwapBlockLayer(d_in, d_out, parametrization="standard").apply(closed, x), expected)
+    # 'normalized' divides each block by sqrt(its orbit size): 2 for A..D and b_sym, 1 for E and b_3
+    normalized = {k: v * (1.0 if k in ("E", "b_3") else np.sqrt(2.0)) for k, v in closed.items()}
+    rel_close(SwapBlockLayer(d_in, d_out).apply(normalized, x), expected)
 
 
 def test_pooling_with_mask_ignores_padding():
@@ -176,12 +185,16 @@ def test_input_size_mismatch_raises_at_trace_time():
         spec.apply(params, jnp.ones((10, 1)))  # would broadcast silently in a plain matmul
 
 
-def test_init_variance_matches_fan_in():
+@pytest.mark.parametrize("parametrization", ["standard", "normalized"])
+def test_init_variance_matches_fan_in(parametrization):
+    """Every entry of the expanded W has variance 1 / fan_in, on the diagonal and off it, in both forms."""
     s10 = groups.symmetric(10)
-    spec = functional.SharedDense(actions.blocks(s10, 20), actions.blocks(s10, 20))
+    spec = functional.SharedDense(actions.blocks(s10, 20), actions.blocks(s10, 20), parametrization=parametrization)
     keys = jax.random.split(jax.random.key(0), 200)
-    coeffs = jax.vmap(lambda k: functional.init(k, spec)["w"])(keys)
-    assert abs(float(jnp.var(coeffs)) * spec.action_in.size - 1.0) < 0.05
+    w = jax.vmap(lambda k: spec.weights(functional.init(k, spec)))(keys)  # (200, 200, 200)
+    diagonal_block, off_block = w[:, :20, :20], w[:, :20, 20:40]
+    for entries in (diagonal_block, off_block):
+        assert abs(float(jnp.var(entries)) * spec.action_in.size - 1.0) < 0.05
 
 
 def test_graph_layer_mean_global_aggregation():

@@ -138,7 +138,7 @@ def test_validate_predictions_refuses_shapes_that_would_broadcast():
 
 def _shared_dense():
     s3 = groups.symmetric(3)
-    return functional.SharedDense(actions.base(s3), actions.base(s3))
+    return functional.SharedDense(actions.base(s3), actions.base(s3), parametrization="standard")
 
 
 def test_shared_dense_promotes_integer_and_bool_inputs_to_float():
@@ -216,7 +216,7 @@ def _two_graphs(**changes):
     (dict(n_edge=np.array([1, 1])), r"sum\(n_edge\) 2"),
     (dict(senders=np.array([0, 2, 2])), r"edge 1 from node 2 \(graph 1\) to node 0 \(graph 0\)"),
     (dict(senders=np.array([0, 2, 2]), edges=np.array([1.0, 0.5, 1.0])), r"edge 1 from node 2"),
-    (dict(edges=np.ones(2)), r"edges: expected one weight per edge \(3\), got shape \(2,\)"),
+    (dict(edges=np.ones(2)), r"edges: expected weights \(3,\) or edge features \(3, k\); got shape \(2,\)"),
     (dict(n_node=np.array([2.0, 1.0])), r"n_node: expected a 1-D integer array"),
 ])
 def test_check_graphs_names_the_bad_field(changes, message):

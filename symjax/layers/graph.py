@@ -1,33 +1,47 @@
 """The permutation-equivariant graph layer in closed form (study eq. 13–18, Appendix 3).
 
 The most general linear map (A, X) -> Y that is linear in X for fixed A is
-Y_i = sum_{j,k} T_ijk A_jk X_k (eq. 35); equivariance under node relabelling
+Y_i = sum_{j,k} T_ijk M_jk X_k (eq. 35); equivariance under node relabelling
 makes T constant on the five orbits of index triples under S_n (eq. 37), one
-basis operator each (A[j, k] = 1 for an edge j -> k):
+basis operator each. M_ij is the weight of the message node i gets from node j:
 
-    O1  i = j = k           B1_i = A_ii X_i                               (eq. 13)
-    O2  i = j != k          B2_i = (A X)_i - B1_i                         (eq. 14)
-    O3  i = k != j          B3_i = (sum_j A_ji - A_ii) X_i                (eq. 15)
-    O4  j = k != i          B4_i = sum_j A_jj X_j - B1_i                  (eq. 16)
-    O5  i, j, k distinct    B5_i = sum_jk A_jk X_k - B1_i - ... - B4_i    (eq. 17)
+* direction='sender_to_receiver' (default, jraph's convention: an edge s -> r
+  carries X_s to r, as in ``jraph.GraphConvolution``): M = A^T, M_ij = A_ji;
+* direction='receiver_to_sender' (the study's eq. 13–17 as printed, A[j, k] = 1
+  for an edge j -> k aggregated at j): M = A.
 
-    Y = sum_l B_l W_l + b,  W_l (d_in, d_out)                             (eq. 18)
+For undirected graphs (both directions stored, as NCI1) the two agree up to
+the order of floating-point sums. The five operators, for node i:
 
-B3 uses column sums (in-degrees), so the layer is exact for directed graphs
-too; for the undirected graphs of the study they equal the degrees of eq. 15.
-Parameters: 5 d_in d_out + d_out.
+    B1_i = M_ii X_i                                   self loop          (eq. 13)
+    B2_i = sum_{j != i} M_ij X_j                      messages in        (eq. 14)
+    B3_i = (sum_{j != i} M_ji) X_i                    out-degree x self  (eq. 15)
+    B4_i = sum_{j != i} M_jj X_j                      loops elsewhere    (eq. 16)
+    B5_i = sum_{j != i, k != i, j != k} M_jk X_k      messages elsewhere (eq. 17)
 
-``global_aggregation='mean'`` divides the two global operators B4 and B5 by
-the graph's number of (real) nodes n. The layer stays exactly equivariant (n
-is invariant) with the same parameters; it keeps activations of the order of
-the node degree instead of the edge count, which compounds over layers with
-sums (on NCI1, logits of order 1e2 at initialisation with three layers).
-The default, 'sum', is eq. 16–17 as printed and the form the orbit engine
-produces.
+    Y_i = sum_l B_l,i W_l + b,  W_l (d_in, d_out)                        (eq. 18)
+
+Computed as B2 = M X - B1, B3 = (column sums of M - diag) X, B4 = sum_j B1_j - B1,
+B5 = sum_j (M X)_j - B1 - B2 - B3 - B4. Parameters: 5 d_in d_out + d_out.
+
+Options (each keeps the layer exactly equivariant):
+
+* ``global_aggregation='mean'`` (default) divides the global operators B4 and
+  B5 by the graph's number of (real) nodes n; 'sum' is eq. 16–17 as printed
+  and the form the orbit engine produces, whose activations grow with the
+  edge count (the loss starts at 83 on the karate club graph with 'sum').
+* ``edge_normalization='gcn'`` (default of the layer) replaces each weight by
+  A_sr / sqrt(max(out_s, 1) max(in_r, 1)), out_s and in_r the weighted out- and
+  in-degrees (Kipf and Welling's D^{-1/2} A D^{-1/2}, as
+  ``jraph.GraphConvolution(symmetric_normalization=True)``); None keeps A.
+* edge features: ``edge_features=k`` takes A with k channels (``edges`` (E, k)
+  on a GraphsTuple, adjacency (..., n, n, k) dense); each channel c gets its
+  own five operators B_l^c and weights W (5, k, d_in, d_out):
+  Y = sum_{l,c} B_l^c W_lc + b (5 k d_in d_out + d_out parameters).
 
 Three evaluations, tested equal to each other and to the orbit engine
 (``SharedDense`` from ``blocks(tuples(S_n, 2), d_in)`` to ``blocks(S_n, d_out)``
-on Z_jk = A_jk X_k):
+on Z_jk = M_jk X_k):
 
 * dense (A (..., n, n), X (..., n, d), mask (..., n)): padded nodes are zeroed
   on the way in and out, so they stay exactly zero and never change real nodes;
@@ -36,10 +50,11 @@ on Z_jk = A_jk X_k):
 
 Segment sums never fail on bad indices: inside jit an out-of-range sender is
 dropped or clamped and an ``n_node`` that does not sum to the node count
-shifts nodes between graphs. ``check_graphs`` validates a GraphsTuple on the
-host (concrete arrays, outside jit) with a one-line error; ``to_graphs_tuple``
-(symjax.data.tu) and ``GraphLayer.apply_sparse`` called eagerly run it, and
-anyone building GraphsTuples by hand should call it where they are built.
+shifts nodes between graphs. ``check_graphs`` validates a GraphsTuple of
+concrete arrays (also one closed over by a jitted function) with a one-line
+error; ``to_graphs_tuple`` (symjax.data.tu) and ``GraphLayer.apply_sparse``
+run it whenever the graph is concrete; a GraphsTuple passed as an argument of
+a jitted function is traced and must be checked where it is built.
 """
 
 from __future__ import annotations
@@ -51,7 +66,9 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from symjax.functional import check_last_axis, check_params, float_input, normal, zeros
+from typing import Any
+
+from symjax.functional import check_dtype, check_last_axis, check_params, check_size, normal, promote, zeros
 
 
 def _check_dense(adjacency, features, mask):
@@ -80,6 +97,12 @@ def _int_vector(graphs: jraph.GraphsTuple, field: str) -> np.ndarray:
     return value
 
 
+def _nodes_message(nodes) -> str:
+    what = f"a dict with keys {sorted(nodes)}" if isinstance(nodes, dict) else type(nodes).__name__
+    return (f"GraphsTuple.nodes: expected one array of node features (N, d); got {what} "
+            f"(concatenate the entries, e.g. jnp.concatenate([nodes[k] for k in keys], axis=-1))")
+
+
 def check_graphs(graphs: jraph.GraphsTuple) -> None:
     """Raises ValueError for a GraphsTuple the sparse layer would compute silently wrong.
 
@@ -87,12 +110,14 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
       n_node, n_edge: 1-D integers >= 0 of one length G; sum(n_node) = N, the
         leading size of ``nodes``; sum(n_edge) = E, the number of edges;
       senders, receivers: 1-D integers (E,) in [0, N);
-      edges (weights): None or E values;
+      edges: None, weights (E,) or edge features (E, k);
       each edge of non-zero weight inside one graph (graph g owns the n_node[g]
         nodes after n_node[0] + ... + n_node[g-1]); weight-0 edges add nothing,
         so padding edges may point anywhere in range.
-    Call it where GraphsTuples are built, outside jit. Under jit the arrays are
-    tracers without values, so it raises TypeError rather than pass unchecked.
+    Call it where GraphsTuples are built. Arrays closed over by a jitted
+    function are concrete and are checked (on host copies); arguments of a
+    jitted function are tracers without values, so it raises TypeError rather
+    than pass unchecked.
     """
     if not isinstance(graphs, jraph.GraphsTuple):
         raise TypeError(f"check_graphs: expected a jraph.GraphsTuple, got {type(graphs).__name__}")
@@ -104,6 +129,8 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
     node_leaves = jax.tree_util.tree_leaves(graphs.nodes)
     if not node_leaves:
         raise ValueError("GraphsTuple.nodes: expected node features (N, d), got None")
+    if not isinstance(graphs.nodes, (np.ndarray, jax.Array)):
+        raise TypeError(_nodes_message(graphs.nodes))
     num_nodes = int(np.shape(node_leaves[0])[0])
     if n_edge.shape != n_node.shape:
         raise ValueError(f"GraphsTuple.n_edge: expected one count per graph, shape {n_node.shape} like n_node, "
@@ -124,10 +151,15 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
         if bad.size:
             raise ValueError(f"GraphsTuple.{field}: expected node ids in [0, {num_nodes}), got {ids[bad[0]]} "
                              f"at edge {bad[0]}")
-    if graphs.edges is not None and np.size(graphs.edges) != num_edges:
-        raise ValueError(f"GraphsTuple.edges: expected one weight per edge ({num_edges}), got shape "
-                         f"{np.shape(graphs.edges)}")
-    weighted = np.ones(num_edges, bool) if graphs.edges is None else np.reshape(graphs.edges, -1) != 0
+    if graphs.edges is not None and not isinstance(graphs.edges, (np.ndarray, jax.Array)):
+        raise TypeError(f"GraphsTuple.edges: expected None, weights (E,) or edge features (E, k) as one array; "
+                        f"got {type(graphs.edges).__name__}")
+    edge_shape = np.shape(graphs.edges)
+    if graphs.edges is not None and (len(edge_shape) not in (1, 2) or edge_shape[0] != num_edges):
+        raise ValueError(f"GraphsTuple.edges: expected weights ({num_edges},) or edge features ({num_edges}, k); "
+                         f"got shape {edge_shape}")
+    edges = None if graphs.edges is None else np.asarray(graphs.edges)  # host copy: no jnp op (jit stages those)
+    weighted = np.ones(num_edges, bool) if edges is None else np.reshape(edges, (num_edges, -1)).any(axis=1)
     node_graph = np.repeat(np.arange(n_node.size), n_node)
     cross = np.flatnonzero((node_graph[senders] != node_graph[receivers]) & weighted)
     if cross.size:
@@ -138,6 +170,8 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
 
 
 GLOBAL_AGGREGATIONS = ("sum", "mean")
+DIRECTIONS = ("sender_to_receiver", "receiver_to_sender")
+EDGE_NORMALIZATIONS = (None, "gcn")
 
 
 def _check_global(global_aggregation):
@@ -145,17 +179,36 @@ def _check_global(global_aggregation):
         raise ValueError(f"global_aggregation must be one of {GLOBAL_AGGREGATIONS}; got {global_aggregation!r}")
 
 
-def graph_basis_dense(adjacency, features, mask=None, global_aggregation: str = "sum"):
+def _check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+
+
+def _gcn_scale(out_degree, in_degree):
+    """1 / sqrt(max(out, 1) max(in, 1)) factors, returned as (out factor, in factor)."""
+    return jax.lax.rsqrt(jnp.maximum(out_degree, 1.0)), jax.lax.rsqrt(jnp.maximum(in_degree, 1.0))
+
+
+def graph_basis_dense(adjacency, features, mask=None, global_aggregation: str = "sum",
+                      direction: str = "receiver_to_sender", edge_normalization: str | None = None):
     """The five basis operators on dense graphs, stacked: (..., 5, n, d).
 
-    adjacency (..., n, n), features (..., n, d), mask (..., n) or None.
+    adjacency (..., n, n) with A[j, k] the weight of edge j -> k, features (..., n, d),
+    mask (..., n) or None. Defaults: the study's eq. 13–17 as printed.
     """
     _check_dense(adjacency, features, mask)
     _check_global(global_aggregation)
+    _check_choice(direction, "direction", DIRECTIONS)
+    _check_choice(edge_normalization, "edge_normalization", EDGE_NORMALIZATIONS)
     if mask is not None:
         m = mask.astype(features.dtype)
         features = features * m[..., :, None]
         adjacency = adjacency * m[..., :, None] * m[..., None, :]
+    if edge_normalization == "gcn":
+        out_scale, in_scale = _gcn_scale(jnp.sum(adjacency, axis=-1), jnp.sum(adjacency, axis=-2))
+        adjacency = adjacency * out_scale[..., :, None] * in_scale[..., None, :]
+    if direction == "sender_to_receiver":
+        adjacency = jnp.swapaxes(adjacency, -1, -2)
     diag = jnp.diagonal(adjacency, axis1=-2, axis2=-1)                 # (..., n)
     in_degree = jnp.sum(adjacency, axis=-2)                            # column sums
     ax = adjacency @ features
@@ -171,15 +224,19 @@ def graph_basis_dense(adjacency, features, mask=None, global_aggregation: str = 
     return jnp.stack([b1, b2, b3, b4, b5], axis=-3)
 
 
-def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregation: str = "sum"):
+def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregation: str = "sum",
+                       direction: str = "receiver_to_sender", edge_normalization: str | None = None):
     """The five basis operators on a batched ``jraph.GraphsTuple``: (5, N, d).
 
     Edge s -> r contributes A_sr = w (``graph.edges`` as weights (E,) or
     (E, 1); 1 when None). ``features`` defaults to ``graph.nodes`` (N, d).
+    Defaults: the study's eq. 13–17 as printed (see the module docstring).
     A graph of concrete arrays is checked by ``check_graphs``; under jit (tracers)
     it cannot be, so whoever builds the GraphsTuple must check it there.
     """
     _check_global(global_aggregation)
+    _check_choice(direction, "direction", DIRECTIONS)
+    _check_choice(edge_normalization, "edge_normalization", EDGE_NORMALIZATIONS)
     if not _is_traced(graph):
         check_graphs(graph)
     x = graph.nodes if features is None else features
@@ -187,6 +244,13 @@ def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregati
     num_graphs = graph.n_node.shape[0]
     senders, receivers = graph.senders, graph.receivers
     weights = jnp.ones(senders.shape, x.dtype) if graph.edges is None else jnp.reshape(graph.edges, senders.shape)
+    if edge_normalization == "gcn":
+        w = weights.astype(x.dtype)
+        out_scale, in_scale = _gcn_scale(jax.ops.segment_sum(w, senders, num_nodes),
+                                         jax.ops.segment_sum(w, receivers, num_nodes))
+        weights = w * out_scale[senders] * in_scale[receivers]
+    if direction == "sender_to_receiver":
+        senders, receivers = receivers, senders
     node_graph = jnp.repeat(jnp.arange(num_graphs), graph.n_node, total_repeat_length=num_nodes)
     loop = jnp.where(senders == receivers, weights, 0).astype(x.dtype)
     diag = jax.ops.segment_sum(loop, senders, num_nodes)
@@ -206,37 +270,112 @@ def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregati
 
 @dataclasses.dataclass(frozen=True)
 class GraphLayer:
-    """Equivariant graph layer; params W (5, d_in, d_out), bias (d_out,).
+    """Equivariant graph layer: Y_i = sum_l B_l,i W_l + b over the five operators below.
 
-    ``apply(params, (A, X, mask))`` -> Y (..., n, d_out) with padded rows zero;
-    ``apply(params, graphs_tuple)`` -> node features (N, d_out).
-    global_aggregation: 'sum' (eq. 16–17) or 'mean' (B4, B5 divided by the node count).
-    Init: W ~ N(0, 1/(5 d_in)) (LeCun over the concatenated basis), bias 0.
-    A GraphsTuple given under jit is not checked: run ``check_graphs`` on it where it is built.
+    For node i, with M_ij the weight of the message i gets from j (M = A^T for
+    the default direction='sender_to_receiver', jraph's; M = A for
+    'receiver_to_sender', the study's eq. 13–17):
+
+        B1_i = M_ii X_i                                   self loop
+        B2_i = sum_{j != i} M_ij X_j                      messages in (jraph's aggregate at the receiver)
+        B3_i = (sum_{j != i} M_ji) X_i                    out-degree times own features
+        B4_i = sum_{j != i} M_jj X_j          / n ('mean')  loops elsewhere in the graph
+        B5_i = sum_{j,k != i, j != k} M_jk X_k / n ('mean')  messages elsewhere in the graph
+
+    Params: W (5, d_in, d_out) (W (5, k, d_in, d_out) with edge_features=k, one
+    set of five per edge channel), bias (d_out,).
+    ``apply(params, (A, X, mask))`` -> Y (..., n, d_out) with padded rows zero
+    (A (..., n, n), or (..., n, n, k) with edge features);
+    ``apply(params, graphs_tuple)`` -> node features (N, d_out) (edges None,
+    weights (E,) or features (E, k)).
+
+    Defaults: global_aggregation='mean' (B4, B5 divided by the node count;
+    'sum' is eq. 16–17) and edge_normalization='gcn' (D^{-1/2} A D^{-1/2} edge
+    weights, degrees from the weights; with edge features, degrees count the
+    edges whose features are not all zero; None keeps A). On the karate club
+    (experiments/examples/jraph_karate.py, two labelled nodes, one-hot node
+    ids, Adam 1e-2, 100 steps) they reach accuracy 0.76 on average over 8
+    seeds (0.50-0.97; 0.88 at the jraph example's seed 42), against 0.94-0.97
+    for jraph's GCN; on the failing seeds the self operators B1, B3 fit the
+    two labelled nodes by their own ids. The study's layer is
+    GraphLayer(d_in, d_out, global_aggregation='sum', direction='receiver_to_sender',
+    edge_normalization=None).
+    Init: W ~ N(0, 1/(5 k d_in)) (LeCun over the concatenated basis), bias 0.
+    dtype: computation dtype (None: promote input and parameter dtypes).
+    A GraphsTuple given as an argument under jit is not checked: run
+    ``check_graphs`` on it where it is built.
     """
 
     d_in: int
     d_out: int
     use_bias: bool = True
-    global_aggregation: str = "sum"
+    global_aggregation: str = "mean"
+    direction: str = "sender_to_receiver"
+    edge_normalization: str | None = "gcn"
+    edge_features: int | None = None
+    dtype: Any = None
+
+    def __post_init__(self):
+        for name in ("d_in", "d_out"):
+            check_size(getattr(self, name), name, "GraphLayer")
+            object.__setattr__(self, name, int(getattr(self, name)))
+        if self.edge_features is not None:
+            check_size(self.edge_features, "edge_features", "GraphLayer")
+            object.__setattr__(self, "edge_features", int(self.edge_features))
+        _check_global(self.global_aggregation)
+        _check_choice(self.direction, "direction", DIRECTIONS)
+        _check_choice(self.edge_normalization, "edge_normalization", EDGE_NORMALIZATIONS)
+        check_dtype(self.dtype, "GraphLayer")
+
+    def _options(self, edge_normalization="layer") -> dict:
+        normalization = self.edge_normalization if edge_normalization == "layer" else edge_normalization
+        return dict(global_aggregation=self.global_aggregation, direction=self.direction,
+                    edge_normalization=normalization)
 
     def param_info(self) -> dict:
-        info = {"W": ((5, self.d_in, self.d_out), normal(1.0 / np.sqrt(5 * self.d_in)))}
+        k = self.edge_features
+        shape = (5, self.d_in, self.d_out) if k is None else (5, k, self.d_in, self.d_out)
+        fan_in = 5 * self.d_in if k is None else 5 * k * self.d_in
+        info = {"W": (shape, normal(1.0 / np.sqrt(fan_in)))}
         if self.use_bias:
             info["bias"] = ((self.d_out,), zeros)
         return info
 
     def _combine(self, params, basis):
-        y = jnp.einsum("...lnd,lde->...ne", basis, params["W"])
+        if self.edge_features is None:
+            y = jnp.einsum("...lnd,lde->...ne", basis, params["W"])
+        else:
+            y = jnp.einsum("...lknd,lkde->...ne", basis, params["W"])
         if self.use_bias:
             y = y + params["bias"]
         return y
 
+    def _what(self):
+        return f"GraphLayer({self.d_in} -> {self.d_out})"
+
     def apply_dense(self, params, adjacency, features, mask=None):
         check_params(params, self)
-        features = float_input(features, params)
-        check_last_axis(features, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
-        y = self._combine(params, graph_basis_dense(adjacency, features, mask, self.global_aggregation))
+        features = jnp.asarray(features)
+        check_last_axis(features, self.d_in, f"{self._what()} node features")
+        features, params = promote(features, params, self.dtype)
+        adjacency = jnp.asarray(adjacency)
+        k = self.edge_features
+        if k is None:
+            basis = graph_basis_dense(adjacency, features, mask, **self._options())
+        else:
+            if adjacency.ndim < 3 or adjacency.shape[-1] != k:
+                raise ValueError(f"{self._what()} with edge_features={k} expects adjacency (..., n, n, {k}); "
+                                 f"got {tuple(adjacency.shape)}")
+            if self.edge_normalization == "gcn":  # degrees count edges: any non-zero feature
+                edge = jnp.any(adjacency != 0, axis=-1).astype(features.dtype)
+                if mask is not None:
+                    m = mask.astype(features.dtype)
+                    edge = edge * m[..., :, None] * m[..., None, :]
+                out_scale, in_scale = _gcn_scale(jnp.sum(edge, axis=-1), jnp.sum(edge, axis=-2))
+                adjacency = adjacency * (out_scale[..., :, None] * in_scale[..., None, :])[..., None]
+            basis = jax.vmap(lambda a: graph_basis_dense(a, features, mask, **self._options(None)),
+                             in_axes=-1, out_axes=-3)(adjacency)
+        y = self._combine(params, basis)
         if mask is not None:
             y = y * mask.astype(y.dtype)[..., None]
         return y
@@ -244,16 +383,44 @@ class GraphLayer:
     def apply_sparse(self, params, graph: jraph.GraphsTuple, features=None):
         """Node features (N, d_out) of a batched GraphsTuple.
 
-        Called eagerly, ``graph`` is checked by ``check_graphs`` (see ``graph_basis_sparse``).
+        A graph of concrete arrays is checked by ``check_graphs`` (see ``graph_basis_sparse``).
         """
         check_params(params, self)
-        x = float_input(graph.nodes if features is None else features, params)
-        check_last_axis(x, self.d_in, f"GraphLayer({self.d_in} -> {self.d_out}) node features")
-        return self._combine(params, graph_basis_sparse(graph, x, self.global_aggregation))
+        nodes = graph.nodes if features is None else features
+        if not isinstance(nodes, (np.ndarray, jax.Array)):
+            raise TypeError(f"{self._what()}: " + _nodes_message(nodes))
+        x = jnp.asarray(nodes)
+        check_last_axis(x, self.d_in, f"{self._what()} node features")
+        x, params = promote(x, params, self.dtype)
+        k = self.edge_features
+        edge_shape = None if graph.edges is None else tuple(np.shape(graph.edges))
+        if k is None:
+            if edge_shape is not None and len(edge_shape) == 2 and edge_shape[1] != 1:
+                raise ValueError(f"{self._what()}: GraphsTuple.edges has {edge_shape[1]} features per edge "
+                                 f"(shape {edge_shape}); build the layer with edge_features={edge_shape[1]}, "
+                                 "or pass weights (E,)")
+            return self._combine(params, graph_basis_sparse(graph, x, **self._options()))
+        if edge_shape is None or edge_shape[1:] != (k,):
+            raise ValueError(f"{self._what()} with edge_features={k} expects GraphsTuple.edges (E, {k}); "
+                             f"got {edge_shape}")
+        if not _is_traced(graph):
+            check_graphs(graph)
+        edges = jnp.asarray(graph.edges).astype(x.dtype)
+        if self.edge_normalization == "gcn":  # degrees count edges: any non-zero feature
+            edge = jnp.any(edges != 0, axis=1).astype(x.dtype)
+            num_nodes = x.shape[0]
+            out_scale, in_scale = _gcn_scale(jax.ops.segment_sum(edge, graph.senders, num_nodes),
+                                             jax.ops.segment_sum(edge, graph.receivers, num_nodes))
+            edges = edges * (out_scale[graph.senders] * in_scale[graph.receivers])[:, None]
+        basis = jax.vmap(lambda w: graph_basis_sparse(graph._replace(edges=w, nodes=x), x, **self._options(None)),
+                         in_axes=1, out_axes=1)(edges)
+        return self._combine(params, basis)
 
     def apply(self, params, inputs):
         if isinstance(inputs, jraph.GraphsTuple):
             return self.apply_sparse(params, inputs)
         if isinstance(inputs, (tuple, list)) and len(inputs) in (2, 3):
             return self.apply_dense(params, *inputs)
-        raise TypeError(f"GraphLayer.apply takes (A, X), (A, X, mask) or a jraph.GraphsTuple; got {type(inputs)}")
+        raise TypeError(f"GraphLayer.apply takes (A, X), (A, X, mask) or a jraph.GraphsTuple with nodes (N, "
+                        f"{self.d_in}); got {type(inputs).__name__}"
+                        + (f" with keys {sorted(inputs)}" if isinstance(inputs, dict) else ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 KINDS = ("mean", "sum")
 
@@ -28,9 +29,19 @@ def pool(h, axis: int = -2, mask=None, kind: str = "mean"):
 
 
 def segment_pool(h, segment_ids, num_segments: int, kind: str = "mean"):
-    """Per-graph pooling of node rows h (N, d) with graph ids (N,) -> (num_segments, d)."""
+    """Per-graph pooling of node rows h (N, d) with graph ids (N,) -> (num_segments, d).
+
+    Concrete ids (not traced) are checked to lie in [0, num_segments): segment
+    sums drop out-of-range ids silently. Traced ids (inside jit) cannot be checked.
+    """
     if kind not in KINDS:
         raise ValueError(f"pool kind must be one of {KINDS}; got {kind!r}")
+    if not isinstance(segment_ids, jax.core.Tracer):
+        ids = np.asarray(segment_ids)
+        bad = np.flatnonzero((ids < 0) | (ids >= num_segments))
+        if bad.size:
+            raise ValueError(f"segment_pool: expected segment_ids in [0, {num_segments}), got {ids.ravel()[bad[0]]} "
+                             f"at row {bad[0]}")
     total = jax.ops.segment_sum(h, segment_ids, num_segments)
     if kind == "sum":
         return total

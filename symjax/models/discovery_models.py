@@ -158,7 +158,7 @@ class _SquareOnSn:
 
     @property
     def shared(self) -> SharedDense:
-        return SharedDense(self.action_in, self.action_out, use_bias=False)
+        return SharedDense(self.action_in, self.action_out, use_bias=False, parametrization="standard")
 
     def init(self, key):
         if self.sharing == "hard":
@@ -328,7 +328,7 @@ class TranslationModel:
 
     @property
     def shared(self) -> SharedDense:
-        return SharedDense(self.action_in, self.action_out, use_bias=False)
+        return SharedDense(self.action_in, self.action_out, use_bias=False, parametrization="standard")
 
     @property
     def hyper_keys(self) -> tuple:

@@ -61,7 +61,8 @@ class SharedSetMLP:
     @property
     def body(self) -> Sequential:
         widths = list(BLOCK_WIDTHS) + [1]
-        return Sequential(tuple(SetLayer(self.n_blocks, a, b) for a, b in zip(widths[:-1], widths[1:])),
+        return Sequential(tuple(SetLayer(self.n_blocks, a, b, parametrization="standard")
+                                for a, b in zip(widths[:-1], widths[1:])),
                           "leaky_relu")
 
     def init(self, key, dtype=jnp.float32):

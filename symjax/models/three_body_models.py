@@ -73,7 +73,8 @@ class SharedBodyMLP:
     @property
     def body(self) -> Sequential:
         w = self.block_widths
-        return Sequential(tuple(SwapBlockLayer(a, b) for a, b in zip(w[:-1], w[1:])), "relu")
+        return Sequential(tuple(SwapBlockLayer(a, b, parametrization="standard") for a, b in zip(w[:-1], w[1:])),
+                          "relu")
 
     def init(self, key, dtype=jnp.float32):
         return self.body.init(key, dtype)

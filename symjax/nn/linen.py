@@ -39,14 +39,20 @@ class Layer(nn.Module):
 
 
 class SharedDense(nn.Module):
-    """The generic orbit-shared dense layer (see ``symjax.functional.SharedDense``)."""
+    """The generic orbit-shared dense layer (see ``symjax.functional.SharedDense``).
+
+    dtype: computation dtype (None: promote the input's and the parameters' dtypes); param_dtype: the parameters'.
+    """
 
     action_in: Action
     action_out: Action
     use_bias: bool = True
+    parametrization: str = functional.DEFAULT_PARAMETRIZATION
+    dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        spec = functional.SharedDense(self.action_in, self.action_out, self.use_bias)
+        spec = functional.SharedDense(self.action_in, self.action_out, self.use_bias, self.parametrization,
+                                      self.dtype)
         return spec.apply(_params(self, spec), x)
