@@ -290,3 +290,13 @@ def test_a_sweep_settings_hold_only_the_options_it_reads():
     soft = driver.sweep_settings(dt.TASKS["mnist"], opts, plans["soft"])["options"]
     assert "baseline_lr" in cnn and not {"lr", "init_std", "lams", "l1"} & set(cnn)
     assert "baseline_lr" not in soft and {"lr", "init_std", "lams"} <= set(soft)
+
+
+def test_the_report_prints_changes_md_under_the_claims(tmp_path):
+    opts = _opts("set_sum", tmp_path)
+    rows = [{"model": "deepsets", "train_size": 10, "seed": 0, "test_l1": 0.01, "lam": None, "split": "random"}]
+    (tmp_path / dt.CHANGES_FILE).write_text("The baseline's rate moved to 0.01.\n")
+    dt.write_report(dataclasses.replace(opts, out_dir=str(tmp_path)), rows, "")
+    text = (tmp_path / "report.md").read_text()
+    changes = text.split("### What changed from the previous recording, and why")[1].split("##")[0]
+    assert "The baseline's rate moved to 0.01." in changes

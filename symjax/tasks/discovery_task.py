@@ -58,6 +58,8 @@ BASELINES = {"set_sum": "deepsets", "translation_1d": "cnn", "translation_2d": "
              "degree": "gcn"}
 DEGREE_COPIES = 6  # each source graph and 5 relabellings (§3.3)
 WEIGHTS_DIR = "weights"
+CHANGES_FILE = "changes.md"
+"""In --out_dir, what changed from the previous recording and why: printed in report.md under the claims."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +92,6 @@ class Options(driver.CommonOptions):
                              "hard models (0 = LeCun, 1 / sqrt(pixels)).")
     baseline_lr: tuple = option((1e-3, 1e-2, 1e-1), "Adam learning rates of the baselines: a lane axis; the report "
                                 "keeps the rate with the best validation metric (mean over seeds).")
-    change_note: str = option("", "What changed from the previous recording and why (markdown, printed in the "
-                              "report under the claims).")
     max_epochs: int = option(100, "Maximum epochs per lane.")
     patience: int = option(10, "Early-stopping patience in epochs.")
     out_dir: str = option("runs/discovery", "Output folder (results, report, figures, checkpoints).")
@@ -327,8 +327,8 @@ def sweep_ignores(opts: Options, plan: driver.SweepPlan) -> tuple:
     """Options a sweep does not read: the baseline trains at --baseline_lr with its own initialisation and
     no penalty; the generic, soft and hard models never read --baseline_lr."""
     if plan.architecture == BASELINES[opts.experiment]:
-        return ("lr", "init_std", "lams", "l1", "change_note")
-    return ("baseline_lr", "change_note")
+        return ("lr", "init_std", "lams", "l1")
+    return ("baseline_lr",)
 
 
 def lane_fns(opts: Options, plan: driver.SweepPlan, data=None):
@@ -469,15 +469,24 @@ def run_choices(opts: Options) -> dict:
 
 
 def write_report(opts: Options, rows: list[dict], extra_md: str) -> list[str]:
-    """report.md of the run (``discovery_report.write_discovery_report``) with this run's choices."""
+    """report.md of the run (``discovery_report.write_discovery_report``) with this run's choices.
+
+    A --quick run's claims are not judged; ``<out_dir>/changes.md``, when present, is printed under the claims.
+    """
     from symjax.report.discovery_report import write_discovery_report  # noqa: PLC0415
 
     not_judged = None
     if opts.quick:
         not_judged = (f"a --quick run (tiny data, {opts.max_epochs} epochs) checks the pipeline; its numbers are not "
                       "evidence for or against the reference")
+    changes = os.path.join(opts.out_dir, CHANGES_FILE)
+    if os.path.isfile(changes):
+        with open(changes, encoding="utf-8") as handle:
+            changes = handle.read().strip()
+    else:
+        changes = ""
     return write_discovery_report(opts.experiment, rows, opts.out_dir, extra_md, run_choices(opts),
-                                  not_judged=not_judged, max_epochs=int(opts.max_epochs), changes=opts.change_note)
+                                  not_judged=not_judged, max_epochs=int(opts.max_epochs), changes=changes)
 
 
 def _task(experiment: str) -> driver.Task:
