@@ -218,6 +218,10 @@ def test_report_helpers_pick_one_lambda_the_validated_rate_and_find_identical_la
             for lam in (1.0, 10.0)] + [{"model": "soft", "lam": 1e-4, "seed": 0, "train_size": 5, "test_acc": 0.7,
                                         "sharing_score": 0.9}]
     lines = dr.identical_lambdas(same, "test_acc")
-    assert len(lines) == 1 and "λ = 1, 10 give identical lanes" in lines[0]
+    assert len(lines) == 1 and "λ = 1, 10 give the same lanes" in lines[0]
+    same[1]["test_acc"] = 0.405  # within 2%: still the same
+    assert len(dr.identical_lambdas(same, "test_acc")) == 1
+    same[1]["test_acc"] = 0.5
+    assert dr.identical_lambdas(same, "test_acc") == []
     assert dr.convergence([{"best_epoch": 30}, {"best_epoch": 12}], 30) == "did not converge (1/2 at the cap 30)"
     assert rd.format_value("test_acc", 0.8804) == "88.04%" and rd.format_value("test_l1", 0.015) == "0.015"

@@ -195,46 +195,68 @@ def scores_table(rows: Sequence[dict], prefix: str = rd.SCORE_PREFIX) -> str:
     prefix 'score_' for the fixed scores, 'aligned_score_' for the aligned) in
     first-seen order; rows are the random split at the largest training set.
     Empty string when no row carries such a score (runs recorded before the
-    scores were kept, baselines only).
+    scores were kept, baselines only). The function's eq.-8 errors (sym_error,
+    sym_error_rel) stand beside the scores.
     """
     rows = [r for r in _largest_random(rows) if any(k.startswith(prefix) and r[k] not in (None, "") for k in r)]
     if not rows:
         return ""
     columns = list(dict.fromkeys(k for r in rows for k in r if k.startswith(prefix)))
     keys = [k for k in ("model", "offsets", "lam") if k != "offsets" or len({str(r.get(k)) for r in rows}) > 1]
+    function_columns = [c for c in ("sym_error", "sym_error_rel") if any(r.get(c) not in (None, "") for r in rows)]
     body = []
     for key, group in group_rows(rows, keys).items():
         true_columns = {prefix + rd.score_column(r["true_symmetry"])[len(rd.SCORE_PREFIX):]
                         for r in group if r.get("true_symmetry")}
         cells = [f"**{_cell(_finite(group, c))}**" if c in true_columns else _cell(_finite(group, c))
                  for c in columns]
-        body.append((*("—" if v is None else str(v) for v in key), len(group), *cells))
-    return markdown_table([*keys, "n", *(c[len(prefix):] for c in columns)], body)
+        errors = [_cell(_finite(group, c)) for c in ("sym_error", "sym_error_rel") if c in function_columns]
+        body.append((*("—" if v is None else str(v) for v in key), len(group), *errors, *cells))
+    return markdown_table([*keys, "n", *function_columns, *(c[len(prefix):] for c in columns)], body)
 
 
-def identical_lambdas(rows: Sequence[dict], metric: str) -> list[str]:
-    """Sentences naming the λ values whose lanes came out identical (same metric and score for every seed).
+def _same_lanes(a: Sequence[dict], b: Sequence[dict], metric: str, rel: float, score_tol: float) -> bool:
+    """Every seed's metric within ``rel`` (relative) and sharing score within ``score_tol`` of the other λ's."""
+    first = {r.get("seed"): r for r in a}
+    if set(first) != {r.get("seed") for r in b}:
+        return False
+    for r in b:
+        x, y = first[r.get("seed")].get(metric), r.get(metric)
+        if x in (None, "") or y in (None, "") or abs(float(x) - float(y)) > rel * max(abs(float(x)), 1e-12):
+            return False
+        u, v = first[r.get("seed")].get("sharing_score"), r.get("sharing_score")
+        if (u in (None, "")) != (v in (None, "")) or (u not in (None, "") and abs(float(u) - float(v)) > score_tol):
+            return False
+    return True
 
-    With Adam the update is m / sqrt(v): scaling the whole loss by c leaves it
-    unchanged, so once λ · penalty dominates the loss, λ = 1, 10 and 100 train
-    the same lanes. Found by comparing the rows, not assumed.
+
+def identical_lambdas(rows: Sequence[dict], metric: str, rel: float = 0.02, score_tol: float = 1e-3) -> list[str]:
+    """Sentences naming the λ values whose lanes came out the same (metric and score for every seed).
+
+    "The same": every seed's test metric within ``rel`` of each other (relative) and its sharing score
+    within ``score_tol``, comparing each λ with the smallest λ of its run of such λ values (sorted). With
+    Adam the update is m / sqrt(v): scaling the whole loss by c leaves it unchanged, so once λ · penalty
+    dominates the loss, λ = 1, 10 and 100 train the same lanes up to rounding. Found from the rows, not
+    assumed.
     """
     out = []
     keys = ("model", "offsets", "split", "train_size")
     for key, group in group_rows([r for r in rows if r.get("lam") not in (None, "")], keys).items():
-        by_lam = group_rows(group, ("lam",))
-        if len(by_lam) < 2:
-            continue
-        signature = {lam: tuple(sorted((r.get("seed"), r.get(metric), r.get("sharing_score")) for r in lanes))
-                     for (lam,), lanes in by_lam.items()}
-        classes = group_rows([{"lam": lam, "sig": sig} for lam, sig in signature.items()], ("sig",))
-        for members in classes.values():
+        by_lam = sorted(group_rows(group, ("lam",)).items(), key=lambda item: float(item[0][0]))
+        runs: list[list] = []
+        for (lam,), lanes in by_lam:
+            if runs and _same_lanes(runs[-1][0][1], lanes, metric, rel, score_tol):
+                runs[-1].append((lam, lanes))
+            else:
+                runs.append([(lam, lanes)])
+        for members in runs:
             if len(members) > 1:
-                lams = ", ".join(f"{float(m['lam']):g}" for m in members)
+                lams = ", ".join(f"{float(lam):g}" for lam, _ in members)
                 out.append(f"{key[0]}" + (f" (offsets {key[1]})" if key[1] not in (None, "") else "") +
-                           f", train size {key[3]}: λ = {lams} give identical lanes (test metric and score for "
-                           "every seed). Adam divides each step by the gradient's running scale, so once λ times "
-                           "the penalty dominates the loss the steps no longer depend on λ.")
+                           f", train size {key[3]}: λ = {lams} give the same lanes (every seed's test metric "
+                           f"within {rel:.0%} and score within {score_tol:g}). Adam divides each step by the "
+                           "gradient's running scale, so once λ times the penalty dominates the loss the steps no "
+                           "longer depend on λ: these λ values are one setting, not several.")
     return out
 
 
