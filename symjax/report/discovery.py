@@ -221,7 +221,9 @@ def sharing_summary(model, params, experiment: str | None = None) -> dict:
     if label is not None:
         out["label_symmetry"] = label
     has_true = containing(found, true)
-    for hidden, prefix in zip(HIDDEN_MODES, ("", "aligned_")):
+    names = {"fixed": ("top_symmetry", "top_is_true", "sharing_score", "label_score", "scores"),
+             "align": ("top_aligned", "aligned_top_is_true", "aligned_score", "label_aligned_score", "aligned_scores")}
+    for hidden, (top_key, hit_key, score_key, label_key, scores_key) in names.items():
         firsts, hits, scores = [], 0, collections.defaultdict(list)
         for w in matrices:
             rows = discovery.rank_symmetries(w, found, layout="out_in", hidden=hidden)
@@ -232,14 +234,12 @@ def sharing_summary(model, params, experiment: str | None = None) -> dict:
                 for name in row["names"]:
                     scores[name].append(row["score"])
         counts = collections.Counter(firsts)
-        first = max(counts, key=lambda name: (counts[name], -firsts.index(name)))
-        key = "top_symmetry" if hidden == "fixed" else "top_aligned"
-        out[key] = first
-        out[f"{prefix}top_is_true" if hidden == "fixed" else "aligned_top_is_true"] = hits / len(firsts)
-        out["sharing_score" if hidden == "fixed" else "aligned_score"] = float(np.mean(scores[true]))
+        out[top_key] = max(counts, key=lambda name: (counts[name], -firsts.index(name)))
+        out[hit_key] = hits / len(firsts)
+        out[score_key] = float(np.mean(scores[true]))
         if label in scores:
-            out[f"label_{prefix}score"] = float(np.mean(scores[label]))
-        out["scores" if hidden == "fixed" else "aligned_scores"] = {n: float(np.mean(scores[n])) for n in found}
+            out[label_key] = float(np.mean(scores[label]))
+        out[scores_key] = {n: float(np.mean(scores[n])) for n in found}
     return out
 
 
