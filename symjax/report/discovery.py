@@ -333,7 +333,7 @@ def _values(rows: Sequence[dict], where: dict, metric: str) -> list[float]:
             and math.isfinite(float(r[metric]))]
 
 
-PERCENT_METRICS = ("test_acc", "test_node_acc", "val_test_acc", "val_test_node_acc")
+PERCENT_METRICS = ("test_acc", "test_node_acc")
 """Accuracies: stored as fractions, printed as percentages everywhere (reference and ours)."""
 SCORE_GATE = 0.5
 """A score at most this calls a group shared (halfway from exactly shared, 0, to chance, 1)."""

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .aggregate import group_rows, mean_std  # noqa: E402
+from .discovery import PERCENT_METRICS  # noqa: E402
 from .figures import save_figure  # noqa: E402
 
 FIGURES_001 = {"set_sum": "Figure 2", "translation_1d": "Figures 4, 12-15", "translation_2d": "Figure 5",
@@ -105,7 +106,7 @@ def lambda_figure(rows: Sequence[dict], path: str, metric: str, score: str = "sh
                   lam_key: str = "lam", title: str = "") -> str | None:
     """Test ``metric``, then every candidate's fixed and aligned score, against λ: mean ± std over seeds.
 
-    Left: the metric, one line per model. Middle: the fixed scores
+    Left: the metric (accuracies in percent), one line per model. Middle: the fixed scores
     (``score_<candidate>`` columns, or ``score`` alone when a run kept no
     per-candidate column); right: the aligned scores (``aligned_score_<candidate>``).
     In the score panels the colour is the candidate and the line style the
@@ -117,7 +118,8 @@ def lambda_figure(rows: Sequence[dict], path: str, metric: str, score: str = "sh
         return None
     fixed = list(dict.fromkeys(k for r in keep for k in r if k.startswith("score_"))) or [score]
     aligned = list(dict.fromkeys(k for r in keep for k in r if k.startswith("aligned_score_")))
-    panels = [(metric, [metric]), ("fixed score (0 = shared, 1 = chance)", fixed)]
+    percent = metric in PERCENT_METRICS
+    panels = [(f"{metric} (%)" if percent else metric, [metric]), ("fixed score (0 = shared, 1 = chance)", fixed)]
     if aligned:
         panels.append(("aligned score (0 = shared, 1 = chance)", aligned))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, layout="constrained")
@@ -127,8 +129,9 @@ def lambda_figure(rows: Sequence[dict], path: str, metric: str, score: str = "sh
         lams = sorted(float(k[0]) for k in by_lam)
         for ax, (_, columns) in zip(axes[0], panels):
             for slot, column in enumerate(columns):
-                stats = [mean_std([float(r[column]) for r in by_lam[(lam,)] if r.get(column) not in (None, "")])
-                         for lam in lams]
+                scale = 100.0 if percent and column == metric else 1.0
+                stats = [mean_std([scale * float(r[column]) for r in by_lam[(lam,)]
+                                   if r.get(column) not in (None, "")]) for lam in lams]
                 pts = [(lam, m, s) for lam, (m, s) in zip(lams, stats) if m is not None]
                 if not pts:
                     continue
