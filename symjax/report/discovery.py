@@ -7,11 +7,16 @@ arrays in lane order) and the experiment's data:
   (set_sum: mean L1; degree: fraction of nodes exactly right after clamping
   and rounding; images: accuracy);
 * ``candidates`` / ``lane_sharing``: how shared each lane's generic weights
-  are under the true symmetry and decoys (``symjax.discovery.rank_symmetries``
-  on the weight of every class, on set_sum's pooled map; scores: 0 = exactly
-  shared, 1 = chance),
-  plus the reference's own pattern measures (column-sum deviation,
-  translation correlation);
+  are under every candidate group (``symjax.discovery.rank_symmetries`` on
+  the weight of every class, on set_sum's pooled map; scores: 0 = exactly
+  shared, 1 = chance), in the reference's layout (fixed) and up to a
+  relabelling of the hidden units (aligned). Two of the candidates are named:
+  the group the reference expects the weights to show (``true_symmetry``, its
+  penalty's layout) and the largest group the labels are invariant under
+  (``label_symmetry``, from the data; 1-D translations: S_10, 2-D: D_10 x
+  D_10, which are label symmetries, not decoys);
+  plus the reference's own pattern measures (column-sum deviation, mean and
+  sum over the columns, translation correlation);
 * ``check_claims`` / ``claims_markdown``: reference 001's claims, one by one,
   as reproduced / contradicted / untested, computed from result rows and the
   numbers in ``reference_001.json`` (the only place they appear).

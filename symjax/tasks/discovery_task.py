@@ -28,7 +28,7 @@ After each sweep (``after_sweep``) every lane's row gains: the reference's
 test metric (``symjax.report.discovery.task_metrics``: test_l1 / test_acc /
 test_node_acc) and the same metric on the validation split (val_metric, which
 picks the baseline's learning rate), the sharing scores of its weight against
-the reference's group and the decoys, fixed and aligned (``lane_sharing``:
+the reference's group and the other candidates, fixed and aligned (``lane_sharing``:
 sharing_score, aligned_score, top_symmetry, top_aligned, ..., and the
 reference's colsum_deviation / translation_correlation), and the weight of one
 lane is saved for the heat maps (``weights/<sweep>.npz``). The eq.-8 symmetry
