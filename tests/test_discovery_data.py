@@ -182,3 +182,9 @@ def test_bad_sizes_and_options_are_one_line_errors(call, message):
 def test_choices_name_every_experiment():
     assert set(dd.CHOICES) == set(dd.REFERENCE_SIZES) == {"set_sum", "translation_1d", "translation_2d", "mnist",
                                                            "degree"}
+
+
+def test_translation_1d_label_is_the_number_of_bright_pixels_so_s10_keeps_it():
+    s = dd.translation_1d(3, 100, 20, 20)
+    np.testing.assert_array_equal(s.y, s.x.sum(axis=1).astype(int) - 1)
+    assert dd.LABEL_SYMMETRY["translation_1d"] == "S_10"

@@ -13,6 +13,7 @@ from symjax import discovery
 from symjax.models import discovery_models as dm
 from symjax.report import discovery as rd
 from symjax.report import discovery_figures as rf
+from symjax.report import discovery_report as dr
 
 KEY = jax.random.key(0)
 
@@ -34,7 +35,9 @@ def test_circulant_class_weights_rank_the_cyclic_group_first_with_score_zero():
 def test_identity_plus_constant_ranks_s10_first_and_random_weights_score_near_chance():
     model = dm.DegreeMLP()
     shared = rd.sharing_summary(model, {"w": jnp.asarray(0.7 * np.eye(10) + 0.2, jnp.float32)})
-    assert shared["top_symmetry"] == "S_10" and shared["sharing_score"] < 1e-10
+    # every subgroup shares it too: a tie, the largest group first
+    assert shared["top_symmetry"] == "tie: S_10 = D_10 = C_10 = mirror_10" and shared["sharing_score"] < 1e-10
+    assert shared["top_is_true"] == 1.0
     noise = rd.sharing_summary(model, {"w": jnp.asarray(np.random.default_rng(1).normal(size=(10, 10)), jnp.float32)})
     assert 0.6 < noise["sharing_score"] < 1.4
 
@@ -44,14 +47,15 @@ def test_lane_sharing_and_pattern_measures_per_lane():
     w = np.stack([np.full((10, 10), 0.1), np.eye(10) * 0.5])  # column sums 1 and 0.5
     rows = rd.lane_sharing("set_sum", model, {"w": w})
     assert [round(r["colsum_deviation"], 6) for r in rows] == [0.0, 0.5]
-    assert rows[0]["top_symmetry"] == "S_10"
+    assert rows[0]["top_symmetry"].startswith("tie: S_10 =")
     assert rd.lane_sharing("set_sum", dm.DeepSets(), _stack(dm.DeepSets().init(KEY))) == [{}, {}]
     # columns summing to 1 make y = sum(x) whatever W looks like: the pooled map is S_10-shared (score 0)
     w = np.random.default_rng(3).random((10, 10))
     row = rd.lane_sharing("set_sum", model, {"w": (w / w.sum(axis=0))[None]})[0]
-    assert row["sharing_score"] < 1e-10 and row["top_symmetry"] == "S_10" and row["colsum_deviation"] < 1e-6
+    assert row["sharing_score"] < 1e-10 and row["top_is_true"] == 1.0 and row["colsum_deviation"] < 1e-6
     row = rd.lane_sharing("degree", dm.DegreeMLP(), {"w": np.eye(10)[None] * 2})[0]
-    assert row["colsum_deviation"] == pytest.approx(1.0) and row["top_symmetry"] == "S_10"
+    assert row["colsum_deviation"] == pytest.approx(1.0) and row["top_symmetry"].startswith("tie: S_10 =")
+    assert row["colsum_deviation_sum"] == pytest.approx(10.0)
     model = dm.TranslationModel(2, (6,))
     circulant = np.stack([[np.roll(np.arange(6.0) * (k + 1), t) for t in range(6)] for k in range(2)])
     row = rd.lane_sharing("translation_1d", model, {"w": circulant[None]})[0]
@@ -79,11 +83,20 @@ def test_claims_are_judged_from_rows():
     assert verdicts == {"degree.mlp_beats_gcn": "reproduced", "degree.mlp_perfect": "contradicted"}
     verdicts = {c["id"]: c["verdict"] for c in rd.check_claims("degree", rows[2:])}
     assert verdicts == {"degree.mlp_beats_gcn": "untested", "degree.mlp_perfect": "untested"}
-    lanes = [{"model": "generic_elu", "top_symmetry": "C_10", "true_symmetry": "C_10", "sharing_score": 0.2},
-             {"model": "generic_elu", "top_symmetry": "C_10", "true_symmetry": "C_10", "sharing_score": 0.9},
-             {"model": "generic_elu", "top_symmetry": "D_10", "true_symmetry": "C_10", "sharing_score": 0.1}]
+    lanes = [{"model": "generic_elu", "top_symmetry": "C_10", "true_symmetry": "C_10", "sharing_score": 0.2,
+              "top_is_true": 1.0},
+             {"model": "generic_elu", "top_symmetry": "C_10", "true_symmetry": "C_10", "sharing_score": 0.9,
+              "top_is_true": 1.0},
+             {"model": "generic_elu", "top_symmetry": "mirror_10", "true_symmetry": "C_10", "sharing_score": 0.1,
+              "top_is_true": 0.0}]
     claim = {c["id"]: c for c in rd.check_claims("translation_1d", lanes)}["translation_1d.cyclic_pattern"]
     assert claim["verdict"] == "contradicted" and "in 1 of 3 lanes" in claim["detail"]
+    # a top-ranked S_10 contains C_10 (top_is_true 1): the lane counts for the cyclic claim
+    lanes[2].update(top_symmetry="S_10", top_is_true=1.0)
+    claim = {c["id"]: c for c in rd.check_claims("translation_1d", lanes)}["translation_1d.cyclic_pattern"]
+    assert claim["verdict"] == "reproduced" and "in 2 of 3 lanes" in claim["detail"]
+    quick = rd.check_claims("translation_1d", lanes, not_judged="a --quick run")
+    assert {c["verdict"] for c in quick} == {rd.NOT_JUDGED} and all("a --quick run" in c["detail"] for c in quick)
     assert "|" in rd.claims_markdown(rd.check_claims("degree", rows))
 
 
@@ -167,3 +180,48 @@ def test_score_columns_are_column_safe_and_distinct():
         rd.score_columns({"a b": 0.1, "a-b": 0.2})
     with pytest.raises(ValueError, match="no letter or digit"):
         rd.score_column(" () ")
+
+
+def test_a_relabelled_exact_degree_model_has_learned_s10_but_not_in_the_layout():
+    # y = A 1: exact degrees through relabelled hidden units (a derangement outside D_10, so no candidate's layout)
+    derangement = np.eye(10)[[3, 7, 0, 9, 1, 6, 2, 8, 5, 4]]
+    row = rd.lane_sharing("degree", dm.DegreeMLP(), {"w": derangement[None]})[0]
+    assert row["sharing_score"] > 0.5 and row["aligned_score"] < 1e-10
+    assert row["top_symmetry"].startswith("none") and row["top_aligned"].startswith("tie: S_10")
+    assert row["label_symmetry"] == "S_10" and row["aligned_top_is_true"] == 1.0
+    lanes = [{**row, "model": "generic", "sym_error_rel": 0.0, "test_node_acc": 1.0}] * 3
+    learned = {c["id"]: c for c in rd.check_claims("degree", lanes)}["degree.generic.learned"]
+    assert learned["verdict"] == "reproduced" and "in 3 of 3 lanes" in learned["detail"]
+    lanes = [{**lanes[0], "sym_error_rel": 0.5}] * 3  # the function is not symmetric: not learned
+    assert {c["id"]: c for c in rd.check_claims("degree", lanes)}["degree.generic.learned"]["verdict"] == \
+        "contradicted"
+
+
+def test_contains_candidate_orders_nested_groups():
+    found = rd.candidates(dm.DegreeMLP())
+    assert rd.contains_candidate(found["S_10"], found["C_10"]) and rd.contains_candidate(found["D_10"], found["C_10"])
+    assert not rd.contains_candidate(found["C_10"], found["S_10"])
+    assert not rd.contains_candidate(found["C_10"], found["mirror_10"])
+    assert rd.containing(found, "C_10") == {"C_10", "D_10", "S_10"}
+
+
+def test_report_helpers_pick_one_lambda_the_validated_rate_and_find_identical_lambdas():
+    assert dr.claim_lambda("set_sum", [1.0, 0.01]) == (0.01, "the reference's λ = 0.01")
+    lam, text = dr.claim_lambda("mnist", [1.0, 1e-3])
+    assert lam == 1e-3 and "not in this run" in text
+    assert dr.claim_lambda("degree", [1e-4, 0.0])[1].startswith("the reference gives no λ")
+    rows = [{"model": "cnn", "split": "random", "train_size": 10, "lr": lr, "seed": s, "val_metric": v}
+            for lr, v in ((1e-3, 0.5), (0.1, 0.9)) for s in (0, 1)]
+    assert {r["lr"] for r in dr.select_baseline_lr(rows)} == {0.1}
+    assert {r["lr"] for r in dr.select_baseline_lr(rows, higher=False)} == {1e-3}
+    same = [{"model": "soft", "lam": lam, "seed": 0, "train_size": 5, "test_acc": 0.4, "sharing_score": 0.2}
+            for lam in (1.0, 10.0)] + [{"model": "soft", "lam": 1e-4, "seed": 0, "train_size": 5, "test_acc": 0.7,
+                                        "sharing_score": 0.9}]
+    lines = dr.identical_lambdas(same, "test_acc")
+    assert len(lines) == 1 and "λ = 1, 10 give the same lanes" in lines[0]
+    same[1]["test_acc"] = 0.405  # within 2%: still the same
+    assert len(dr.identical_lambdas(same, "test_acc")) == 1
+    same[1]["test_acc"] = 0.5
+    assert dr.identical_lambdas(same, "test_acc") == []
+    assert dr.convergence([{"best_epoch": 30}, {"best_epoch": 12}], 30) == "did not converge (1/2 at the cap 30)"
+    assert rd.format_value("test_acc", 0.8804) == "88.04%" and rd.format_value("test_l1", 0.015) == "0.015"

@@ -50,17 +50,17 @@ def test_report_choices_follow_the_run_options():
     assert mse["loss"].startswith("mean squared error") and "GCN" not in mse
     t1d = dataclasses.replace(dt.TASKS["translation_1d"].options(), lr=0.05)
     assert "learning rate 0.05 (the reference gives 0.01)" in dt.run_choices(t1d)["training"]
-    assert "baselines 0.001;" in dt.run_choices(t1d)["training"]
+    assert "baselines picked on validation from the lanes [0.001, 0.01, 0.1];" in dt.run_choices(t1d)["training"]
 
 
-def test_mnist_cnn_baseline_defaults_to_lr_0_1_and_the_report_says_why():
+def test_every_baseline_trains_a_learning_rate_grid_and_the_report_says_why_it_reaches_0_1():
     defaults = {e: dt.TASKS[e].options().baseline_lr for e in dt.EXPERIMENTS}
-    assert defaults == {"set_sum": 1e-3, "translation_1d": 1e-3, "translation_2d": 1e-3, "mnist": 0.1, "degree": 1e-3}
+    assert set(defaults.values()) == {(1e-3, 1e-2, 0.1)}
     mnist = dt.TASKS["mnist"].options()
-    assert f"baselines 0.1 ({dt.BASELINE_LR_NOTES['mnist']})" in dt.run_choices(mnist)["training"]
+    assert dt.BASELINE_LR_NOTES["mnist"] in dt.run_choices(mnist)["training"]
     assert "cnn_baseline.md" in dt.BASELINE_LR_NOTES["mnist"]
-    other = dt.run_choices(dataclasses.replace(mnist, baseline_lr=1e-3))["training"]
-    assert "baselines 0.001;" in other and "cnn_baseline.md" not in other
+    with pytest.raises(ValueError, match=r"--baseline_lr: expected distinct finite numbers > 0, got \[0.1, 0.1\]"):
+        dataclasses.replace(mnist, baseline_lr=(0.1, 0.1)).validate()
 
 
 def test_lams_flag_parses_floats():
@@ -89,11 +89,12 @@ def test_lanes_are_lams_times_seeds_times_sizes_for_penalised_models_only(tmp_pa
         (lam, seed, size) for lam in (1.0, 0.5, 0.0) for seed in (0, 3) for size in (10, 40)}
     assert all(lane.hyper == {"lam": lane.meta["lam"]} and lane.learning_rate == 0.1 for lane in generic)
     baseline = dt.build_lanes(opts, plans["deepsets"], data, pool)
-    assert len(baseline) == 2 * 2 and all(lane.meta["lam"] is None and lane.learning_rate == 1e-3 for lane in baseline)
+    assert len(baseline) == 2 * 3 * 2 and all(lane.meta["lam"] is None for lane in baseline)
+    assert {(lane.learning_rate, lane.meta["lr"]) for lane in baseline} == {(r, r) for r in (1e-3, 1e-2, 0.1)}
 
 
 def test_degree_lanes_cover_both_splits_and_by_graph_keeps_copies_together(tmp_path):
-    opts = _opts("degree", tmp_path, sizes=(60, 30, 30), train_sizes=(60,), seeds=(0,))
+    opts = _opts("degree", tmp_path, sizes=(60, 30, 30), train_sizes=(60,), seeds=(0,), baseline_lr=(1e-3,))
     data = dt.load_data(opts)
     plan = [p for p in dt.plan_sweeps(opts) if p.name == "gcn"][0]
     pool = dt.build_pool(opts, plan, data)
@@ -217,6 +218,9 @@ def _check_rows(experiment, rows):
         if r["model"].startswith("generic") or r["model"] == "soft":
             assert 0.0 <= r["sharing_score"] and r["top_symmetry"] and r["true_symmetry"]
             assert r[rd.score_column(r["true_symmetry"])] == r["sharing_score"]
+            assert 0.0 <= r["aligned_score"] and r["top_aligned"] and r["label_symmetry"]
+            assert r[rd.ALIGNED_PREFIX + rd.score_column(r["true_symmetry"])] == r["aligned_score"]
+        assert r["val_metric"] is not None
 
 
 @pytest.mark.slow
@@ -226,7 +230,7 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
                 os.path.join(ROOT, "..", "shared", "data", "MNIST", "t10k-images-idx3-ubyte.gz")):
             continue
         opts = dataclasses.replace(task.options(**{k: v for k, v in task.quick.items()}),
-                                   out_dir=str(tmp_path / experiment), quiet=True)
+                                   out_dir=str(tmp_path / experiment), quiet=True, quick=True)
         rows = driver.run(task, opts)
         _check_rows(experiment, rows)
         out = tmp_path / experiment
@@ -235,7 +239,8 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
             assert ref in md or ref not in opts.models
         claims = md.split("## The reference's claims")[1].split("##")[0]
         assert "## Sharing score of every candidate symmetry" in md
-        assert any(verdict in claims for verdict in ("| reproduced |", "| contradicted |", "| untested |"))
+        assert f"| {rd.NOT_JUDGED} |" in claims  # a --quick run judges nothing
+        assert not any(verdict in claims for verdict in ("| reproduced |", "| contradicted |", "| untested |"))
         figures = sorted(os.listdir(out / "figures"))
         assert any(name.startswith("weights_generic") for name in figures)
         assert ("lambda.png" in figures) == any(r["lam"] is not None for r in rows)
@@ -246,7 +251,8 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
             assert {r["train_size"] for r in rows} == {60, 120}
     # --resume reuses the finished sweeps: the same rows, nothing trained
     task = dt.TASKS["set_sum"]
-    opts = dataclasses.replace(task.options(**task.quick), out_dir=str(tmp_path / "set_sum"), quiet=True, resume=True)
+    opts = dataclasses.replace(task.options(**task.quick), out_dir=str(tmp_path / "set_sum"), quiet=True, resume=True,
+                               quick=True)
     again = driver.run(task, opts)
     first = [json.loads(line) for line in open(tmp_path / "set_sum" / "results.jsonl")]
     assert [r["test_l1"] for r in again] == [r["test_l1"] for r in first]
@@ -256,11 +262,12 @@ def test_quick_runs_of_all_five_experiments(tmp_path):
     saved = json.loads(record.read_text())
     saved["settings"]["options"]["baseline_lr"] = opts.baseline_lr
     record.write_text(json.dumps(saved))
-    with pytest.raises(driver.BadInput, match=r"sweep deepsets \(baseline_lr: saved 0.001, now 0.01\).*remove "
+    rates = tuple(10 * r for r in opts.baseline_lr)
+    with pytest.raises(driver.BadInput, match=r"sweep deepsets \(baseline_lr: saved .*, now .*\).*remove "
                                               r".*checkpoints/deepsets to retrain that sweep alone"):
-        driver.run(task, dataclasses.replace(opts, baseline_lr=opts.baseline_lr * 10))
+        driver.run(task, dataclasses.replace(opts, baseline_lr=rates))
     shutil.rmtree(tmp_path / "set_sum" / "checkpoints" / "deepsets")
-    changed = driver.run(task, dataclasses.replace(opts, baseline_lr=opts.baseline_lr * 10))
+    changed = driver.run(task, dataclasses.replace(opts, baseline_lr=rates))
     by_model = lambda rows, m: [r["test_l1"] for r in rows if r["model"] == m]  # noqa: E731
     assert by_model(changed, "generic") == by_model(first, "generic")
     assert by_model(changed, "deepsets") != by_model(first, "deepsets")
@@ -283,3 +290,13 @@ def test_a_sweep_settings_hold_only_the_options_it_reads():
     soft = driver.sweep_settings(dt.TASKS["mnist"], opts, plans["soft"])["options"]
     assert "baseline_lr" in cnn and not {"lr", "init_std", "lams", "l1"} & set(cnn)
     assert "baseline_lr" not in soft and {"lr", "init_std", "lams"} <= set(soft)
+
+
+def test_the_report_prints_changes_md_under_the_claims(tmp_path):
+    opts = _opts("set_sum", tmp_path)
+    rows = [{"model": "deepsets", "train_size": 10, "seed": 0, "test_l1": 0.01, "lam": None, "split": "random"}]
+    (tmp_path / dt.CHANGES_FILE).write_text("The baseline's rate moved to 0.01.\n")
+    dt.write_report(dataclasses.replace(opts, out_dir=str(tmp_path)), rows, "")
+    text = (tmp_path / "report.md").read_text()
+    changes = text.split("### What changed from the previous recording, and why")[1].split("##")[0]
+    assert "The baseline's rate moved to 0.01." in changes

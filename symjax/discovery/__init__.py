@@ -9,7 +9,9 @@ of the dial whose hard end is ``symjax.functional.SharedDense``.
 Penalties (scalars, differentiable): ``pairwise_tie``, ``offset_tie``,
 ``sigmoid_sparsity``, ``l1``, ``orbit_tie``.
 Metrics: ``orbit_projection``, ``orbit_coefficients``, ``sharing_distance``,
-``sharing_score``, ``rank_symmetries`` (+ ``ranking_table``); candidate groups in
+``sharing_score``, ``rank_symmetries`` (+ ``ranking_table``, ``top_symmetry``), each with
+``hidden='align'`` to score after the best relabelling of the hidden units
+(``alignment``); candidate groups in
 ``presets``; reference 001's pattern measures ``column_sum_deviation`` and
 ``translation_correlation``. ``tree_penalty`` applies a penalty to chosen
 leaves of any params pytree (Flax linen or NNX).
@@ -31,13 +33,14 @@ Example: a 4 x 4 weight constant on the diagonal and off it is S_4-shared.
     [('S_4', 2, 0.0), ('D_4', 3, 0.0), ('C_4', 4, 0.0), ('mirror_4', 8, 0.0), ('trivial', 16, 1.0)]
 """
 
-from symjax.discovery import presets
+from symjax.discovery import alignment, presets
 from symjax.discovery.patterns import column_sum_deviation, translation_correlation
 from symjax.discovery.penalties import l1, offset_tie, pairwise_tie, sigmoid_sparsity
 from symjax.discovery.projection import orbit_coefficients, orbit_projection, orbit_tie
-from symjax.discovery.scores import chance_level, rank_symmetries, ranking_table, sharing_distance, sharing_score
+from symjax.discovery.scores import (chance_level, rank_symmetries, ranking_table, same_candidate, sharing_distance,
+                                     sharing_score, top_symmetry)
 from symjax.discovery.tree import named_leaves, tree_penalty
 
-__all__ = ["chance_level", "column_sum_deviation", "l1", "named_leaves", "offset_tie", "orbit_coefficients",
+__all__ = ["alignment", "chance_level", "column_sum_deviation", "l1", "named_leaves", "offset_tie", "orbit_coefficients",
            "orbit_projection", "orbit_tie", "pairwise_tie", "presets", "rank_symmetries", "ranking_table",
-           "sharing_distance", "sharing_score", "sigmoid_sparsity", "translation_correlation", "tree_penalty"]
+           "same_candidate", "sharing_distance", "sharing_score", "sigmoid_sparsity", "top_symmetry", "translation_correlation", "tree_penalty"]

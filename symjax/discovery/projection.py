@@ -78,7 +78,8 @@ def orbit_coefficients(w, action_out: Action, action_in: Action, *, layout: str)
     Numbered as ``sharing.orbit_index_map(action_out, action_in)`` numbers
     the orbits, so the same for either layout:
     ``functional.expand(orbit_coefficients(W, ...), index_map)`` is P_G W in
-    'out_in' layout, and the vector is ``SharedDense(action_in, action_out)``'s ``w``.
+    'out_in' layout, and the vector is ``SharedDense(action_in, action_out, parametrization='standard')``'s
+    ``w`` (the default 'normalized' layer holds w_l sqrt(|O_l|) instead).
     """
     w = checks.matrix(w, action_out, action_in, layout)
     return _orbit_means(w, *orbit_ids(action_out, action_in, layout))

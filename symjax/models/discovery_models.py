@@ -559,8 +559,13 @@ def degree_accuracy(pred, y):
 class DegreeMLP(_SquareOnSn):
     """The reference's degree model (§3.3): y_i = sum_k relu(sum_j A_ij W_kj), W (n, n), no bias.
 
-    W = I gives the degrees exactly. S_n-equivariant iff W commutes with every
-    permutation matrix, i.e. W = a I + b 1 1^T (the hard-shared form).
+    W = I gives the degrees exactly. S_n-equivariant if W commutes with every
+    permutation matrix, i.e. W = a I + b 1 1^T (the hard-shared form). Not
+    only if: the hidden units k are summed after an elementwise relu, so
+    P W computes the same function for every permutation P (W = a derangement's
+    permutation matrix is exact too), and rows that relu always zeroes do not
+    count; ``discovery.sharing_score(..., hidden='align')`` sees through the
+    first, the eq.-8 symmetry error through both.
     generic: no penalty (the reference uses none); soft: lam * orbit_tie.
     """
 

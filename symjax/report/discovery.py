@@ -7,11 +7,16 @@ arrays in lane order) and the experiment's data:
   (set_sum: mean L1; degree: fraction of nodes exactly right after clamping
   and rounding; images: accuracy);
 * ``candidates`` / ``lane_sharing``: how shared each lane's generic weights
-  are under the true symmetry and decoys (``symjax.discovery.rank_symmetries``
-  on the weight of every class, on set_sum's pooled map; scores: 0 = exactly
-  shared, 1 = chance),
-  plus the reference's own pattern measures (column-sum deviation,
-  translation correlation);
+  are under every candidate group (``symjax.discovery.rank_symmetries`` on
+  the weight of every class, on set_sum's pooled map; scores: 0 = exactly
+  shared, 1 = chance), in the reference's layout (fixed) and up to a
+  relabelling of the hidden units (aligned). Two of the candidates are named:
+  the group the reference expects the weights to show (``true_symmetry``, its
+  penalty's layout) and the largest group the labels are invariant under
+  (``label_symmetry``, from the data; 1-D translations: S_10, 2-D: D_10 x
+  D_10, which are label symmetries, not decoys);
+  plus the reference's own pattern measures (column-sum deviation, mean and
+  sum over the columns, translation correlation);
 * ``check_claims`` / ``claims_markdown``: reference 001's claims, one by one,
   as reproduced / contradicted / untested, computed from result rows and the
   numbers in ``reference_001.json`` (the only place they appear).
@@ -35,7 +40,7 @@ import jax
 import numpy as np
 
 from symjax import discovery
-from symjax.data.discovery import CHOICES
+from symjax.data.discovery import CHOICES, LABEL_SYMMETRY
 from symjax.discovery import presets
 from symjax.models.discovery_models import EXPERIMENTS, SetSumLinear, degree_accuracy, model_choices
 
@@ -143,43 +148,121 @@ def analysed_matrices(model, params) -> np.ndarray:
 
 
 def true_symmetry(model) -> str:
-    """Name of the data's symmetry group among ``candidates(model)`` (e.g. 'S_10', 'C_10 x C_10')."""
+    """The group the reference expects the weights to show (its penalty's layout), e.g. 'S_10', 'C_10 x C_10'.
+
+    The hard-shared model and the eq.-8 error use it. It is not always the
+    largest group that keeps the labels (``label_symmetry``).
+    """
     return model.group.name
 
 
-def sharing_summary(model, params) -> dict:
-    """Rank the candidates on every analysed matrix (``analysed_matrices``) of one lane.
+def label_symmetry(experiment: str) -> str:
+    """The largest candidate group under which the data's labels are invariant (``data.discovery.LABEL_SYMMETRY``)."""
+    _check_experiment(experiment)
+    return LABEL_SYMMETRY[experiment]
+
+
+def contains_candidate(big: tuple, small: tuple) -> bool:
+    """Whether candidate ``big`` contains ``small``: every element of small is one of big, acting alike.
+
+    Both (action_out, action_in) of one size. Each generator g of small's
+    group must lie in big's group (``PermutationGroup.contains``), and big's
+    actions must move the indices as small's do (``Action.permutation(g)``).
+    A weight shared under big is then shared under small.
+    """
+    (big_out, big_in), (small_out, small_in) = big, small
+    if (big_out.size, big_in.size) != (small_out.size, small_in.size):
+        return False
+    if big_out.group.degree != small_out.group.degree:
+        return False
+    for k, g in enumerate(small_out.group.generators):
+        if not big_out.group.contains(g):
+            return False
+        if not (np.array_equal(big_out.permutation(g), small_out.generators[k])
+                and np.array_equal(big_in.permutation(g), small_in.generators[k])):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def _containing(found_key: tuple, names: tuple, target: str) -> frozenset:
+    found = dict(zip(names, found_key))
+    if target not in found:
+        return frozenset()
+    return frozenset(n for n, pair in found.items() if n == target or contains_candidate(pair, found[target]))
+
+
+def containing(found: dict, target: str) -> frozenset:
+    """Names of the candidates of ``found`` that contain candidate ``target`` (itself included; cached)."""
+    return _containing(tuple(found.values()), tuple(found), target)
+
+
+HIDDEN_MODES = ("fixed", "align")
+
+
+def sharing_summary(model, params, experiment: str | None = None) -> dict:
+    """Rank the candidates on every analysed matrix (``analysed_matrices``) of one lane, fixed and aligned.
+
+    For each class's matrix, ``rank_symmetries`` with hidden='fixed' (the
+    layout as it is) and hidden='align' (after the best relabelling of the
+    hidden index t, or of the hidden units of degree); ``top_symmetry`` gates
+    the first at 0.5 and names ties.
 
     Returns:
-      true_symmetry, sharing_score (mean over classes of the true group's
-      score), top_symmetry (the candidate ranked first most often),
-      top_is_true (fraction of classes whose first is the true group),
-      scores {candidate: mean score over classes}, in the candidates' order.
+      true_symmetry (the reference's group), label_symmetry (the data's, when
+      ``experiment`` is given), sharing_score / aligned_score (mean over
+      classes of the true group's fixed / aligned score), label_score /
+      label_aligned_score (the same for the label group, when a candidate),
+      top_symmetry / top_aligned (the gated top label most often first, ties
+      named), top_is_true / aligned_top_is_true (fraction of classes whose
+      called top contains the true group: a group that contains it shares
+      what it shares), scores / aligned_scores {candidate: mean score}.
     """
     found = candidates(model)
     true = true_symmetry(model)
-    firsts, scores = [], collections.defaultdict(list)
-    for w in analysed_matrices(model, params):
-        rows = discovery.rank_symmetries(w, found, layout="out_in")
-        firsts.append(rows[0]["name"])
-        for row in rows:
-            scores[row["name"]].append(row["score"])
-    counts = collections.Counter(firsts)
-    top = max(counts, key=lambda name: (counts[name], -float(np.mean(scores[name]))))
-    return {"true_symmetry": true, "sharing_score": float(np.mean(scores[true])), "top_symmetry": top,
-            "top_is_true": counts[true] / len(firsts),
-            "scores": {name: float(np.mean(scores[name])) for name in found}}
+    label = label_symmetry(experiment) if experiment is not None else None
+    matrices = analysed_matrices(model, params)
+    out = {"true_symmetry": true}
+    if label is not None:
+        out["label_symmetry"] = label
+    has_true = containing(found, true)
+    names = {"fixed": ("top_symmetry", "top_is_true", "sharing_score", "label_score", "scores"),
+             "align": ("top_aligned", "aligned_top_is_true", "aligned_score", "label_aligned_score", "aligned_scores")}
+    for hidden, (top_key, hit_key, score_key, label_key, scores_key) in names.items():
+        firsts, hits, scores = [], 0, collections.defaultdict(list)
+        for w in matrices:
+            rows = discovery.rank_symmetries(w, found, layout="out_in", hidden=hidden)
+            top = discovery.top_symmetry(rows)
+            firsts.append(top["label"])
+            hits += bool(has_true & set(top["names"]))
+            for row in rows:
+                for name in row["names"]:
+                    scores[name].append(row["score"])
+        counts = collections.Counter(firsts)
+        out[top_key] = max(counts, key=lambda name: (counts[name], -firsts.index(name)))
+        out[hit_key] = hits / len(firsts)
+        out[score_key] = float(np.mean(scores[true]))
+        if label in scores:
+            out[label_key] = float(np.mean(scores[label]))
+        out[scores_key] = {n: float(np.mean(scores[n])) for n in found}
+    return out
 
 
 def pattern_measures(experiment: str, model, params) -> dict:
     """Reference 001's own measures: colsum_deviation (set_sum, degree), translation_correlation (images).
+
+    colsum_deviation is the mean over the n columns of |column sum - 1|;
+    colsum_deviation_sum the sum (n times the mean): the reference's 0.1145
+    does not say which it is, so both are kept (the claim uses the mean).
 
     For degree, sum_k relu(sum_j A_ij W_kj) equals the degree sum_j A_ij for
     every graph when W >= 0 and every column of W sums to 1, so the column-sum
     deviation is reported there too.
     """
     if experiment in ("set_sum", "degree"):
-        return {"colsum_deviation": float(discovery.column_sum_deviation(model.matrix(params), layout="out_in"))}
+        matrix = model.matrix(params)
+        mean = float(discovery.column_sum_deviation(matrix, layout="out_in"))
+        return {"colsum_deviation": mean, "colsum_deviation_sum": mean * int(np.shape(matrix)[1])}
     if getattr(model, "image_shape", ()):
         return {"translation_correlation": float(discovery.translation_correlation(
             model.weight(params), stride=model.stride))}
@@ -187,6 +270,8 @@ def pattern_measures(experiment: str, model, params) -> dict:
 
 
 SCORE_PREFIX = "score_"
+ALIGNED_PREFIX = "aligned_"
+"""Aligned scores' columns: ALIGNED_PREFIX + score_column(candidate), e.g. 'aligned_score_C_10'."""
 
 
 def score_column(candidate: str) -> str:
@@ -218,8 +303,9 @@ def lane_sharing(experiment: str, model, params) -> list[dict]:
 
     The per-candidate scores become one column per candidate (``score_column``:
     ``score_<candidate>``, the mean over classes as ``sharing_score``), so the
-    true group's column equals ``sharing_score``. Models without a generic
-    weight (baselines) give empty dicts.
+    true group's column equals ``sharing_score``; the aligned ones
+    ``aligned_score_<candidate>``. Models without a generic weight
+    (baselines) give empty dicts.
     """
     _check_experiment(experiment)
     if not hasattr(model, "weight"):
@@ -227,9 +313,10 @@ def lane_sharing(experiment: str, model, params) -> list[dict]:
     out = []
     for lane in range(num_lanes(params)):
         one = lane_params(params, lane)
-        summary = sharing_summary(model, one)
+        summary = sharing_summary(model, one, experiment)
         scores = score_columns(summary.pop("scores"))
-        out.append({**summary, **scores, **pattern_measures(experiment, model, one)})
+        aligned = {ALIGNED_PREFIX + k: v for k, v in score_columns(summary.pop("aligned_scores")).items()}
+        out.append({**summary, **scores, **aligned, **pattern_measures(experiment, model, one)})
     return out
 
 
@@ -251,8 +338,36 @@ def _values(rows: Sequence[dict], where: dict, metric: str) -> list[float]:
             and math.isfinite(float(r[metric]))]
 
 
-def _fmt(mean: float, std: float, n: int) -> str:
+PERCENT_METRICS = ("test_acc", "test_node_acc")
+"""Accuracies: stored as fractions, printed as percentages everywhere (reference and ours)."""
+SCORE_GATE = 0.5
+"""A score at most this calls a group shared (halfway from exactly shared, 0, to chance, 1)."""
+SYM_ERROR_GATE = 0.01
+"""A relative eq.-8 error (sym_error_rel) at most this calls the function symmetric (1% of the output's energy)."""
+
+
+def format_value(metric: str, value: float | None, digits: int = 4) -> str:
+    """A metric's value as printed: accuracies as percentages (2 decimals), others with ``digits`` significant."""
+    if value is None:
+        return "—"
+    return f"{100 * value:.2f}%" if metric in PERCENT_METRICS else f"{value:.{digits}g}"
+
+
+def _fmt(mean: float, std: float, n: int, metric: str = "") -> str:
+    if metric in PERCENT_METRICS:
+        return f"{100 * mean:.2f}% ± {100 * std:.2g} (n={n})"
     return f"{mean:.4g} ± {std:.2g} (n={n})"
+
+
+def _bound(claim: dict) -> str:
+    key = "at_least" if "at_least" in claim else "at_most"
+    return (">= " if key == "at_least" else "<= ") + format_value(claim["metric"], claim[key])
+
+
+def _symmetry_detail(hits: Sequence[dict], agree: int, what: str, top_key: str, score_key: str) -> str:
+    tops = collections.Counter(r.get(top_key) for r in hits).most_common()
+    return (f"{what} in {agree} of {len(hits)} lanes (tops: " + ", ".join(f"{name} x{count}" for name, count in tops)
+            + f"; score {_fmt(*mean_std([float(r[score_key]) for r in hits]), len(hits))})")
 
 
 def _judge(claim: dict, rows: Sequence[dict]) -> tuple[str, str]:
@@ -267,37 +382,78 @@ def _judge(claim: dict, rows: Sequence[dict]) -> tuple[str, str]:
         mw, sw = mean_std(worse)
         higher = load_reference_001()["metrics"][claim["metric"]]["better"] == "higher"
         holds = mb > mw if higher else mb < mw
-        return ("reproduced" if holds else "contradicted"), f"{_fmt(mb, sb, len(better))} vs {_fmt(mw, sw, len(worse))}"
+        metric = claim["metric"]
+        return (("reproduced" if holds else "contradicted"),
+                f"{_fmt(mb, sb, len(better), metric)} vs {_fmt(mw, sw, len(worse), metric)}")
     if kind == "threshold":
         values = _values(rows, claim["where"], claim["metric"])
         if not values:
             return "untested", "no rows"
         mean, std = mean_std(values)
         holds = mean >= claim["at_least"] if "at_least" in claim else mean <= claim["at_most"]
-        bound = f">= {claim['at_least']}" if "at_least" in claim else f"<= {claim['at_most']}"
-        return ("reproduced" if holds else "contradicted"), f"{_fmt(mean, std, len(values))}, needed {bound}"
+        return (("reproduced" if holds else "contradicted"),
+                f"{_fmt(mean, std, len(values), claim['metric'])}, needed {_bound(claim)}")
     if kind == "symmetry":
-        hits = [r for r in rows if _matches(r, claim["where"]) and r.get("top_symmetry") is not None]
+        # the reference reads its heat maps in its own layout: the fixed score, against the group it expects
+        hits = [r for r in rows if _matches(r, claim["where"]) and r.get("top_symmetry") not in (None, "")]
         if not hits:
             return "untested", "no rows with a ranked symmetry"
-        agree = sum(r["top_symmetry"] == r["true_symmetry"] and r["sharing_score"] <= claim["max_score"]
+        agree = sum(float(r.get("top_is_true") or 0) > 0.5 and float(r["sharing_score"]) <= claim["max_score"]
                     for r in hits)
-        tops = collections.Counter(r["top_symmetry"] for r in hits).most_common()
-        detail = (f"top-ranked = true group with score <= {claim['max_score']} in {agree} of {len(hits)} lanes "
-                  "(tops: " + ", ".join(f"{name} x{count}" for name, count in tops) +
-                  f"; true-group score {_fmt(*mean_std([r['sharing_score'] for r in hits]), len(hits))})")
+        detail = _symmetry_detail(hits, agree, f"in the reference's layout (fixed score), the top-ranked group "
+                                  f"contains {hits[0]['true_symmetry']} with score <= {claim['max_score']}",
+                                  "top_symmetry", "sharing_score")
+        return ("reproduced" if 2 * agree > len(hits) else "contradicted"), detail
+    if kind == "learned":
+        hits = [r for r in rows if _matches(r, claim["where"]) and r.get("aligned_score") not in (None, "")
+                and r.get("sym_error_rel") not in (None, "")]
+        if not hits:
+            return "untested", "no rows with an aligned score and a relative eq.-8 error"
+        agree = sum(float(r["sym_error_rel"]) <= SYM_ERROR_GATE and float(r["aligned_score"]) <= SCORE_GATE
+                    for r in hits)
+        errors = [float(r["sym_error_rel"]) for r in hits]
+        detail = (_symmetry_detail(hits, agree, f"eq.-8 relative error <= {SYM_ERROR_GATE} and aligned score <= "
+                                   f"{SCORE_GATE}", "top_aligned", "aligned_score")
+                  + f"; relative eq.-8 error {_fmt(*mean_std(errors), len(errors))}")
         return ("reproduced" if 2 * agree > len(hits) else "contradicted"), detail
     raise ValueError(f"claim {claim['id']}: unknown kind {kind!r}")
 
 
-def check_claims(experiment: str, rows: Iterable[dict]) -> list[dict]:
-    """Reference 001's claims for ``experiment``, each judged on ``rows``.
+def learned_claims(experiment: str, rows: Sequence[dict]) -> list[dict]:
+    """One 'learned' claim per model with a weight in ``rows``: has it learned the group, function and weights?
+
+    'has learned G' needs both a symmetric function (relative eq.-8 error <=
+    SYM_ERROR_GATE under G) and weights shared under G up to relabelling the
+    hidden units (aligned score <= SCORE_GATE), in a majority of lanes. G is
+    the group the eq.-8 error is measured under: the reference's
+    (``true_symmetry``). Not a claim of the reference: our test of what its
+    symmetry claims mean for the function.
+    """
+    models = list(dict.fromkeys(r["model"] for r in rows if r.get("aligned_score") not in (None, "")))
+    out = []
+    for model in models:
+        group = next(r["true_symmetry"] for r in rows if r["model"] == model and r.get("true_symmetry"))
+        out.append({"id": f"{experiment}.{model}.learned", "experiment": experiment, "section": "—",
+                    "kind": "learned", "where": {"model": model},
+                    "text": f"{model} has learned {group}: a symmetric function and weights shared up to a "
+                            "relabelling of the hidden units (our test, not the reference's)"})
+    return out
+
+
+NOT_JUDGED = "not judged at this budget"
+
+
+def check_claims(experiment: str, rows: Iterable[dict], not_judged: str | None = None) -> list[dict]:
+    """Reference 001's claims for ``experiment``, each judged on ``rows``, then ``learned_claims``.
 
     Kinds: 'order' (mean metric of the 'better' rows beats the 'worse' rows'),
-    'threshold' (mean metric at least / at most a bound), 'symmetry' (in a
-    majority of lanes the top-ranked candidate is the true group and its
-    sharing score is at most the claim's max_score, so that weights no more
-    shared than chance never count). No matching rows: 'untested'.
+    'threshold' (mean metric at least / at most a bound), 'symmetry' (in the
+    reference's layout: in a majority of lanes the called top-ranked
+    candidate, ``discovery.top_symmetry`` gated at 0.5 with ties, contains the
+    reference's group and that group's fixed score is at most the claim's
+    max_score), 'learned' (``learned_claims``). No matching rows: 'untested'.
+    ``not_judged`` (a reason, e.g. a --quick run's budget): every verdict is
+    NOT_JUDGED and the detail gives the reason and the numbers.
 
     Returns:
       [{'id', 'section', 'text', 'verdict', 'detail'}] in the data file's order.
@@ -305,10 +461,11 @@ def check_claims(experiment: str, rows: Iterable[dict]) -> list[dict]:
     _check_experiment(experiment)
     rows = list(rows)
     out = []
-    for claim in load_reference_001()["claims"]:
-        if claim["experiment"] != experiment:
-            continue
+    claims = [c for c in load_reference_001()["claims"] if c["experiment"] == experiment]
+    for claim in claims + learned_claims(experiment, rows):
         verdict, detail = _judge(claim, rows)
+        if not_judged is not None:
+            verdict, detail = NOT_JUDGED, f"{not_judged}; the numbers: {detail}"
         out.append({"id": claim["id"], "section": claim["section"], "text": claim["text"], "verdict": verdict,
                     "detail": detail})
     return out

@@ -7,8 +7,8 @@
   17-18: per class the grid of 56 x 56 templates, every ``step``-th
   translation; §3.3 Figure 21: the 10 x 10 degree matrix).
 * ``heatmap_figure(panels, path)``: those panels side by side, PNG.
-* ``lambda_figure(rows, path, metric)``: test metric and sharing score against
-  λ (log axis), mean ± std over seeds, one line per model.
+* ``lambda_figure(rows, path, metric)``: test metric and every candidate's
+  fixed and aligned score against λ (log axis), mean ± std over seeds.
 
 PNGs are written atomically (``symjax.report.figures.save_figure``).
 """
@@ -25,11 +25,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .aggregate import group_rows, mean_std  # noqa: E402
+from .discovery import PERCENT_METRICS  # noqa: E402
 from .figures import save_figure  # noqa: E402
 
 FIGURES_001 = {"set_sum": "Figure 2", "translation_1d": "Figures 4, 12-15", "translation_2d": "Figure 5",
                "mnist": "Figures 7, 17-18", "degree": "Figure 21"}
 """Reference 001's figures of learned weights, per experiment."""
+AXIS_LABELS = {"set_sum": ("output i", "input j"), "degree": ("hidden unit k", "input j"),
+               "translation_1d": ("translation t", "pixel p"),
+               "translation_2d": ("translation t1, then pixel p1", "translation t2, then pixel p2"),
+               "mnist": ("translation t1 (every 4th), then pixel p1", "translation t2 (every 4th), then pixel p2")}
+"""The heat maps' (row, column) axis names, per experiment (2-D: blocks of templates, ``tile_templates``)."""
 
 
 def tile_templates(w: np.ndarray, step: int = 1) -> np.ndarray:
@@ -56,56 +62,91 @@ def weight_panels(experiment: str, model, params, classes: Sequence[int] | None 
     return {f"class {k}": tile_templates(w[k], step) for k in classes}
 
 
-def heatmap_figure(panels: dict[str, np.ndarray], path: str, title: str = "", columns: int = 5) -> str:
-    """Panels side by side (``columns`` per row), a symmetric colour scale per panel; returns the path."""
+def _ticks(size: int, most: int = 6) -> list[int]:
+    """At most ``most`` evenly spaced tick positions over ``size`` cells, always 0 and size - 1."""
+    if size <= most:
+        return list(range(size))
+    return sorted(set(np.linspace(0, size - 1, most).round().astype(int).tolist()))
+
+
+def heatmap_figure(panels: dict[str, np.ndarray], path: str, title: str = "", columns: int = 5,
+                   axis_labels: tuple[str, str] = ("row", "column")) -> str:
+    """Panels side by side (``columns`` per row), a symmetric colour scale per panel; returns the path.
+
+    Each panel has tick labels (indices of its rows and columns, named by
+    ``axis_labels``) and its own colour bar, laid out by matplotlib's
+    constrained layout so that no colour bar runs into the next panel.
+    """
     if not panels:
         raise ValueError("heatmap_figure needs at least one panel")
     n = len(panels)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.9 * cols, 3.4 * rows + (0.6 if title else 0)), squeeze=False,
+                             layout="constrained")
     for ax, (name, grid) in zip(axes.flat, panels.items()):
         bound = float(np.max(np.abs(grid))) or 1.0
         image = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
         ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_xticks(_ticks(grid.shape[1]))
+        ax.set_yticks(_ticks(grid.shape[0]))
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel(axis_labels[1], fontsize=8)
+        ax.set_ylabel(axis_labels[0], fontsize=8)
+        bar = fig.colorbar(image, ax=ax, shrink=0.85)
+        bar.ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
 
 
 def lambda_figure(rows: Sequence[dict], path: str, metric: str, score: str = "sharing_score",
                   lam_key: str = "lam", title: str = "") -> str | None:
-    """Test ``metric`` (left) and sharing ``score`` (right) against λ, mean ± std over seeds, per model.
+    """Test ``metric``, then every candidate's fixed and aligned score, against λ: mean ± std over seeds.
 
-    Rows without a positive finite λ are left out (λ is drawn on a log axis);
-    returns None when no row has one.
+    Left: the metric (accuracies in percent), one line per model. Middle: the fixed scores
+    (``score_<candidate>`` columns, or ``score`` alone when a run kept no
+    per-candidate column); right: the aligned scores (``aligned_score_<candidate>``).
+    In the score panels the colour is the candidate and the line style the
+    model. Rows without a positive finite λ are left out (λ is drawn on a log
+    axis); returns None when no row has one.
     """
-    keep = [r for r in rows if r.get(lam_key) is not None and float(r[lam_key]) > 0]
+    keep = [r for r in rows if r.get(lam_key) not in (None, "") and float(r[lam_key]) > 0]
     if not keep:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fixed = list(dict.fromkeys(k for r in keep for k in r if k.startswith("score_"))) or [score]
+    aligned = list(dict.fromkeys(k for r in keep for k in r if k.startswith("aligned_score_")))
+    percent = metric in PERCENT_METRICS
+    panels = [(f"{metric} (%)" if percent else metric, [metric]), ("fixed score (0 = shared, 1 = chance)", fixed)]
+    if aligned:
+        panels.append(("aligned score (0 = shared, 1 = chance)", aligned))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, layout="constrained")
+    styles = ("-", "--", ":", "-.")
     for index, (model, model_rows) in enumerate(group_rows(keep, ("model",)).items()):
         by_lam = group_rows(model_rows, (lam_key,))
         lams = sorted(float(k[0]) for k in by_lam)
-        for ax, column in zip(axes, (metric, score)):
-            stats = [mean_std([float(r[column]) for r in by_lam[(lam,)] if r.get(column) is not None])
-                     for lam in lams]
-            pts = [(lam, m, s) for lam, (m, s) in zip(lams, stats) if m is not None]
-            if pts:
+        for ax, (_, columns) in zip(axes[0], panels):
+            for slot, column in enumerate(columns):
+                scale = 100.0 if percent and column == metric else 1.0
+                stats = [mean_std([scale * float(r[column]) for r in by_lam[(lam,)]
+                                   if r.get(column) not in (None, "")]) for lam in lams]
+                pts = [(lam, m, s) for lam, (m, s) in zip(lams, stats) if m is not None]
+                if not pts:
+                    continue
                 x, m, s = map(np.array, zip(*pts))
-                ax.errorbar(x, m, yerr=s, marker="o", capsize=3, label=model[0], color=f"C{index % 10}")
-    for ax, column in zip(axes, (metric, score)):
+                one = len(columns) == 1
+                label = model[0] if one else f"{model[0]}: {column.split('score_', 1)[-1]}"
+                ax.errorbar(x, m, yerr=s, marker="o", markersize=3, capsize=2, label=label,
+                            color=f"C{(index if one else slot) % 10}", linestyle="-" if one else
+                            styles[index % len(styles)])
+    for ax, (label, _) in zip(axes[0], panels):
         ax.set_xscale("log")
         ax.set_xlabel("λ")
-        ax.set_ylabel(column)
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[1].set_ylabel(f"{score} (0 = shared, 1 = chance)")
-    axes[0].legend(fontsize=8)
+        ax.legend(fontsize=6)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
