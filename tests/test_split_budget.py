@@ -47,7 +47,8 @@ def test_labels(split_swapped, budget_swapped, want):
 
 
 def test_missing_run_is_untested_and_agreeing_run_has_no_row():
-    assert _label(_table(swap=True), _table(swap=True), None) == "untested"
+    assert _label(_table(swap=True), _table(swap=True), None) == "untested (no budget run)"
+    assert _label(_table(swap=True), _table(), None) == "explained by the test split"
     assert "contradicts none" in split_budget.labels_markdown(3, ("study", _table(), {}), None, None)
 
 

@@ -78,8 +78,11 @@ def labels_markdown(task: int, study: Run, split: Run | None, budget: Run | None
         if split and budget else {}
     body = []
     for text in contradicted:
-        if split is None or budget is None:
+        if split is None:
             verdict = "untested"
+        elif budget is None:
+            agrees = contradicts(split_claims.get(text), table_split.get(text)) is False
+            verdict = "explained by the test split" if agrees else "untested (no budget run)"
         else:
             verdict = label(text, split_claims, on_budget, budget_claims, table_split.get(text),
                             table_budget.get(text))
