@@ -118,23 +118,24 @@ def test_accelerations_match_reference_and_dtype():
     assert acc32.dtype == np.float32
 
 
-def test_force_is_minus_gradient_of_potential():
-    rng = np.random.default_rng(2)
-    pos = rng.normal(size=(20, 3, 2))
-    pos[:5, 1] = pos[:5, 0] + 0.05 * rng.normal(size=(5, 2))  # close pairs too
+def _potential_gradient(pos, softening: str, h: float = 1e-6) -> np.ndarray:
+    """d U / d pos (N, 3, 2) of ``three_body.potential_energy`` at rest, by central differences."""
     vel = np.zeros_like(pos)
-
-    def potential(p):
-        x = np.concatenate([p, vel], axis=-1).reshape(-1, 12)
-        return tb.potential_energy(x)
-
-    h = 1e-6
+    potential = lambda p: tb.potential_energy(np.concatenate([p, vel], axis=-1).reshape(-1, 12), softening)  # noqa
     grad = np.zeros_like(pos)
     for i in range(3):
         for k in range(2):
             step = np.zeros_like(pos)
             step[:, i, k] = h
             grad[:, i, k] = (potential(pos + step) - potential(pos - step)) / (2 * h)
+    return grad
+
+
+def test_force_is_minus_gradient_of_potential():
+    rng = np.random.default_rng(2)
+    pos = rng.normal(size=(20, 3, 2))
+    pos[:5, 1] = pos[:5, 0] + 0.05 * rng.normal(size=(5, 2))  # close pairs too
+    grad = _potential_gradient(pos, "study")
     with jax.enable_x64(True):
         force = M[None, :, None] * np.asarray(_accelerations(pos))
     np.testing.assert_allclose(force, -grad, rtol=1e-6, atol=1e-6)
@@ -312,14 +313,7 @@ def test_plummer_force_is_minus_gradient_of_plummer_potential():
     eps^2), checked by central differences; it differs from eq. 22's force."""
     rng = np.random.default_rng(3)
     pos = rng.normal(size=(10, 3, 2))
-    vel = np.zeros_like(pos)
-    potential = lambda p: tb.potential_energy(np.concatenate([p, vel], axis=-1).reshape(-1, 12), "plummer")  # noqa
-    h, grad = 1e-6, np.zeros_like(pos)
-    for i in range(3):
-        for k in range(2):
-            step = np.zeros_like(pos)
-            step[:, i, k] = h
-            grad[:, i, k] = (potential(pos + step) - potential(pos - step)) / (2 * h)
+    grad = _potential_gradient(pos, "plummer")
     with jax.enable_x64(True):
         force = M[None, :, None] * np.asarray(tb.accelerations(pos, "plummer"))
         study = M[None, :, None] * np.asarray(tb.accelerations(pos))
