@@ -196,7 +196,7 @@ def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
     assert [(r["rate"], r["epochs"]) for r in rows] == [(0.1, 2), (0.01, 2)]
     assert rows[0]["test_loss"] != rows[1]["test_loss"]  # the rate is per lane
     assert read_results(str(tmp_path)) == rows
-    record = driver._read_json(driver.record_path(opts, task.plan_sweeps(opts)[0]))
+    record = driver.read_json(driver.record_path(opts, task.plan_sweeps(opts)[0]))
     assert record["rows"] == rows and record["settings"]["options"]["rates"] == [0.1, 0.01]
     assert reports[0][0] == 2 and "- toy data" in reports[0][1] and "| linear | 2 | 2 |" in reports[0][1]
     with pytest.raises(driver.BadInput, match="holds an earlier run"):
