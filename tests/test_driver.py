@@ -151,35 +151,61 @@ class ToyOptions(driver.CommonOptions):
     quiet: bool = driver.option(True, "")
 
 
-def _toy_task(reports: list):
-    import jax.numpy as jnp
-    import numpy as np
+class ToyTask(driver.Task):
+    """Regression with per-lane learning rates and its own report (records each report it writes)."""
 
-    from symjax.train import Lane, LaneFns
+    name, number, script, options, quick, loss = "toy", 4, "toy.py", ToyOptions, {}, "mse"
+    plan_fields = ("models",)
 
-    def build_pool(opts, plan, data):
+    def __init__(self, reports: list):
+        self.reports = reports
+
+    def plan_sweeps(self, opts):
+        return [driver.SweepPlan("linear", 3, "linear", ("linear",))]
+
+    def load_data(self, opts):
+        return None
+
+    def build_pool(self, opts, plan, data):
+        import numpy as np
+
         x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
         return x, x.sum(axis=1, keepdims=True)
 
-    def build_lanes(opts, plan, data, pool):
+    def build_lanes(self, opts, plan, data, pool):
+        import numpy as np
+
+        from symjax.train import Lane
+
         idx = np.arange(60)
         return [Lane(seed=s, train_idx=idx[:40], val_idx=idx[40:50], test_idx=idx[50:], batch_size=8,
                      learning_rate=rate, meta={"task": 4, "model": "linear", "setting": 3, "sweep": plan.name,
                                                "rate": rate})
                 for s in opts.seeds for rate in opts.rates]
 
-    def lane_fns(opts, plan, data):
+    def lane_fns(self, opts, plan, data):
+        import jax.numpy as jnp
+
+        from symjax.train import LaneFns
+
         return LaneFns(init=lambda key: {"w": jnp.zeros((3, 1))}, apply=lambda p, x: x @ p["w"])
 
-    def write_report(opts, rows, extra_md):
-        reports.append((len(rows), extra_md))
+    def notes(self, opts, data):
+        return ["toy data"]
+
+    def write_report(self, opts, rows, extra_md):
+        self.reports.append((len(rows), extra_md))
         return []
 
-    return driver.Task(
-        name="toy", number=4, script="toy.py", options=ToyOptions, quick={}, loss="mse", plan_fields=("models",),
-        plan_sweeps=lambda opts: [driver.SweepPlan("linear", 3, "linear", ("linear",))],
-        load_data=lambda opts: None, build_pool=build_pool, build_lanes=build_lanes, lane_fns=lane_fns,
-        notes=lambda opts, data: ["toy data"], write_report=write_report)
+
+def test_a_task_must_implement_the_contract():
+    """Task is abstract: a subclass that leaves a method of the contract out cannot be made."""
+    class Partial(driver.Task):
+        def plan_sweeps(self, opts):
+            return []
+
+    with pytest.raises(TypeError, match="abstract"):
+        Partial()
 
 
 def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
@@ -190,7 +216,7 @@ def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
     from symjax.train import read_results
 
     reports = []
-    task = _toy_task(reports)
+    task = ToyTask(reports)
     opts = ToyOptions(seeds=(0,), out_dir=str(tmp_path))
     rows = driver.run(task, opts)
     assert [(r["rate"], r["epochs"]) for r in rows] == [(0.1, 2), (0.01, 2)]

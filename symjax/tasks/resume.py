@@ -40,7 +40,7 @@ def sweep_settings(task: Task, opts, plan: SweepPlan) -> dict:
 
 
 def _ignored_options(task: Task, opts, plan: SweepPlan) -> frozenset:
-    return frozenset(task.sweep_ignores(opts, plan)) if task.sweep_ignores is not None else frozenset()
+    return frozenset(task.sweep_ignores(opts, plan))
 
 
 def saved_settings(task: Task, opts, plan: SweepPlan, saved: dict) -> dict:

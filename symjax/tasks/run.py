@@ -43,7 +43,7 @@ def train_config(task: Task, opts, plan: SweepPlan):
     """The engine's TrainConfig of one sweep (progress is the driver's: quiet engine)."""
     from symjax.train import TrainConfig  # noqa: PLC0415
 
-    loss = task.loss(opts) if callable(task.loss) else task.loss
+    loss = task.training_loss(opts)
     return TrainConfig(loss=loss, learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
                        patience=int(opts.patience), early_stopping=bool(opts.early_stopping),
                        checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
@@ -197,7 +197,7 @@ def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record
                    config_fingerprint={"task": task.name, "plan": settings["plan"], "options": fingerprint},
                    epoch_callback=on_epoch)
     rows = result.rows
-    if task.after_sweep is not None and rows:
+    if rows:
         rows = task.after_sweep(opts, plan, data, pool, result, state.artifacts)
     atomic_write_json(record, {"settings": settings, "rows": rows}, indent=1)
     state.sweep = None
@@ -313,8 +313,7 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
         if jax.process_index() != 0:
             return rows
         rows = read_results(opts.out_dir)
-    if task.write_figures is not None:
-        task.write_figures(opts, state.artifacts, opts.out_dir)
+    task.write_figures(opts, state.artifacts, opts.out_dir)
     return write_run_report(task, opts, rows, data, state.log, time.perf_counter() - start, command)
 
 

@@ -135,22 +135,10 @@ def logged_sweeps(rows: list[dict]) -> list[SweepLog] | None:
 
 
 def write_run_report(task: Task, opts, rows, data, log, wall_s, command, rewritten_by: str | None = None) -> list[dict]:
-    """report.md (with ``run_markdown``), aggregate.csv and figures of the task; returns rows."""
-    if task.complete_rows is not None:
-        rows = task.complete_rows(opts, data, rows)
-    extra_md = run_markdown(task, opts, rows, data, log, wall_s, command, rewritten_by)
-    if task.write_report is not None:
-        task.write_report(opts, rows, extra_md)
-    else:
-        from symjax.report import write_report  # noqa: PLC0415
-        from symjax.report.departures import departures_markdown  # noqa: PLC0415
-
-        defaults = {d.flag: getattr(task.options(), d.flag) for d in task.departures}
-        current = ", ".join(f"--{d.flag}={getattr(opts, d.flag)}" for d in task.departures)
-        section = (f"This run: `--settings={opts.settings}` ({current}).\n\n"
-                   + departures_markdown(task.number, task.departures, defaults))
-        write_report(task.number, rows, opts.out_dir, extra_md=extra_md,
-                     sections=[("Departures and their effect", section)] if task.departures else ())
+    """report.md (``Task.write_report`` with ``run_markdown``), aggregate.csv and figures of the task; returns
+    rows (completed by ``Task.complete_rows``)."""
+    rows = task.complete_rows(opts, data, rows)
+    task.write_report(opts, rows, run_markdown(task, opts, rows, data, log, wall_s, command, rewritten_by))
     return rows
 
 
