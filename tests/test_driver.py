@@ -43,7 +43,8 @@ def test_defaults_are_the_study_grid_and_quick_keeps_explicit_flags():
 def test_engine_settings_reach_the_train_config():
     opts = parse(t1.TASK, "--lane_groups=auto", "--compile_cache=off")
     config = driver.train_config(t1.TASK, opts, t1.TASK.plan_sweeps(opts)[0])
-    assert (config.lane_groups, config.compile_cache, config.quiet) == ("auto", "off", True)
+    assert (config.execution.lane_groups, config.quiet) == ("auto", True)
+    assert not hasattr(config, "compile_cache")  # JAX's cache is the application's: the driver sets it
 
 
 def test_fusion_emitters_follow_the_task_unless_a_flag_says_otherwise():
@@ -54,9 +55,9 @@ def test_fusion_emitters_follow_the_task_unless_a_flag_says_otherwise():
                        ("off", {"vanilla": False, "shared": False})]:
         opts = parse(t2.TASK, "--hidden=3", f"--cpu_fusion_emitters={flag}")
         for arch, on in want.items():
-            assert driver.train_config(t2.TASK, opts, plans[arch]).cpu_fusion_emitters is on
+            assert driver.train_config(t2.TASK, opts, plans[arch]).execution.cpu_fusion_emitters is on
     task1_opts = parse(t1.TASK)
-    assert not driver.train_config(t1.TASK, task1_opts, t1.TASK.plan_sweeps(task1_opts)[0]).cpu_fusion_emitters
+    assert not driver.train_config(t1.TASK, task1_opts, t1.TASK.plan_sweeps(task1_opts)[0]).execution.cpu_fusion_emitters
     with pytest.raises(ValueError, match=r"--cpu_fusion_emitters: expected 'auto', 'on' or 'off', got 'yes'"):
         t1.Options(cpu_fusion_emitters="yes").validate()
 
@@ -271,3 +272,17 @@ def test_departure_flags_are_not_grid_differences():
         t1.Options(augment_per="epoch").validate()
     with pytest.raises(ValueError, match=r"--settings: expected one of \['project', 'study'\], got 'thesis'"):
         t1.Options(settings="thesis").validate()
+
+
+def test_the_driver_sets_the_compile_cache_before_training_and_sweep_does_not(tmp_path, monkeypatch):
+    """--compile_cache is the application's choice: the driver calls compile_cache.use once per run, before the
+    first sweep; the engine's sweep() leaves JAX's global cache alone."""
+    from symjax.train import compile_cache, engine
+
+    calls = []
+    monkeypatch.setattr(compile_cache, "use", lambda setting: calls.append(("use", setting)))
+    real_sweep = engine.sweep
+    monkeypatch.setattr(engine, "sweep", lambda *a, **k: calls.append(("sweep", None)) or real_sweep(*a, **k))
+    monkeypatch.setattr("symjax.train.sweep", engine.sweep)
+    driver.run(ToyTask([]), ToyOptions(seeds=(0,), out_dir=str(tmp_path), compile_cache=str(tmp_path / "xla")))
+    assert calls == [("use", str(tmp_path / "xla")), ("sweep", None)]

@@ -40,19 +40,20 @@ from symjax.tasks.run_report import SweepLog, log_entry, logged_sweeps, recorded
 from symjax.tasks.task import SweepPlan, Task
 
 def train_config(task: Task, opts, plan: SweepPlan):
-    """The engine's TrainConfig of one sweep (progress is the driver's: quiet engine)."""
+    """The engine's TrainConfig of one sweep (progress is the driver's: quiet engine), its execution from the
+    engine's flags."""
     from symjax.train import TrainConfig  # noqa: PLC0415
+    from symjax.train.execution import Execution  # noqa: PLC0415
 
-    loss = task.training_loss(opts)
-    return TrainConfig(loss=loss, learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
+    execution = Execution(lane_groups=opts.lane_groups, compact_stopped=bool(opts.compact_stopped),
+                          max_group_lanes=int(opts.max_group_lanes), eval_batch_size=int(opts.eval_batch_size),
+                          cpu_fusion_emitters=fusion_emitters(task, opts, plan))
+    return TrainConfig(loss=task.training_loss(opts), learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
                        patience=int(opts.patience), early_stopping=bool(opts.early_stopping),
                        checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),
                        checkpoint_every=int(opts.checkpoint_every), resume=bool(opts.resume),
-                       sym_samples=int(opts.sym_samples), quiet=True, eval_batch_size=int(opts.eval_batch_size),
-                       lane_groups=opts.lane_groups, compile_cache=opts.compile_cache,
-                       augment_per=opts.augment_per, compact_stopped=bool(opts.compact_stopped),
-                       max_group_lanes=int(opts.max_group_lanes),
-                       cpu_fusion_emitters=fusion_emitters(task, opts, plan))
+                       sym_samples=int(opts.sym_samples), quiet=True, augment_per=opts.augment_per,
+                       execution=execution)
 
 
 def fusion_emitters(task: Task, opts, plan: SweepPlan) -> bool:
@@ -262,7 +263,7 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
     if opts.x64:
         jax.config.update("jax_enable_x64", True)
     from symjax.tasks.progress import RunProgress  # noqa: PLC0415
-    from symjax.train import read_results, write_results  # noqa: PLC0415
+    from symjax.train import compile_cache, read_results, write_results  # noqa: PLC0415
 
     try:
         data = task.load_data(opts)
@@ -289,6 +290,7 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
         multihost_utils.sync_global_devices("symjax_driver_prepared")
     os.makedirs(opts.out_dir, exist_ok=True)
     flags_text = options_text(opts, command)
+    compile_cache.use(opts.compile_cache)  # the application's choice (JAX's global cache), before compiling
     with RunProgress(task.name, [(p.name, int(opts.max_epochs)) for p in plans], quiet=opts.quiet) as progress:
         if kept:
             names = list(dict.fromkeys(r["sweep"] for r in kept))
