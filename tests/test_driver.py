@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -286,3 +289,42 @@ def test_the_driver_sets_the_compile_cache_before_training_and_sweep_does_not(tm
     monkeypatch.setattr("symjax.train.sweep", engine.sweep)
     driver.run(ToyTask([]), ToyOptions(seeds=(0,), out_dir=str(tmp_path), compile_cache=str(tmp_path / "xla")))
     assert calls == [("use", str(tmp_path / "xla")), ("sweep", None)]
+
+
+def test_help_lists_every_flag_under_its_heading():
+    """--help of a script lists each option of its task and the script's own flag once, under science, run or
+    engine, each with its default, and a departure's flag with the study's value."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "experiments/task3.py", "--help"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    sections, blocks, heading, name = {}, {}, None, None
+    for line in proc.stdout.splitlines():
+        if re.match(r"(science|run|engine): ", line):
+            heading = line.split(":")[0]
+        elif match := re.match(r"  --(?:\[no\])?(\w+): ", line):
+            name = match.group(1)
+            sections.setdefault(heading, []).append(name)
+            blocks[name] = line
+        elif line.startswith("    ") and name is not None:
+            blocks[name] += " " + line.strip()
+    engine = {"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes", "cpu_fusion_emitters",
+              "eval_batch_size"}
+    run = {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose", "distributed",
+           "stop_after_epochs", "report_only"}
+    fields = {f.name for f in dataclasses.fields(t3.Options)}
+    listed = sum(sections.values(), [])
+    assert sorted(listed) == sorted(fields | {"model_size"})  # every flag, once
+    assert set(sections["engine"]) == engine and set(sections["run"]) == run
+    assert set(sections["science"]) == (fields - engine - run) | {"model_size"}
+    defaults = t3.Options()
+    for field in dataclasses.fields(defaults):
+        value = getattr(defaults, field.name)
+        text = ",".join(map(str, value)) if isinstance(value, tuple) and field.name != "seeds" else (
+            str(len(value)) if field.name == "seeds" else str(value))
+        assert f"(default: {text})" in blocks[field.name], (field.name, blocks[field.name])
+    studied = [d for d in t3.DEPARTURES if d.study is not None]
+    assert studied
+    for d in studied:
+        assert f"The study's value: {d.study} (--settings=study)." in blocks[d.flag], blocks[d.flag]
+    assert all("The study's value" not in blocks[n] for n in listed if n not in {d.flag for d in studied})

@@ -6,7 +6,8 @@ data, the lanes of a sweep, the per-lane model functions and its report notes. `
 the rest. The driver's modules, one job each:
 
 * ``symjax.tasks.options``: ``option``, ``CommonOptions`` and their validation, the dataclass-field ->
-  absl-flag bridge (``define_flags``, ``options_from_flags``), ``options_text`` (flags.txt);
+  absl-flag bridge (``define_flags``, ``options_from_flags``) and --help's science / run / engine headings
+  (``help_text``), ``options_text`` (flags.txt);
 * ``symjax.tasks.task``: the contract, ``Task`` and ``SweepPlan``;
 * ``symjax.tasks.resume``: a sweep's settings, its ``sweep.json`` record, ``check_resume``, the rows a
   resume keeps;
@@ -23,8 +24,9 @@ from __future__ import annotations
 from symjax.io import atomic_write_json
 from symjax.tasks.errors import (CTRL_C_EXIT, INTERRUPTED_EXIT, USAGE_EXIT, BadInput, Interrupted, StoppedByUser,
                                  WriteFailed)
-from symjax.tasks.options import (INT_MAX, MAX_SEED_COUNT, RUN_CONTROL, SETTINGS, CommonOptions, check_int,
-                                  check_ints, define_flags, option, options_from_flags, options_text, parse_seeds)
+from symjax.tasks.options import (ENGINE_OPTIONS, FLAG_GROUPS, INT_MAX, MAX_SEED_COUNT, RUN_CONTROL, SETTINGS,
+                                  CommonOptions, check_int, check_ints, define_flags, flag_group, help_text, option,
+                                  options_from_flags, options_text, parse_seeds)
 from symjax.tasks.resume import (CONTINUABLE, RECORD_FILE, check_resume, earlier_run, kept_rows, read_json,
                                  record_path, saved_settings, settings_diff, sweep_settings)
 from symjax.tasks.run import check_options, check_report_only, fusion_emitters, prepare, run, train_config
@@ -36,12 +38,12 @@ from symjax.tasks.script import (command_line, exit_on_bad_input, exit_with_erro
 from symjax.tasks.task import SweepPlan, Task
 
 __all__ = [
-    "CONTINUABLE", "CTRL_C_EXIT", "INTERRUPTED_EXIT", "INT_MAX", "MAX_SEED_COUNT", "RECORD_FILE", "RUN_CONTROL",
+    "CONTINUABLE", "CTRL_C_EXIT", "ENGINE_OPTIONS", "FLAG_GROUPS", "INTERRUPTED_EXIT", "INT_MAX", "MAX_SEED_COUNT", "RECORD_FILE", "RUN_CONTROL",
     "SETTINGS", "USAGE_EXIT", "BadInput", "CommonOptions", "Interrupted", "StoppedByUser", "SweepLog",
     "SweepPlan", "Task", "WriteFailed", "atomic_write_json", "check_compile_cache", "check_int", "check_ints",
     "check_options", "check_out_dir", "check_report_only", "check_resume", "command_line", "define_flags",
-    "earlier_run", "exit_on_bad_input", "exit_with_error", "fusion_emitters", "grid_differences",
-    "initialize_distributed", "kept_rows", "logged_sweeps", "main", "option", "options_from_flags",
+    "earlier_run", "exit_on_bad_input", "exit_with_error", "flag_group", "fusion_emitters", "grid_differences",
+    "help_text", "initialize_distributed", "kept_rows", "logged_sweeps", "main", "option", "options_from_flags",
     "options_text", "parse_flags_or_exit", "parse_seeds", "prepare", "read_json", "record_path",
     "recorded_command", "run", "run_markdown", "saved_settings", "settings_diff", "sweep_settings",
     "train_config", "write_run_report",

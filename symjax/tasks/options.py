@@ -3,7 +3,8 @@
 * ``option(default, help, choices)``: a dataclass field that is also a command-line flag;
 * ``CommonOptions``: the options every task takes (a task subclasses it with its own fields and its
   study's defaults) and their validation (``validate``, with ``check_int`` / ``check_ints``);
-* ``define_flags``: one absl flag per field; ``options_from_flags``: the options back from parsed flags
+* ``define_flags``: one absl flag per field, under its heading of --help (science, run, engine:
+  ``flag_group``, ``help_text``); ``options_from_flags``: the options back from parsed flags
   (explicit flags, then ``--settings=study``, then ``--quick``, then the defaults; ``parse_seeds`` and the
   list flags' parsing);
 * ``options_text``: flags.txt, every option as ``--name=value``;
@@ -24,10 +25,19 @@ from symjax.tasks.errors import INTERRUPTED_EXIT
 if TYPE_CHECKING:
     from symjax.tasks.task import Task
 
+#: Options that say how the lanes are computed (the engine's ``symjax.train.Execution`` and its compilation
+#: cache): results agree to rounding whatever they say.
+ENGINE_OPTIONS = frozenset({"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes",
+                            "cpu_fusion_emitters", "eval_batch_size"})
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
-RUN_CONTROL = frozenset({"out_dir", "resume", "overwrite", "checkpoint_every", "lane_groups", "compile_cache",
-                         "compact_stopped", "max_group_lanes", "cpu_fusion_emitters",
-                         "eval_batch_size", "quiet", "verbose", "distributed", "stop_after_epochs", "report_only"})
+RUN_CONTROL = ENGINE_OPTIONS | {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose",
+                                "distributed", "stop_after_epochs", "report_only"}
+#: The headings of --help, in order: every other option (and a script's own flags) is science.
+FLAG_GROUPS = ("science: what is trained and measured (the grid, the models, the training, the data)",
+               "run: where results go, resuming, output",
+               "engine: how the lanes are computed (results agree to rounding)")
+#: The flags that print --help (absl's own, which print the flags without the groups: --helpfull).
+HELP_FLAGS = ("--help", "-help", "--helpshort", "-helpshort", "-?", "--?")
 #: --settings: the project's defaults, or every departure at the study's value (Task.study).
 SETTINGS = ("project", "study")
 
@@ -225,28 +235,61 @@ def options_from_flags(task: Task, flag_values, explicit: Mapping | None = None)
     return task.options(**values)
 
 
-def define_flags(options_type, flag_values=None) -> None:
-    """One absl flag per field of ``options_type`` (name, default and help from the dataclass)."""
+def flag_group(name: str) -> str:
+    """The --help heading (an entry of FLAG_GROUPS) of the option ``name``."""
+    return FLAG_GROUPS[2] if name in ENGINE_OPTIONS else FLAG_GROUPS[1] if name in RUN_CONTROL else FLAG_GROUPS[0]
+
+
+def _flag_text(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def define_flags(options_type, flag_values=None, study: Mapping | None = None) -> None:
+    """One absl flag per field of ``options_type`` (name, default and help from the dataclass), registered
+    under its ``flag_group`` heading; with ``study`` (a Task's ``study`` values), a flag whose option has a
+    study's value says it in its help."""
     from absl import flags  # noqa: PLC0415
 
     flag_values = flags.FLAGS if flag_values is None else flag_values
+    study = dict(study or {})
     for field in dataclasses.fields(options_type):
         default, help_text, choices = field.default, field.metadata.get("help", ""), field.metadata.get("choices")
+        if field.name in study:
+            help_text = f"{help_text} The study's value: {_flag_text(study[field.name])} (--settings=study)."
+        where = dict(flag_values=flag_values, module_name=flag_group(field.name))
         if field.name == "seeds":
             text = str(len(default)) if tuple(default) == tuple(range(len(default))) else ",".join(map(str, default))
-            flags.DEFINE_string("seeds", text, help_text, flag_values=flag_values)
+            flags.DEFINE_string("seeds", text, help_text, **where)
         elif isinstance(default, bool):
-            flags.DEFINE_boolean(field.name, default, help_text, flag_values=flag_values)
+            flags.DEFINE_boolean(field.name, default, help_text, **where)
         elif isinstance(default, int):
-            flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+            flags.DEFINE_integer(field.name, default, help_text, **where)
         elif isinstance(default, float):
-            flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+            flags.DEFINE_float(field.name, default, help_text, **where)
         elif isinstance(default, tuple):
-            flags.DEFINE_list(field.name, [str(v) for v in default], help_text, flag_values=flag_values)
+            flags.DEFINE_list(field.name, [str(v) for v in default], help_text, **where)
         elif choices:
-            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=flag_values)
+            flags.DEFINE_enum(field.name, default, list(choices), help_text, **where)
         else:
-            flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+            flags.DEFINE_string(field.name, default, help_text, **where)
+
+
+def help_text(flag_values, doc: str, script: str) -> str:
+    """--help: the script's docstring, then every flag under its FLAG_GROUPS heading (the script's own flags,
+    defined in ``script``, under science), each with its help and default, sorted by name."""
+    import textwrap  # noqa: PLC0415
+
+    lines = [doc.rstrip(), "", "flags (--helpfull adds absl's own):"]
+    for group in FLAG_GROUPS:
+        found = flag_values.get_flags_for_module(group)
+        if group == FLAG_GROUPS[0]:
+            found += flag_values.get_flags_for_module(script)
+        lines += ["", f"{group}:"]
+        for flag in sorted(found, key=lambda f: f.name):
+            name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+            lines += textwrap.wrap(f"{name}: {flag.help}", 100, initial_indent="  ", subsequent_indent="    ")
+            lines.append(f"    (default: {_flag_text(flag.default)})")
+    return "\n".join(lines) + "\n"
 
 
 def options_text(opts, command: str | None) -> str:

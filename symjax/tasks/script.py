@@ -10,7 +10,7 @@ import sys
 from typing import Mapping
 
 from symjax.tasks.errors import CTRL_C_EXIT, INTERRUPTED_EXIT, USAGE_EXIT, BadInput, Interrupted
-from symjax.tasks.options import options_from_flags
+from symjax.tasks.options import HELP_FLAGS, help_text, options_from_flags
 from symjax.tasks.run import run
 from symjax.tasks.task import Task
 
@@ -25,9 +25,16 @@ def command_line(script: str) -> str:
 
 
 def parse_flags_or_exit(argv):
-    """absl flag parsing with absl's own errors (unknown flag, bad integer) as one line, exit code 2."""
+    """absl flag parsing with absl's own errors (unknown flag, bad integer) as one line, exit code 2.
+
+    --help prints the script's docstring and every flag under its heading (``options.help_text``), exit 0.
+    """
     from absl import flags  # noqa: PLC0415
 
+    words = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+    if any(word in HELP_FLAGS for word in words):
+        print(help_text(flags.FLAGS, sys.modules["__main__"].__doc__ or f"python {argv[0]} [flags]", argv[0]))
+        sys.exit(0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
