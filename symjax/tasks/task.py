@@ -54,7 +54,7 @@ class Task(abc.ABC):
       cpu_fusion_emitters: architectures whose programs compile with XLA:CPU's fusion emitters under
         --cpu_fusion_emitters=auto: those measured faster with them (docs/benchmarks.md).
 
-    Methods (opts = the task's options; data = ``load_data(opts)``): six to implement, five optional.
+    Methods (opts = the task's options; data = ``load_data(opts)``): six to implement, six optional.
     """
 
     name: str
