@@ -1,4 +1,4 @@
-"""Lanes dropped from their program once they stop (TrainConfig.compact_stopped), side by side.
+"""Lanes dropped from their program once they stop (Execution.compact_stopped), side by side.
 
 Work: Task 1's sweeps at --n_blocks (default 20, the widest layers, where the recorded full grid spends
 most of its time), Table-2 train sizes 40 ... 8000 with their batch sizes, --seeds seeds, the full grid's
@@ -34,7 +34,7 @@ from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
 from symjax.tasks.progress import configure_logging  # noqa: E402
-from symjax.train import TrainConfig, sweep  # noqa: E402
+from symjax.train import Execution, TrainConfig, sweep  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("n_blocks", 20, "Task 1 n_blocks of the sweeps.")
@@ -83,8 +83,8 @@ def useful_share(lanes, rows) -> float:
 
 def time_sweep(fns, pool_x, pool_y, lanes, compact: bool):
     config = TrainConfig(loss="mse", learning_rate=task1.Options().lr, max_epochs=FLAGS.epochs,
-                         patience=FLAGS.patience, early_stopping=True, quiet=True, lane_groups="shape",
-                         compile_cache="off", compact_stopped=compact)
+                         patience=FLAGS.patience, early_stopping=True, quiet=True,
+                         execution=Execution(lane_groups="shape", compact_stopped=compact))
     jax.clear_caches()
     start = time.perf_counter()
     result, compiles = compiles_during(lambda: sweep(fns, pool_x, pool_y, lanes, config))

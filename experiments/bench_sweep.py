@@ -6,7 +6,7 @@ batch sizes, --seeds seeds, models {vanilla, shared} (no augmentation), Adam 1e-
 epoch (16,080 steps at 20 epochs). Every mode does exactly these steps, validates every epoch and
 evaluates the test set at the end:
 
-* engine: one `sweep` call per architecture (TrainConfig.lane_groups = --lane_groups), cold (all
+* engine: one `sweep` call per architecture (Execution.lane_groups = --lane_groups), cold (all
   in-memory caches cleared, an empty persistent compilation cache); then the same again warm
   (the persistent cache the cold run filled);
 * engine, one lane at a time: one `sweep([lane])` call per lane, cold at the start of the mode
@@ -52,8 +52,8 @@ from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
 from symjax.tasks import common  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
-from symjax.train import TrainConfig, sweep  # noqa: E402
-from symjax.train.epoch import example_flops  # noqa: E402
+from symjax.train import Execution, TrainConfig, sweep  # noqa: E402
+from symjax.train.execution import example_flops  # noqa: E402
 from symjax.train.lanes import build_lane_arrays, group_lanes  # noqa: E402
 
 try:
@@ -66,11 +66,11 @@ define_verbose_flag()
 flags.DEFINE_integer("n_blocks", 5, "Task 1 n_blocks of the timed sweep.")
 flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
 flags.DEFINE_integer("epochs", 20, "Epochs per lane (fixed, no early stopping).")
-flags.DEFINE_string("lane_groups", None, "TrainConfig.lane_groups of the engine run (None: the default).")
+flags.DEFINE_string("lane_groups", None, "Execution.lane_groups of the engine run (None: the default).")
 flags.DEFINE_integer("rounds", 1, "Rounds of (torch, engine cold, engine warm), interleaved; the fastest of each is kept.")
 flags.DEFINE_bool("one_lane", True, "Also time the engine one lane at a time.")
 flags.DEFINE_bool("serial_compile", True, "Also time the engine cold with one program compiled at a time "
-                  "(TrainConfig.compile_workers=1), beside the default (one per core).")
+                  "(Execution.compile_workers=1), beside the default (one per core).")
 flags.DEFINE_bool("torch", True, "Also time a sequential PyTorch loop (skipped when torch does not import).")
 flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the PyTorch loop.")
 flags.DEFINE_integer("flops_n_blocks", 20, "n_blocks of the steady-state FLOP/s measurement (0: skip).")
@@ -122,12 +122,12 @@ def task1_sweeps(n_blocks, seeds):
                                              models=("vanilla", "shared")))
 
 
-def engine_config(epochs, **overrides):
-    fields = dict(loss="mse", learning_rate=LEARNING_RATE, max_epochs=epochs, early_stopping=False, quiet=True)
+def engine_config(epochs, **execution):
+    """The engine's TrainConfig of the benchmark; ``execution``: Execution fields over --lane_groups."""
     if FLAGS.lane_groups:
-        fields["lane_groups"] = FLAGS.lane_groups
-    fields.update(overrides)
-    return TrainConfig(**fields)
+        execution = {"lane_groups": FLAGS.lane_groups, **execution}
+    return TrainConfig(loss="mse", learning_rate=LEARNING_RATE, max_epochs=epochs, early_stopping=False, quiet=True,
+                       execution=Execution(**execution))
 
 
 def run_engine(fns, pool_x, pool_y, lanes, config):
@@ -140,7 +140,7 @@ def run_engine(fns, pool_x, pool_y, lanes, config):
 
 def time_engine(sweeps, epochs, n_blocks, one_lane=False, compile_workers=0):
     """Wall seconds, phases and test losses of the engine over all sweeps (lanes one by one if one_lane;
-    TrainConfig.compile_workers as given)."""
+    Execution.compile_workers as given)."""
     wall, steady, losses, engine = 0.0, 0.0, [], collections.Counter()
     cpu_start = time.process_time()
     with Phases() as phases:
@@ -302,7 +302,7 @@ def measure():
     result = {"date": datetime.date.today().isoformat(), "machine": common.machine_description(),
               "load_average_start": os.getloadavg()[0], "n_blocks": n_blocks, "seeds": len(seeds), "epochs": epochs,
               "train_sizes": list(train_sizes()), "lanes": len(lanes), "steps": steps * epochs,
-              "lane_groups": engine_config(epochs).lane_groups, "modes": {}}
+              "lane_groups": engine_config(epochs).execution.lane_groups, "modes": {}}
     modes, walls = result["modes"], collections.defaultdict(list)
 
     def keep_fastest(name, run):

@@ -29,13 +29,13 @@ from absl import app, flags  # noqa: E402
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
-from symjax.train import TrainConfig, sweep  # noqa: E402
+from symjax.train import Execution, TrainConfig, sweep  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("n_blocks", 20, "Task 1 n_blocks of the sweep.")
 flags.DEFINE_list("models", ["vanilla"], "Task 1 model variants of the sweep (one architecture).")
 flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
-flags.DEFINE_enum("lane_groups", "shape", ["shape", "single", "auto"], "TrainConfig.lane_groups.")
+flags.DEFINE_enum("lane_groups", "shape", ["shape", "single", "auto"], "Execution.lane_groups.")
 flags.DEFINE_integer("plan_epochs", 250, "Epochs the lane groups are planned for (the Task 1 grid's).")
 flags.DEFINE_integer("epochs", 5, "Epochs trained; the sweep is stopped after them.")
 define_verbose_flag()
@@ -85,7 +85,7 @@ def main(argv):
         raise app.UsageError(f"--models: expected variants of one architecture, got {FLAGS.models}")
     _, fns, pool_x, pool_y, lanes = sweeps[0]
     config = TrainConfig(loss="mse", max_epochs=FLAGS.plan_epochs, early_stopping=False, quiet=True,
-                         lane_groups=FLAGS.lane_groups, compile_cache="off")
+                         execution=Execution(lane_groups=FLAGS.lane_groups))
     first_traced = FLAGS.epochs - FLAGS.traced
     with tempfile.TemporaryDirectory() as trace_dir:
         stamps = {}

@@ -16,7 +16,7 @@ from absl import app, flags
 from symjax.tasks import driver
 from symjax.tasks.graph_task import TASK
 
-driver.define_flags(TASK.options)
+driver.define_flags(TASK.options, study=TASK.study)
 FLAGS = flags.FLAGS
 
 

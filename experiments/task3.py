@@ -15,7 +15,7 @@ from absl import app, flags
 from symjax.tasks import driver
 from symjax.tasks.three_body_task import MODEL_SIZES, TASK, model_sizes_flag
 
-driver.define_flags(TASK.options)
+driver.define_flags(TASK.options, study=TASK.study)
 flags.DEFINE_enum("model_size", None, list(MODEL_SIZES), "One model size: short for --model_sizes=<size>.")
 FLAGS = flags.FLAGS
 

@@ -7,6 +7,14 @@ from hypothesis import strategies as st
 from symjax import actions, groups
 
 
+def pytest_configure(config):
+    """The suite is an application of the library: like the experiment driver, it keeps compiled programs in
+    the persistent compilation cache (symjax.train.compile_cache; ``sweep`` itself never sets it)."""
+    from symjax.train import compile_cache
+
+    compile_cache.use("auto")
+
+
 def small_groups():
     """A strategy over small groups of every constructor (degree <= 6)."""
     family = st.sampled_from(["symmetric", "cyclic", "dihedral", "alternating", "product", "generators"])

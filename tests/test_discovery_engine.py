@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from symjax import actions, discovery, groups
-from symjax.train import Lane, LaneFns, TrainConfig, sweep
+from symjax.train import Execution, Lane, LaneFns, TrainConfig, sweep
 
 S5 = actions.base(groups.symmetric(5))
 
@@ -31,7 +31,7 @@ def test_orbit_tie_weight_as_a_lane_axis_turns_the_dial_toward_sharing():
     lanes = [Lane(seed=0, train_idx=np.arange(96), val_idx=np.arange(96, 128), test_idx=np.arange(128, 160),
                   batch_size=16, hyper={"lam": lam}, meta={"lam": lam}) for lam in lams]
     config = TrainConfig(loss="mse", learning_rate=3e-2, max_epochs=40, early_stopping=False, quiet=True,
-                         lane_groups="single")
+                         execution=Execution(lane_groups="single"))
     result = sweep(LaneFns(init=init, apply=apply, penalty=penalty), x, y, lanes, config)
     weights = np.asarray(result.params["w"])  # (3, 5, 5), lane order
     distances = [float(discovery.sharing_distance(w, S5, S5, layout="out_in")) for w in weights]

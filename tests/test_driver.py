@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,7 +46,8 @@ def test_defaults_are_the_study_grid_and_quick_keeps_explicit_flags():
 def test_engine_settings_reach_the_train_config():
     opts = parse(t1.TASK, "--lane_groups=auto", "--compile_cache=off")
     config = driver.train_config(t1.TASK, opts, t1.TASK.plan_sweeps(opts)[0])
-    assert (config.lane_groups, config.compile_cache, config.quiet) == ("auto", "off", True)
+    assert (config.execution.lane_groups, config.quiet) == ("auto", True)
+    assert not hasattr(config, "compile_cache")  # JAX's cache is the application's: the driver sets it
 
 
 def test_fusion_emitters_follow_the_task_unless_a_flag_says_otherwise():
@@ -54,9 +58,9 @@ def test_fusion_emitters_follow_the_task_unless_a_flag_says_otherwise():
                        ("off", {"vanilla": False, "shared": False})]:
         opts = parse(t2.TASK, "--hidden=3", f"--cpu_fusion_emitters={flag}")
         for arch, on in want.items():
-            assert driver.train_config(t2.TASK, opts, plans[arch]).cpu_fusion_emitters is on
+            assert driver.train_config(t2.TASK, opts, plans[arch]).execution.cpu_fusion_emitters is on
     task1_opts = parse(t1.TASK)
-    assert not driver.train_config(t1.TASK, task1_opts, t1.TASK.plan_sweeps(task1_opts)[0]).cpu_fusion_emitters
+    assert not driver.train_config(t1.TASK, task1_opts, t1.TASK.plan_sweeps(task1_opts)[0]).execution.cpu_fusion_emitters
     with pytest.raises(ValueError, match=r"--cpu_fusion_emitters: expected 'auto', 'on' or 'off', got 'yes'"):
         t1.Options(cpu_fusion_emitters="yes").validate()
 
@@ -151,35 +155,61 @@ class ToyOptions(driver.CommonOptions):
     quiet: bool = driver.option(True, "")
 
 
-def _toy_task(reports: list):
-    import jax.numpy as jnp
-    import numpy as np
+class ToyTask(driver.Task):
+    """Regression with per-lane learning rates and its own report (records each report it writes)."""
 
-    from symjax.train import Lane, LaneFns
+    name, number, script, options, quick, loss = "toy", 4, "toy.py", ToyOptions, {}, "mse"
+    plan_fields = ("models",)
 
-    def build_pool(opts, plan, data):
+    def __init__(self, reports: list):
+        self.reports = reports
+
+    def plan_sweeps(self, opts):
+        return [driver.SweepPlan("linear", 3, "linear", ("linear",))]
+
+    def load_data(self, opts):
+        return None
+
+    def build_pool(self, opts, plan, data):
+        import numpy as np
+
         x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
         return x, x.sum(axis=1, keepdims=True)
 
-    def build_lanes(opts, plan, data, pool):
+    def build_lanes(self, opts, plan, data, pool):
+        import numpy as np
+
+        from symjax.train import Lane
+
         idx = np.arange(60)
         return [Lane(seed=s, train_idx=idx[:40], val_idx=idx[40:50], test_idx=idx[50:], batch_size=8,
                      learning_rate=rate, meta={"task": 4, "model": "linear", "setting": 3, "sweep": plan.name,
                                                "rate": rate})
                 for s in opts.seeds for rate in opts.rates]
 
-    def lane_fns(opts, plan, data):
+    def lane_fns(self, opts, plan, data):
+        import jax.numpy as jnp
+
+        from symjax.train import LaneFns
+
         return LaneFns(init=lambda key: {"w": jnp.zeros((3, 1))}, apply=lambda p, x: x @ p["w"])
 
-    def write_report(opts, rows, extra_md):
-        reports.append((len(rows), extra_md))
+    def notes(self, opts, data):
+        return ["toy data"]
+
+    def write_report(self, opts, rows, extra_md):
+        self.reports.append((len(rows), extra_md))
         return []
 
-    return driver.Task(
-        name="toy", number=4, script="toy.py", options=ToyOptions, quick={}, loss="mse", plan_fields=("models",),
-        plan_sweeps=lambda opts: [driver.SweepPlan("linear", 3, "linear", ("linear",))],
-        load_data=lambda opts: None, build_pool=build_pool, build_lanes=build_lanes, lane_fns=lane_fns,
-        notes=lambda opts, data: ["toy data"], write_report=write_report)
+
+def test_a_task_must_implement_the_contract():
+    """Task is abstract: a subclass that leaves a method of the contract out cannot be made."""
+    class Partial(driver.Task):
+        def plan_sweeps(self, opts):
+            return []
+
+    with pytest.raises(TypeError, match="abstract"):
+        Partial()
 
 
 def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
@@ -190,13 +220,13 @@ def test_a_new_task_runs_through_the_driver_and_resumes_by_reuse(tmp_path):
     from symjax.train import read_results
 
     reports = []
-    task = _toy_task(reports)
+    task = ToyTask(reports)
     opts = ToyOptions(seeds=(0,), out_dir=str(tmp_path))
     rows = driver.run(task, opts)
     assert [(r["rate"], r["epochs"]) for r in rows] == [(0.1, 2), (0.01, 2)]
     assert rows[0]["test_loss"] != rows[1]["test_loss"]  # the rate is per lane
     assert read_results(str(tmp_path)) == rows
-    record = driver._read_json(driver.record_path(opts, task.plan_sweeps(opts)[0]))
+    record = driver.read_json(driver.record_path(opts, task.plan_sweeps(opts)[0]))
     assert record["rows"] == rows and record["settings"]["options"]["rates"] == [0.1, 0.01]
     assert reports[0][0] == 2 and "- toy data" in reports[0][1] and "| linear | 2 | 2 |" in reports[0][1]
     with pytest.raises(driver.BadInput, match="holds an earlier run"):
@@ -245,3 +275,56 @@ def test_departure_flags_are_not_grid_differences():
         t1.Options(augment_per="epoch").validate()
     with pytest.raises(ValueError, match=r"--settings: expected one of \['project', 'study'\], got 'thesis'"):
         t1.Options(settings="thesis").validate()
+
+
+def test_the_driver_sets_the_compile_cache_before_training_and_sweep_does_not(tmp_path, monkeypatch):
+    """--compile_cache is the application's choice: the driver calls compile_cache.use once per run, before the
+    first sweep; the engine's sweep() leaves JAX's global cache alone."""
+    from symjax.train import compile_cache, engine
+
+    calls = []
+    monkeypatch.setattr(compile_cache, "use", lambda setting: calls.append(("use", setting)))
+    real_sweep = engine.sweep
+    monkeypatch.setattr(engine, "sweep", lambda *a, **k: calls.append(("sweep", None)) or real_sweep(*a, **k))
+    monkeypatch.setattr("symjax.train.sweep", engine.sweep)
+    driver.run(ToyTask([]), ToyOptions(seeds=(0,), out_dir=str(tmp_path), compile_cache=str(tmp_path / "xla")))
+    assert calls == [("use", str(tmp_path / "xla")), ("sweep", None)]
+
+
+def test_help_lists_every_flag_under_its_heading():
+    """--help of a script lists each option of its task and the script's own flag once, under science, run or
+    engine, each with its default, and a departure's flag with the study's value."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "experiments/task3.py", "--help"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    sections, blocks, heading, name = {}, {}, None, None
+    for line in proc.stdout.splitlines():
+        if re.match(r"(science|run|engine): ", line):
+            heading = line.split(":")[0]
+        elif match := re.match(r"  --(?:\[no\])?(\w+): ", line):
+            name = match.group(1)
+            sections.setdefault(heading, []).append(name)
+            blocks[name] = line
+        elif line.startswith("    ") and name is not None:
+            blocks[name] += " " + line.strip()
+    engine = {"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes", "cpu_fusion_emitters",
+              "eval_batch_size"}
+    run = {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose", "distributed",
+           "stop_after_epochs", "report_only"}
+    fields = {f.name for f in dataclasses.fields(t3.Options)}
+    listed = sum(sections.values(), [])
+    assert sorted(listed) == sorted(fields | {"model_size"})  # every flag, once
+    assert set(sections["engine"]) == engine and set(sections["run"]) == run
+    assert set(sections["science"]) == (fields - engine - run) | {"model_size"}
+    defaults = t3.Options()
+    for field in dataclasses.fields(defaults):
+        value = getattr(defaults, field.name)
+        text = ",".join(map(str, value)) if isinstance(value, tuple) and field.name != "seeds" else (
+            str(len(value)) if field.name == "seeds" else str(value))
+        assert f"(default: {text})" in blocks[field.name], (field.name, blocks[field.name])
+    studied = [d for d in t3.DEPARTURES if d.study is not None]
+    assert studied
+    for d in studied:
+        assert f"The study's value: {d.study} (--settings=study)." in blocks[d.flag], blocks[d.flag]
+    assert all("The study's value" not in blocks[n] for n in listed if n not in {d.flag for d in studied})

@@ -25,8 +25,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 from symjax.train import Lane, LaneFns, TrainConfig, process_slice, sweep
-from symjax.train import buckets, compile_cache, engine
-from symjax.train import epoch as ep
+from symjax.train import buckets, compile_cache, engine, execution
 from symjax.train import lanes as lanes_module
 from symjax.train.epoch import augment_batch, shuffle_order
 from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, split_groups, take_lanes
@@ -36,7 +35,7 @@ COMMON = textwrap.dedent('''
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from symjax.train import Lane, LaneFns, TrainConfig, sweep
+    from symjax.train import Execution, Lane, LaneFns, TrainConfig, sweep
 
     N_POOL = 400
     POISON = np.arange(380, 400)  # targets 1e30: any lane training on them overflows
@@ -78,7 +77,7 @@ COMMON = textwrap.dedent('''
 
     # One program for all 12 lanes: every lane shares the padded shapes of the largest.
     MAIN_CONFIG = TrainConfig(loss="mse", learning_rate=1e-2, max_epochs=6, patience=3, quiet=True,
-                              sym_samples=2, eval_batch_size=16, lane_groups="single")
+                              sym_samples=2, execution=Execution(eval_batch_size=16, lane_groups="single"))
 ''')
 exec(COMMON, globals())
 
@@ -161,7 +160,7 @@ GROUP_SPEC = [(0, 96, 16), (1, 8, 2), (6, 96, 16), (11, 16, 16), (2, 20, 4)]  # 
 
 def test_shape_groups_equal_single_program_and_skip_stopped_groups(tmp_path, monkeypatch):
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
-    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2, compact_stopped=False)
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=12, learning_rate=5e-2).tuned(compact_stopped=False)
     runs = []
     real_run_epoch = engine._Group.run_epoch
 
@@ -180,7 +179,7 @@ def test_shape_groups_equal_single_program_and_skip_stopped_groups(tmp_path, mon
             runs.append([])
 
         runs.append([])
-        rows = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups=mode),
+        rows = sweep(FNS, POOL_X, POOL_Y, lanes, config.tuned(lane_groups=mode),
                      epoch_callback=on_epoch).rows
         results[mode] = rows, history, [r for r in runs if r]
     (single, single_hist, single_runs), (shape, shape_hist, shape_runs) = results["single"], results["shape"]
@@ -202,7 +201,7 @@ def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
     # 12 lanes in one program, patience 1: lanes stop at different epochs, and once at most half are active
     # the program shrinks to the active ones. Rows, params, the per-epoch history and a resumed run are
     # bitwise those of the run that keeps every lane in its program.
-    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=14, learning_rate=5e-2, compact_min_flops=0)
+    config = dataclasses.replace(MAIN_CONFIG, patience=1, max_epochs=14, learning_rate=5e-2).tuned(compact_min_flops=0)
     rows_run = []
     real_run_epoch = engine._Group.run_epoch
 
@@ -215,7 +214,7 @@ def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
     for compact in (False, True):
         history = []
         rows_run.append([])
-        result = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, compact_stopped=compact),
+        result = sweep(FNS, POOL_X, POOL_Y, main_lanes(), config.tuned(compact_stopped=compact),
                        epoch_callback=lambda e, s, h=history: h.append((s["val_loss"].copy(), s["active"].copy(),
                                                                          s["best_val"].copy())))
         results[compact] = result, history, rows_run[-1]
@@ -235,7 +234,7 @@ def test_compacting_stopped_lanes_changes_no_result(tmp_path, monkeypatch):
     # persistent compilation cache, whose executables must count their FLOPs alike.
     for _ in range(2):
         rows_run.append([])
-        sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(config, compact_min_flops=1e30))
+        sweep(FNS, POOL_X, POOL_Y, main_lanes(), config.tuned(compact_min_flops=1e30))
         assert rows_run[-1] == plain_rows
     # Checkpoints hold every lane, retired or not: a run resumed from one ends where the straight run ends,
     # and shrinks its program as the straight run did (the same lane counts, so the same kernels).
@@ -260,13 +259,13 @@ def test_split_groups_cuts_each_group_into_near_equal_parts():
     assert [p.tolist() for p in parts] == [[0, 1, 2], [3, 4], [5, 6], [9, 8]]
     assert [p.tolist() for p in split_groups([np.arange(4)], 0)] == [[0, 1, 2, 3]]
     with pytest.raises(ValueError, match="max_group_lanes"):
-        sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_group_lanes=-1))
+        sweep(FNS, POOL_X, POOL_Y, main_lanes(), MAIN_CONFIG.tuned(max_group_lanes=-1))
 
 
 def test_max_group_lanes_changes_no_result(main_rows):
     # The one group of 12 lanes cut into three parts of 4 lanes (at most 5 each), trained and evaluated one
     # after another.
-    cut = sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, max_group_lanes=5)).rows
+    cut = sweep(FNS, POOL_X, POOL_Y, main_lanes(), MAIN_CONFIG.tuned(max_group_lanes=5)).rows
     assert [strip(r) for r in cut] == [strip(r) for r in main_rows]
 
 
@@ -285,13 +284,13 @@ def test_checkpoint_resumes_across_lane_grouping(tmp_path):
     seen = []
     call_start = time.perf_counter()
     resumed = sweep(FNS, POOL_X, POOL_Y, lanes,
-                    dataclasses.replace(config, max_epochs=6, resume=True, lane_groups="shape"),
+                    dataclasses.replace(config, max_epochs=6, resume=True).tuned(lane_groups="shape"),
                     epoch_callback=lambda e, s: seen.append(e)).rows
     call_s = time.perf_counter() - call_start
     assert seen == [4, 5, 6]
     assert all(info["wall_s"] < r["wall_s"] <= info["wall_s"] + call_s for r in resumed)
     straight = sweep(FNS, POOL_X, POOL_Y, lanes,
-                     dataclasses.replace(config, max_epochs=6, checkpoint_dir=None, lane_groups="shape")).rows
+                     dataclasses.replace(config, max_epochs=6, checkpoint_dir=None).tuned(lane_groups="shape")).rows
     assert_rows_close(resumed, straight)
 
 
@@ -470,7 +469,7 @@ def test_augment_per_example_or_batch(augment_per):
         assert row["test_loss"] > 0.01
     # A lane's draws do not depend on its neighbours (another batch size, another seed) in either mode.
     neighbour = dataclasses.replace(lane, seed=1, batch_size=8)
-    together = sweep(fns, x, y, [neighbour, lane], dataclasses.replace(config, lane_groups="single")).rows[1]
+    together = sweep(fns, x, y, [neighbour, lane], config.tuned(lane_groups="single")).rows[1]
     assert strip(together) == strip(row)
 
 
@@ -560,7 +559,7 @@ def test_invalid_inputs_raise(case, match):
     elif case == "loss":
         config = dataclasses.replace(config, loss="huber")
     elif case == "lane_groups":
-        config = dataclasses.replace(config, lane_groups="size")
+        config = config.tuned(lane_groups="size")
     elif case == "augment_per":
         config = dataclasses.replace(config, augment_per="epoch")
     elif case == "float_labels":
@@ -756,7 +755,7 @@ def test_example_flops_counts_a_dense_layers_forward_and_backward():
     for d, o in ((8, 4), (64, 32)):
         init = lambda key, d=d, o=o: {"w": jnp.zeros((d, o))}
         apply = lambda p, x: x @ p["w"]
-        flops = ep.example_flops(init, apply, "mse", np.zeros((10, d), np.float32), np.zeros((10, o), np.float32))
+        flops = execution.example_flops(init, apply, "mse", np.zeros((10, d), np.float32), np.zeros((10, o), np.float32))
         assert 4 * d * o <= flops <= 4 * d * o + 10 * o, (d, o, flops)
 
     def needs_two_rows(p, x):
@@ -765,14 +764,14 @@ def test_example_flops_counts_a_dense_layers_forward_and_backward():
         return x @ p["w"]
 
     init = lambda key: {"w": jnp.zeros((8, 4))}
-    assert ep.example_flops(init, needs_two_rows, "mse", np.zeros((10, 8), np.float32),
+    assert execution.example_flops(init, needs_two_rows, "mse", np.zeros((10, 8), np.float32),
                             np.zeros((10, 4), np.float32)) == 0.0
 
 
 def test_cpu_fusion_emitters_reach_the_epoch_and_evaluation_programs(monkeypatch):
     """TrainConfig.cpu_fusion_emitters compiles both with the emitters; results agree with the default's."""
     asked = []
-    epoch_jit, one_off_jit = ep._epoch_jit, ep._one_off_jit
+    epoch_jit, one_off_jit = execution.epoch_jit, execution.one_off_jit
 
     def recording_epoch_jit(fn, static_argname, fusion_emitters=False):
         asked.append((fn.__name__, fusion_emitters))
@@ -782,17 +781,17 @@ def test_cpu_fusion_emitters_reach_the_epoch_and_evaluation_programs(monkeypatch
         asked.append((fn.__name__, fusion_emitters))
         return one_off_jit(fn, fusion_emitters, optimize)
 
-    monkeypatch.setattr(ep, "_epoch_jit", recording_epoch_jit)
-    monkeypatch.setattr(ep, "_one_off_jit", recording_one_off_jit)
+    monkeypatch.setattr(execution, "epoch_jit", recording_epoch_jit)
+    monkeypatch.setattr(execution, "one_off_jit", recording_one_off_jit)
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=3)
-    with_emitters = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, cpu_fusion_emitters=True)).rows
+    with_emitters = sweep(FNS, POOL_X, POOL_Y, lanes, config.tuned(cpu_fusion_emitters=True)).rows
     assert ("_train_epoch", True) in asked and ("_evaluate", True) in asked
-    assert ep._epoch_options(True) == ({"xla_cpu_use_fusion_emitters": True} if jax.default_backend() == "cpu"
+    assert execution.epoch_options(True) == ({"xla_cpu_use_fusion_emitters": True} if jax.default_backend() == "cpu"
                                        else None)
     assert_rows_close(with_emitters, sweep(FNS, POOL_X, POOL_Y, lanes, config).rows)
     with pytest.raises(ValueError, match=r"cpu_fusion_emitters: expected a bool, got 'yes'"):
-        sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, cpu_fusion_emitters="yes"))
+        sweep(FNS, POOL_X, POOL_Y, lanes, config.tuned(cpu_fusion_emitters="yes"))
 
 
 def test_a_large_evaluation_is_compiled_with_optimisation(monkeypatch):
@@ -801,19 +800,19 @@ def test_a_large_evaluation_is_compiled_with_optimisation(monkeypatch):
     Results agree to rounding either way."""
     costs = buckets.CPU_COSTS
     per_s = costs.optimize_s / costs.flop_s  # FLOPs of forward passes worth optimize_s
-    assert ep.evaluation_needs_optimizing(3, 2000, 2, 1.01 * 3 * per_s / (3 * 2000 * 3), costs)
-    assert not ep.evaluation_needs_optimizing(3, 2000, 2, 0.99 * 3 * per_s / (3 * 2000 * 3), costs)
+    assert execution.evaluation_needs_optimizing(3, 2000, 2, 1.01 * 3 * per_s / (3 * 2000 * 3), costs)
+    assert not execution.evaluation_needs_optimizing(3, 2000, 2, 0.99 * 3 * per_s / (3 * 2000 * 3), costs)
     if jax.default_backend() == "cpu":
-        assert "xla_backend_optimization_level" not in ep._one_off_options(optimize=True)
-        assert ep._one_off_options()["xla_backend_optimization_level"] == 0
+        assert "xla_backend_optimization_level" not in execution.one_off_options(optimize=True)
+        assert execution.one_off_options()["xla_backend_optimization_level"] == 0
     asked = []
-    one_off_jit = ep._one_off_jit
+    one_off_jit = execution.one_off_jit
 
     def recording_one_off_jit(fn, fusion_emitters=False, optimize=False):
         asked.append((fn.__name__, optimize))
         return one_off_jit(fn, fusion_emitters, optimize)
 
-    monkeypatch.setattr(ep, "_one_off_jit", recording_one_off_jit)
+    monkeypatch.setattr(execution, "one_off_jit", recording_one_off_jit)
     lanes = [make_lane(*spec) for spec in GROUP_SPEC]
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=3)
     plain = sweep(FNS, POOL_X, POOL_Y, lanes, config).rows
@@ -841,9 +840,9 @@ def test_auto_groups_equal_shape_groups(monkeypatch):
         return real_start(cls, members, *args)
 
     monkeypatch.setattr(engine._Group, "start", classmethod(recording_start))
-    auto = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups="auto")).rows
+    auto = sweep(FNS, POOL_X, POOL_Y, lanes, config.tuned(lane_groups="auto")).rows
     assert seen == [b.tolist() for b in planned]
-    shape = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, lane_groups="shape")).rows
+    shape = sweep(FNS, POOL_X, POOL_Y, lanes, config.tuned(lane_groups="shape")).rows
     assert_rows_close(auto, shape)
 
 
@@ -856,7 +855,7 @@ def test_augmentation_is_compiled_only_into_groups_with_an_augmenting_lane():
 
     lanes = [make_lane(0, 40, 8), make_lane(1, 20, 4)]
     lanes[0] = dataclasses.replace(lanes[0], augment=True)
-    config = dataclasses.replace(MAIN_CONFIG, max_epochs=2, lane_groups="shape")
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=2).tuned(lane_groups="shape")
     sweep(LaneFns(init_fn, apply_fn, augment=counting_flip), POOL_X, POOL_Y, lanes, config)
     assert len(traced) == 1  # two programs, one of them augments
     traced.clear()
@@ -873,14 +872,14 @@ def test_compile_cache_dir_setting():
     assert compile_cache.cache_dir("off", home) is None
     assert compile_cache.cache_dir("/tmp/c", home) == "/tmp/c"
     with pytest.raises(ValueError, match=r"compile_cache: expected 'auto', 'off' or a directory, got ''"):
-        sweep(FNS, POOL_X, POOL_Y, main_lanes(), dataclasses.replace(MAIN_CONFIG, compile_cache=""))
+        compile_cache.cache_dir("", home)
 
 
 def test_rerun_from_the_persistent_cache_is_bitwise_equal(tmp_path):
     previous = jax.config.jax_compilation_cache_dir
     previous_min_time = jax.config.jax_persistent_cache_min_compile_time_secs
     lanes = [make_lane(0, 40, 8), make_lane(1, 20, 4)]
-    config = dataclasses.replace(MAIN_CONFIG, max_epochs=2, lane_groups="shape")
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=2).tuned(lane_groups="shape")
     try:
         compile_cache.point_to(str(tmp_path / "xla"))
         # Store every program: on a quiet machine this toy model's programs can compile faster than
@@ -910,11 +909,13 @@ def test_compaction_is_priced_in_modelled_seconds(monkeypatch):
     assert per_row == pytest.approx(96 * (costs.lane_step_s + 32 * costs.example_s) + 2.15e11 / 6 * costs.flop_s)
     enough = int(np.ceil(costs.recompile_s / (3 * per_row)))
     config = MAIN_CONFIG
-    assert engine._compaction_pays(group, 3, enough, config)
-    assert not engine._compaction_pays(group, 3, enough - 1, config)
-    flop_gate = dataclasses.replace(config, compact_min_flops=2.15e11 * 0.5 * 10)
-    assert engine._compaction_pays(group, 3, 10, flop_gate) and not engine._compaction_pays(group, 3, 9, flop_gate)
-    assert engine._compaction_pays(types.SimpleNamespace(flops=None, prog=prog, rows=lambda: 6), 3, 0, config)
+    assert execution.compaction_pays(group, 3, enough, config.execution)
+    assert not execution.compaction_pays(group, 3, enough - 1, config.execution)
+    flop_gate = config.tuned(compact_min_flops=2.15e11 * 0.5 * 10)
+    assert execution.compaction_pays(group, 3, 10, flop_gate.execution)
+    assert not execution.compaction_pays(group, 3, 9, flop_gate.execution)
+    no_count = types.SimpleNamespace(flops=None, prog=prog, rows=lambda: 6)
+    assert execution.compaction_pays(no_count, 3, 0, config.execution)
 
 
 @pytest.mark.parametrize("epoch, early_stopping, horizon", [(5, True, 15), (40, True, 40), (240, True, 10),
@@ -923,7 +924,7 @@ def test_compaction_forecasts_as_many_epochs_as_trained(monkeypatch, epoch, earl
     # With early stopping, lanes that have trained e epochs are forecast to train e more (at least
     # patience, at most the epochs left); without it, they train every epoch left.
     seen = []
-    monkeypatch.setattr(engine, "_compaction_pays", lambda g, n_rows, h, config: seen.append(h) or False)
+    monkeypatch.setattr(execution, "compaction_pays", lambda g, n_rows, h, config: seen.append(h) or False)
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=250, patience=15, early_stopping=early_stopping)
     group = types.SimpleNamespace(members=np.arange(4), rows=lambda: 4)
     stopped = np.array([True, True, True, False])

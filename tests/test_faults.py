@@ -35,6 +35,7 @@ import pytest
 from symjax import groups
 from symjax.tasks import discovery_task as dt
 from symjax.tasks import driver, run_dir
+from symjax.tasks import run as run_module
 from symjax.tasks import set_function_task as t1
 from symjax.train import TrainConfig
 from symjax.train.checkpoint import CheckpointStore
@@ -272,7 +273,7 @@ def test_a_write_failing_mid_run_is_one_line(tmp_path, monkeypatch, code, text):
     def full(path, *args, **kwargs):
         raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(driver, "atomic_write_json", full)
+    monkeypatch.setattr(run_module, "atomic_write_json", full)
     out_dir = tmp_path / "run"
     with pytest.raises(driver.WriteFailed, match=f"cannot write .*sweep.json.*: {text}.*; what was written is kept"):
         driver.run(t1.TASK, quick_options(out_dir))

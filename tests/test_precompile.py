@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.train import Lane, LaneFns, TrainConfig, sweep
+from symjax.train import Execution, Lane, LaneFns, TrainConfig, sweep
 from symjax.train.precompile import Precompiler, default_workers
 
 _rng = np.random.default_rng(3)
@@ -34,8 +34,8 @@ FNS = LaneFns(init_fn, apply_fn, symmetry_error=sym_fn)
 # Three (batch size, steps) shapes -> three groups under lane_groups='shape'.
 LANES = [Lane(seed=s, train_idx=np.arange(n), val_idx=np.arange(150, 170), test_idx=np.arange(170, 200),
               batch_size=b, augment=False, meta={"n": n}) for s, (n, b) in enumerate([(40, 8), (60, 4), (100, 16)])]
-CONFIG = TrainConfig(loss="mse", max_epochs=3, early_stopping=False, quiet=True, lane_groups="shape",
-                     compile_cache="off")
+CONFIG = TrainConfig(loss="mse", max_epochs=3, early_stopping=False, quiet=True,
+                     execution=Execution(lane_groups="shape"))
 
 
 def _compiles_during(run):
@@ -57,7 +57,7 @@ def _compiles_during(run):
 def test_each_program_is_compiled_once_in_the_pool_before_its_first_call():
     jax.clear_caches()
     ahead, seen = _compiles_during(lambda: sweep(FNS, POOL_X, POOL_Y, LANES,
-                                                 dataclasses.replace(CONFIG, compile_workers=2)))
+                                                 CONFIG.tuned(compile_workers=2)))
     # Three groups: three randomness and three epoch programs, and one evaluation, all in the pool's threads.
     assert seen[("jit(_epoch_randomness)", False)] == 3
     assert seen[("jit(_train_epoch)", False)] == 3
@@ -80,8 +80,8 @@ def test_precompiler_raises_a_job_error_on_wait_and_rejects_bad_worker_counts():
     assert default_workers() >= 1
     with pytest.raises(ValueError, match="expected workers to be an int >= 0, got -1"):
         Precompiler(-1)
-    with pytest.raises(ValueError, match="TrainConfig.compile_workers: expected an int >= 0"):
-        sweep(FNS, POOL_X, POOL_Y, LANES, dataclasses.replace(CONFIG, compile_workers=1.5))
+    with pytest.raises(ValueError, match="TrainConfig.execution.compile_workers: expected an int >= 0"):
+        sweep(FNS, POOL_X, POOL_Y, LANES, CONFIG.tuned(compile_workers=1.5))
 
 
 def test_parts_of_one_group_share_one_compiled_program():
@@ -90,12 +90,12 @@ def test_parts_of_one_group_share_one_compiled_program():
     # the evaluation.
     jax.clear_caches()
     lanes = [dataclasses.replace(LANES[0], seed=s) for s in range(5)]
-    config = dataclasses.replace(CONFIG, compile_workers=2, max_group_lanes=2)
+    config = CONFIG.tuned(compile_workers=2, max_group_lanes=2)
     cut, seen = _compiles_during(lambda: sweep(FNS, POOL_X, POOL_Y, lanes, config))
     assert seen[("jit(_train_epoch)", False)] == 2 and seen[("jit(_train_epoch)", True)] == 0
     # The evaluation runs in parts of 2, 2 and 1 lanes too: two programs, compiled ahead.
     assert seen[("jit(_evaluate)", False)] == 2 and seen[("jit(_evaluate)", True)] == 0
-    whole = sweep(FNS, POOL_X, POOL_Y, lanes, dataclasses.replace(config, max_group_lanes=0))
+    whole = sweep(FNS, POOL_X, POOL_Y, lanes, config.tuned(max_group_lanes=0))
     assert whole.rows[0]["test_loss"] != whole.rows[1]["test_loss"]  # distinct lanes: the comparison can fail
     # The lane alone in its part runs a one-lane program, whose kernels XLA:CPU rounds differently.
     np.testing.assert_allclose([r["test_loss"] for r in cut.rows], [r["test_loss"] for r in whole.rows],

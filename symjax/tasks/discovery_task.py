@@ -508,18 +508,53 @@ def write_report(opts: Options, rows: list[dict], extra_md: str) -> list[str]:
                                   not_judged=not_judged, max_epochs=int(opts.max_epochs), changes=changes)
 
 
-def _task(experiment: str) -> driver.Task:
-    return driver.Task(
-        name=f"discovery_{experiment}", number=0, script=f"experiments/discovery.py --experiment={experiment}",
-        options=_options_type(experiment), quick={**QUICK_COMMON, **QUICK[experiment]}, loss=lambda opts: dm.training_loss(opts.experiment, opts.regression_loss),
-        plan_fields=("models", "offsets"), plan_sweeps=plan_sweeps, load_data=load_data, build_pool=build_pool,
-        build_lanes=build_lanes, lane_fns=lane_fns, notes=notes, after_sweep=after_sweep,
-        write_figures=write_figures, write_report=write_report,
-        labels={"models": "models", "lams": "λ", "train_sizes": "training-set sizes", "offsets": "offsets"},
-        sweep_ignores=sweep_ignores)
+class DiscoveryTask(driver.Task):
+    """One experiment of reference 001 for the driver; its methods delegate to this module's functions."""
+
+    number, plan_fields = 0, ("models", "offsets")
+    labels = {"models": "models", "lams": "λ", "train_sizes": "training-set sizes", "offsets": "offsets"}
+
+    def __init__(self, experiment: str):
+        self.name = f"discovery_{experiment}"
+        self.script = f"experiments/discovery.py --experiment={experiment}"
+        self.options = _options_type(experiment)
+        self.quick = {**QUICK_COMMON, **QUICK[experiment]}
+
+    def training_loss(self, opts):
+        return dm.training_loss(opts.experiment, opts.regression_loss)
+
+    def plan_sweeps(self, opts):
+        return plan_sweeps(opts)
+
+    def load_data(self, opts):
+        return load_data(opts)
+
+    def build_pool(self, opts, plan, data):
+        return build_pool(opts, plan, data)
+
+    def build_lanes(self, opts, plan, data, pool):
+        return build_lanes(opts, plan, data, pool)
+
+    def lane_fns(self, opts, plan, data):
+        return lane_fns(opts, plan, data)
+
+    def notes(self, opts, data):
+        return notes(opts, data)
+
+    def after_sweep(self, opts, plan, data, pool, result, artifacts):
+        return after_sweep(opts, plan, data, pool, result, artifacts)
+
+    def write_figures(self, opts, artifacts, out_dir):
+        return write_figures(opts, artifacts, out_dir)
+
+    def write_report(self, opts, rows, extra_md):
+        return write_report(opts, rows, extra_md)
+
+    def sweep_ignores(self, opts, plan):
+        return sweep_ignores(opts, plan)
 
 
-TASKS = {experiment: _task(experiment) for experiment in EXPERIMENTS}
+TASKS = {experiment: DiscoveryTask(experiment) for experiment in EXPERIMENTS}
 
 
 def run(experiment: str, opts: Options | None = None, *, command: str | None = None, **changes) -> list[dict]:

@@ -4,13 +4,12 @@ Everything here runs before a run writes anything (``symjax.tasks.driver.run``) 
 ValueError with one line naming the flag and what was expected:
 
 * ``check_writable_folder``: --out_dir / --compile_cache is (or can be created as) a writable folder;
-  a path under a file, a dangling link or a read-only file system is refused. Creates nothing.
+  a path under a file, a dangling link or a read-only file system is refused. Creates nothing
+  (``check_out_dir``, ``check_compile_cache``).
 * ``check_entries``: the files a run writes into out_dir (results.csv ...) are files if present, and
   ``checkpoints`` is a folder.
 * ``check_same_task``: out_dir holds no sweep of another task or experiment (each sweep's record,
   ``checkpoints/<sweep>/sweep.json``, names its task).
-* ``kept_rows``: with --resume, the rows of results.jsonl whose sweep is outside this invocation's
-  grid; the driver writes them back after its own, so a resume never removes rows.
 * ``recorded_options`` / ``check_recorded_options``: the options of the run in out_dir read back from
   its flags.txt (``--report_only`` reports with them and refuses flags that contradict them).
 
@@ -58,6 +57,30 @@ def check_writable_folder(label: str, path: str) -> None:
             pass
     except OSError as error:
         raise ValueError(f"{label}={path}: {existing} is not writable ({error.strerror})") from None
+
+
+def check_out_dir(path: str) -> None:
+    """ValueError naming --out_dir unless it is (or can be created as) a writable folder. Creates nothing."""
+    check_writable_folder("--out_dir", path)
+
+
+def check_compile_cache(setting: str) -> None:
+    """ValueError naming --compile_cache (or $SYMJAX_COMPILE_CACHE, where 'auto' took it from there) unless the
+    cache folder it names is (or can be created as) a writable folder. Nothing to check when it is 'off' or
+    JAX already has a cache folder ($JAX_COMPILATION_CACHE_DIR), which the engine then keeps."""
+    from symjax.train import compile_cache  # noqa: PLC0415
+
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    path = compile_cache.cache_dir(setting)
+    if path is None:
+        return
+    label = (f"${compile_cache.ENV_VAR}" if setting == "auto" and os.environ.get(compile_cache.ENV_VAR)
+             else "--compile_cache")
+    try:
+        check_writable_folder(label, path)
+    except ValueError as error:
+        raise ValueError(f"{error} (--compile_cache=off runs without a compilation cache)") from None
 
 
 def check_entries(out_dir: str) -> None:
@@ -210,28 +233,6 @@ def check_same_task(task_name: str, out_dir: str) -> None:
                              "this run another --out_dir (or remove that run)")
 
 
-def kept_rows(out_dir: str, sweep_names) -> list[dict]:
-    """The rows of out_dir/results.jsonl whose sweep is not in ``sweep_names`` (none when there is no file).
-
-    Raises ValueError naming --resume for a damaged results.jsonl or rows that do not name their sweep.
-    """
-    from symjax.train.results import read_results  # noqa: PLC0415
-
-    path = os.path.join(out_dir, "results.jsonl")
-    if not os.path.isfile(path):
-        return []
-    try:
-        rows = read_results(path)
-    except ValueError as error:
-        raise ValueError(f"--resume: {error}; restore it, or pass --overwrite to replace the run") from None
-    unnamed = sum(1 for r in rows if r.get("sweep") is None)
-    if unnamed:
-        raise ValueError(f"--resume: {unnamed} rows of {path} do not name their sweep, so the rows outside this "
-                         "run's grid cannot be told apart; pass --overwrite or another --out_dir")
-    names = set(sweep_names)
-    return [r for r in rows if r["sweep"] not in names]
-
-
 def recorded_options(options_type, out_dir: str) -> dict | None:
     """The options of the run in out_dir from its flags.txt ({field: value} of the fields it names and
     ``options_type`` has), or None when there is no flags.txt. Raises ValueError for a line it cannot read."""
@@ -255,7 +256,7 @@ def recorded_options(options_type, out_dir: str) -> dict | None:
 
 
 def _value(field, text: str, path: str):
-    from symjax.tasks.driver import _parse_list  # noqa: PLC0415
+    from symjax.tasks.options import _parse_list  # noqa: PLC0415
 
     default = field.default
     try:

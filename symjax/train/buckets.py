@@ -1,4 +1,4 @@
-"""Lane groups as shape buckets chosen by a cost model (TrainConfig.lane_groups='auto').
+"""Lane groups as shape buckets chosen by a cost model (Execution.lane_groups='auto').
 
 Every jitted epoch program costs one compilation, and trains its lanes padded to the program's
 largest batch B and step count S. With k distinct lane shapes (batch b, steps s), one program per
@@ -11,7 +11,7 @@ minimize the modelled wall time of the sweep:
 with L lanes, B = max b, S = max s over the bucket's lanes: compile_s a compilation, step_s the
 fixed cost of one step of a program, lane_step_s the per-lane cost of one step (optimizer update,
 bookkeeping), example_s + F * flop_s one example slot of one step (forward and backward, padding
-included) for a model of F FLOPs per example (`epoch.example_flops`): a wide model's padding costs
+included) for a model of F FLOPs per example (`execution.example_flops`): a wide model's padding costs
 more, so it gets more programs.
 Shapes are sorted by padded work b * s and cut into contiguous runs; the best cut is found by
 dynamic programming over the k sorted shapes (O(k^2) bucket costs). Results do not depend on the
@@ -29,11 +29,11 @@ import numpy as np
 class CostModel(NamedTuple):
     """Seconds of each part of the modelled sweep time (see the module docstring).
 
-    recompile_s: a program built during training (a compaction's, TrainConfig.compact_stopped):
+    recompile_s: a program built during training (a compaction's, Execution.compact_stopped):
     traced, lowered and compiled in the training loop, alone, where compile_s prices the programs
     compiled ahead, several at once.
     optimize_s: what XLA's backend optimisation adds to compiling a run-once program (the
-    evaluation; `epoch.evaluation_needs_optimizing`).
+    evaluation; `execution.evaluation_needs_optimizing`).
     """
 
     compile_s: float

@@ -8,7 +8,9 @@ the jax/jaxlib versions and the device kind, so an entry is only ever used for t
 it was compiled from: changing the model, the lane shapes, a flag or a version makes a new key
 (invalidation is by construction; the folder only grows, deleting it is always safe).
 
-Where (``TrainConfig.compile_cache``):
+Where (``use(setting)``; the application calls it: the experiment driver before a run, with its
+``--compile_cache``; ``sweep`` never touches JAX's global cache, so a user calling it directly
+calls ``use`` or not):
 
 * ``'auto'`` (default): ``$SYMJAX_COMPILE_CACHE`` if set, else ``$XDG_CACHE_HOME/symjax/xla``,
   else ``~/.cache/symjax/xla``;
@@ -61,7 +63,8 @@ def point_to(path: str) -> None:
 def use(setting: str) -> str | None:
     """Points JAX's persistent compilation cache at cache_dir(setting), unless JAX already has one.
 
-    Returns the directory in use (None: no persistent cache). Called by `sweep` before it compiles.
+    Returns the directory in use (None: no persistent cache). Called by the application before it compiles
+    (the experiment driver, ``symjax.tasks.run``); never by ``sweep``.
     """
     current = jax.config.jax_compilation_cache_dir
     if current:

@@ -4,7 +4,7 @@ Flow of a call, one named step each:
   1. validate inputs (no compilation yet) and take this process's contiguous
      slice of the lanes (multi-host);
   2. `_init_or_restore`: init all lanes (or restore them from the newest valid checkpoint);
-  3. split the lanes into groups (config.lane_groups: buckets of shapes
+  3. split the lanes into groups (Execution.lane_groups: buckets of shapes
      from a cost model, one group per distinct batch size and step count, or one
      group of all lanes; a group without augmenting lanes compiles no augmentation); pad each group's
      lane count to a multiple of the local device count by repeating its first
@@ -15,7 +15,7 @@ Flow of a call, one named step each:
      epoch, one jitted call per group that still has an active lane (lax.scan
      over the group's padded steps inside vmap over its lanes), with early
      stopping inside it; a group with at most half its lanes still active
-     shrinks to those (`_compact`, TrainConfig.compact_stopped); progress bar,
+     shrinks to those (`_compact`, Execution.compact_stopped); progress bar,
      checkpoints (all lanes, in lane order) and the epoch callback in the Python loop;
   5. `_evaluate`: every lane on its test set;
   6. `_build_rows`: one result row per lane.
@@ -33,7 +33,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from symjax.train import buckets, compile_cache
+from symjax.train import buckets, execution
 from symjax.train import epoch as ep
 from symjax.train.checkpoint import CheckpointStore, make_fingerprint
 from symjax.train.config import Lane, TrainConfig
@@ -84,7 +84,7 @@ class _Group:
         The smaller group keeps the program's batch and step count: only its lane axis shrinks.
         """
         drop = np.setdiff1d(np.arange(len(self.members)), keep)
-        n_rows = _compacted_rows(len(keep), devices.count)
+        n_rows = execution.compacted_rows(len(keep), devices.count)
         lanes, state = jax.device_put(pad_rows(take_lanes((self.lanes, self.state), keep), n_rows), devices.by_lane)
         flops = None if self.flops is None else self.flops * n_rows / self.rows()
         return (_Group(members=self.members[keep], lanes=lanes, state=state, prog=self.prog, flops=flops),
@@ -95,12 +95,6 @@ class _Group:
         self.state, val_loss = ep.run_epoch(self.state, self.lanes, pool_x, pool_y, np.int32(epoch), hyper,
                                             self.prog)
         return val_loss
-
-
-def _compacted_rows(n_active: int, n_devices: int) -> int:
-    """Rows of a compacted program: the active lanes padded to the device count, and at least 2. XLA:CPU
-    compiles a lane axis of length 1 to other kernels than a longer one, which round differently."""
-    return max(2, padded_lane_count(n_active, n_devices))
 
 
 @dataclasses.dataclass
@@ -114,37 +108,23 @@ class _Retired:
 def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epoch: int, config: TrainConfig,
              devices: "_Devices") -> list[_Group]:
     """Groups whose program computes at least twice the rows their active lanes need are replaced by a
-    group of their active lanes (TrainConfig.compact_stopped), where `_compaction_pays` over the epochs
-    the active lanes are forecast to still run: the epochs left, or with early stopping as many as they
-    have trained so far (at least `patience`, at most the epochs left). The stopped lanes go to `retired`.
-    Depends only on the epoch, the lanes' stopping epochs and the programs, so a resumed run can replay it."""
-    if not config.compact_stopped:
+    group of their active lanes (Execution.compact_stopped), where `execution.compaction_pays` over the
+    epochs the active lanes are forecast to still run (`execution.compaction_horizon`). The stopped lanes go
+    to `retired`. Depends only on the epoch, the lanes' stopping epochs and the programs, so a resumed run can
+    replay it."""
+    if not config.execution.compact_stopped:
         return groups
-    epochs_left = config.max_epochs - epoch
-    horizon = min(epochs_left, max(config.patience, epoch)) if config.early_stopping else epochs_left
+    horizon = execution.compaction_horizon(epoch, config.max_epochs, config.patience, config.early_stopping)
     out = []
     for g in groups:
         keep = np.flatnonzero(~stopped[g.members])
-        n_rows = _compacted_rows(len(keep), devices.count)
-        if 0 < len(keep) and 2 * n_rows <= g.rows() and _compaction_pays(g, n_rows, horizon, config):
+        n_rows = execution.compacted_rows(len(keep), devices.count)
+        if 0 < len(keep) and 2 * n_rows <= g.rows() and execution.compaction_pays(g, n_rows, horizon,
+                                                                                  config.execution):
             g, gone = g.split(keep, devices)
             retired.append(gone)
         out.append(g)
     return out
-
-
-def _compaction_pays(g: _Group, n_rows: int, horizon: int, config: TrainConfig) -> bool:
-    """Whether shrinking g's program to n_rows rows saves more than the new program costs over `horizon`
-    epochs. With config.compact_min_flops: the FLOPs saved (XLA's count) reach it. Else in modelled
-    seconds (`buckets.CostModel` of the backend): (rows - n_rows) * `buckets.row_epoch_s` * horizon
-    >= recompile_s. A program without a FLOP count always shrinks."""
-    if g.flops is None:
-        return True
-    if config.compact_min_flops is not None:
-        return g.flops * (1 - n_rows / g.rows()) * horizon >= config.compact_min_flops
-    costs = buckets.backend_costs()
-    saved_s = (g.rows() - n_rows) * buckets.row_epoch_s(g.flops, g.rows(), g.prog.batch, g.prog.steps, costs)
-    return saved_s * horizon >= costs.recompile_s
 
 
 class LaneFns(NamedTuple):
@@ -315,9 +295,9 @@ def _evaluation_program(fns: LaneFns, config: TrainConfig, optimize: bool) -> ep
         apply_fn=fns.apply,
         symmetry_error_fn=fns.symmetry_error,
         loss=config.loss,
-        eval_batch_size=int(config.eval_batch_size),
+        eval_batch_size=int(config.execution.eval_batch_size),
         sym_samples=int(config.sym_samples),
-        fusion_emitters=config.cpu_fusion_emitters,
+        fusion_emitters=config.execution.cpu_fusion_emitters,
         optimize=optimize,
     )
 
@@ -325,7 +305,7 @@ def _evaluation_program(fns: LaneFns, config: TrainConfig, optimize: bool) -> ep
 def _evaluate(prog: ep.EvalProgram, host: ep.TrainState, chosen: np.ndarray, host_lanes: LaneArrays, pool_x,
               pool_y, config: TrainConfig, devices: _Devices):
     """(test_loss, test_acc, sym_error) numpy (L,) of every lane, with its best params where `chosen`; the
-    lanes in consecutive parts of at most config.max_group_lanes, one program call each (memory)."""
+    lanes in consecutive parts of at most Execution.max_group_lanes, one program call each (memory)."""
     parts = []
     for members in _evaluation_parts(len(chosen), config):
         n_lanes = padded_lane_count(len(members), devices.count)
@@ -338,8 +318,8 @@ def _evaluate(prog: ep.EvalProgram, host: ep.TrainState, chosen: np.ndarray, hos
 
 
 def _evaluation_parts(n_lanes: int, config: TrainConfig) -> list[np.ndarray]:
-    """Lane positions of each evaluation call: consecutive, at most config.max_group_lanes (0: all at once)."""
-    return split_groups([np.arange(n_lanes)], config.max_group_lanes)
+    """Lane positions of each evaluation call: consecutive, at most Execution.max_group_lanes (0: all at once)."""
+    return split_groups([np.arange(n_lanes)], config.execution.max_group_lanes)
 
 
 def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, eval_prog: ep.EvalProgram,
@@ -428,7 +408,6 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     lanes = list(lanes)
     validate_lanes(lanes, pool_size, fns.augment is not None)
 
-    compile_cache.use(config.compile_cache)
     local = lanes[process_slice(len(lanes), jax.process_count(), jax.process_index())]
     if not local:
         return SweepResult([], None, {})
@@ -443,19 +422,19 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     start_epoch, host_state, earlier_wall_s, store = _init_or_restore(fns, local, host_lanes, config, fingerprint,
                                                                       devices)
     program_fields = dict(init_fn=fns.init, apply_fn=fns.apply, augment_fn=fns.augment, penalty_fn=fns.penalty,
-                          loss=config.loss, eval_batch_size=int(config.eval_batch_size),
-                          augment_per=config.augment_per, fusion_emitters=config.cpu_fusion_emitters)
-    flops = ep.example_flops(fns.init, fns.apply, config.loss, pool_x, pool_y)
-    planned = group_lanes(host_lanes, config.lane_groups, config.max_epochs - start_epoch, flops)
-    eval_prog = _evaluation_program(fns, config, ep.evaluation_needs_optimizing(
+                          loss=config.loss, eval_batch_size=int(config.execution.eval_batch_size),
+                          augment_per=config.augment_per, fusion_emitters=config.execution.cpu_fusion_emitters)
+    flops = execution.example_flops(fns.init, fns.apply, config.loss, pool_x, pool_y)
+    planned = group_lanes(host_lanes, config.execution.lane_groups, config.max_epochs - start_epoch, flops)
+    eval_prog = _evaluation_program(fns, config, execution.evaluation_needs_optimizing(
         len(local), int(host_lanes.test_idx.shape[1]), config.sym_samples if fns.symmetry_error else 0, flops,
         buckets.backend_costs()))
     groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
                            program_fields)
-              for members in split_groups(planned, config.max_group_lanes)]
+              for members in split_groups(planned, config.execution.max_group_lanes)]
     init_done = time.perf_counter()
 
-    with Precompiler(config.compile_workers) as pre:
+    with Precompiler(config.execution.compile_workers) as pre:
         epoch_jobs, eval_jobs = _precompile(pre, groups, start_epoch, eval_prog, host_state, host_lanes, pool_x,
                                            pool_y, hyper, config, devices)
         del host_state  # the groups hold their own copies: free the initial state (memory of large lanes)

@@ -1,5 +1,6 @@
 """The jitted programs of a sweep, each vmapped over lanes: state init, an epoch's random draws,
-one training epoch, and test evaluation.
+one training epoch, and test evaluation: the training math (how they are compiled, the XLA options
+and FLOP counts, is ``symjax.train.execution``'s).
 
 Every function here works on one lane and is vmapped over the lane axis, so no
 value of one lane ever enters another lane's computation. All randomness of a
@@ -11,7 +12,6 @@ lane's numbers do not depend on which other lanes share the program.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from symjax.train import execution as ex
 from symjax.train.lanes import LaneArrays
 from symjax.train.losses import masked_mean, per_example_accuracy, per_example_loss
 
@@ -78,7 +79,7 @@ class TrainProgram:
     steps: int  # padded steps per epoch (max over lanes)
     eval_batch_size: int
     augment_per: str = "example"  # 'example' | 'batch' (TrainConfig.augment_per)
-    fusion_emitters: bool = False  # XLA:CPU fusion emitters for this program (TrainConfig.cpu_fusion_emitters)
+    fusion_emitters: bool = False  # XLA:CPU fusion emitters for this program (Execution.cpu_fusion_emitters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,7 @@ class EvalProgram:
     loss: str
     eval_batch_size: int
     sym_samples: int
-    fusion_emitters: bool = False  # XLA:CPU fusion emitters for this program (TrainConfig.cpu_fusion_emitters)
+    fusion_emitters: bool = False  # XLA:CPU fusion emitters for this program (Execution.cpu_fusion_emitters)
     optimize: bool = False  # XLA's backend optimisation on CPU (off for run-once programs unless they are large)
 
 
@@ -169,60 +170,9 @@ def _mean_loss(apply_fn, loss, params, pool_x, pool_y, idx, n, chunk) -> jnp.nda
     return chunked_sums(values, idx, n, chunk)[0] / jnp.maximum(n, 1)
 
 
-def _cpu_options(fusion_emitters: bool) -> dict:
-    """XLA:CPU's fusion emitters compile much more slowly than its older loop emitters; whether their
-    code runs faster depends on the model (Task 1: no; Task 2 vanilla: 23 % faster epochs; Task 2
-    shared: 15 % slower; docs/benchmarks.md). Off unless asked for (TrainConfig.cpu_fusion_emitters)."""
-    return {"xla_cpu_use_fusion_emitters": bool(fusion_emitters)}
-
-
-def _epoch_options(fusion_emitters: bool = False) -> dict | None:
-    """XLA options for the programs that run every epoch. Decided at call time, after any
-    jax.distributed.initialize()."""
-    return _cpu_options(fusion_emitters) if jax.default_backend() == "cpu" else None
-
-
-def _one_off_options(fusion_emitters: bool = False, optimize: bool = False) -> dict | None:
-    """XLA options for programs that run once per sweep (init, evaluation).
-
-    On CPU, LLVM optimization of vectorized threefry (every jax.random call)
-    takes seconds per call site; a program that runs once is compiled
-    without it, unless `optimize` (a large evaluation, whose unoptimised code
-    would cost more than the compilation saved; `evaluation_needs_optimizing`).
-    Decided at call time, after any jax.distributed.initialize().
-    """
-    if jax.default_backend() != "cpu":
-        return None
-    level = {} if optimize else {"xla_backend_optimization_level": 0}
-    return {**level, **_cpu_options(fusion_emitters)}
-
-
-@functools.cache
-def _one_off_jit(fn: Callable, fusion_emitters: bool = False, optimize: bool = False) -> Callable:
-    return jax.jit(fn, static_argnames=("prog",), compiler_options=_one_off_options(fusion_emitters, optimize))
-
-
-def evaluation_needs_optimizing(n_lanes: int, n_test: int, sym_samples: int, flops_per_example: float,
-                                costs) -> bool:
-    """Whether the evaluation program is compiled with XLA's optimisation (CPU).
-
-    Its modelled work, n_lanes * n_test * (1 + sym_samples) forward passes of F / 3 FLOPs each (F:
-    `example_flops`, forward and backward) at costs.flop_s, against costs.optimize_s, the compilation
-    time the optimisation adds. Measured on the MNIST canvas (3 lanes, 2000 test examples, 2 samples):
-    the CNN's evaluation 29 s unoptimised vs 6 s optimised, the generic model's 27 vs 15 s.
-    """
-    work_s = n_lanes * n_test * (1 + sym_samples) * flops_per_example / 3 * costs.flop_s
-    return work_s >= costs.optimize_s
-
-
-@functools.cache
-def _epoch_jit(fn: Callable, static_argname: str, fusion_emitters: bool = False) -> Callable:
-    return jax.jit(fn, static_argnames=(static_argname,), compiler_options=_epoch_options(fusion_emitters))
-
-
 def init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, init_fn: Callable) -> TrainState:
     """Fresh state for L lanes from their raw key data (L, K) and learning rates (L,) (jitted, once per sweep)."""
-    return _one_off_jit(_init_state)(key_data, learning_rate, prog=init_fn)
+    return ex.one_off_jit(_init_state)(key_data, learning_rate, prog=init_fn)
 
 
 def _init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, prog: Callable) -> TrainState:
@@ -248,7 +198,7 @@ def _init_state(key_data: jnp.ndarray, learning_rate: jnp.ndarray, prog: Callabl
 
 def epoch_randomness(key_data: jnp.ndarray, n_train: jnp.ndarray, epoch, length: int):
     """The random draws of one epoch for L lanes (jitted; see _epoch_randomness)."""
-    return _epoch_jit(_epoch_randomness, "length")(key_data, n_train, epoch, length=length)
+    return ex.epoch_jit(_epoch_randomness, "length")(key_data, n_train, epoch, length=length)
 
 
 def _epoch_randomness(key_data: jnp.ndarray, n_train: jnp.ndarray, epoch, length: int):
@@ -342,7 +292,7 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
 def train_epoch(state: TrainState, lanes: LaneArrays, order, aug_key_data, pool_x, pool_y, epoch, hyper: Hyper,
                 prog: TrainProgram):
     """One epoch (0-based index `epoch`) for all lanes, after epoch_randomness. Returns (state, val_loss (L,))."""
-    return _epoch_jit(_train_epoch, "prog", prog.fusion_emitters)(state, lanes, order, aug_key_data, pool_x, pool_y,
+    return ex.epoch_jit(_train_epoch, "prog", prog.fusion_emitters)(state, lanes, order, aug_key_data, pool_x, pool_y,
                                                                   epoch, hyper, prog=prog)
 
 
@@ -369,39 +319,10 @@ def compile_epoch(state: TrainState, lanes: LaneArrays, pool_x, pool_y, epoch, h
     by the program's steps), or None where the backend does not count them.
     """
     order, aug_key_data = epoch_randomness(state.key, lanes.n_train, epoch, length=lanes.train_idx.shape[1])
-    compiled = _epoch_jit(_train_epoch, "prog", prog.fusion_emitters).lower(
+    compiled = ex.epoch_jit(_train_epoch, "prog", prog.fusion_emitters).lower(
         state, lanes, order, aug_key_data, pool_x, pool_y, epoch, hyper, prog=prog).compile()
-    flops = _counted_flops(compiled)
+    flops = ex.counted_flops(compiled)
     return flops * prog.steps if flops is not None else None
-
-
-def _counted_flops(program) -> float | None:
-    """XLA's FLOP count of a lowered or compiled program, or None where the backend does not count them."""
-    try:
-        cost = program.cost_analysis()
-    except Exception:  # noqa: BLE001  (a backend without cost analysis)
-        return None
-    cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
-    flops = cost.get("flops") if isinstance(cost, dict) else None
-    return float(flops) if flops is not None and flops > 0 else None
-
-
-def example_flops(init_fn: Callable, apply_fn: Callable, loss: str, pool_x, pool_y) -> float:
-    """FLOPs of one training example's forward and backward pass; 0.0 where the backend does not count them.
-
-    XLA's estimate for the lowered (not compiled, ~0.05 s) gradient of the loss of one pool row
-    (pool_x: pytree of (N, ...) leaves, pool_y (N, ...)). The 'auto' lane groups price a padded
-    example slot with it (`buckets.CostModel`); a model that cannot be lowered on one row gets 0.0
-    (the plan then prices slots by the cost model's constant alone).
-    """
-    params = jax.eval_shape(init_fn, jax.random.key(0))
-    row = lambda a: jax.ShapeDtypeStruct((1,) + tuple(a.shape[1:]), a.dtype)
-    grad = jax.grad(lambda p, x, y: jnp.sum(per_example_loss(loss, apply_fn(p, x), y)))
-    try:
-        lowered = jax.jit(grad).lower(params, jax.tree.map(row, pool_x), row(pool_y))
-    except Exception:  # noqa: BLE001  (a model that cannot take one row: plan without the estimate)
-        return 0.0
-    return _counted_flops(lowered) or 0.0
 
 
 def _lane_evaluate(params, key_data, lane: LaneArrays, pool_x, pool_y, prog: EvalProgram):
@@ -446,14 +367,14 @@ def evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x
 
     Returns (test_loss, test_acc, sym_error), each float32 (L,) (jitted, once per sweep).
     """
-    return _one_off_jit(_evaluate, prog.fusion_emitters, prog.optimize)(state, use_best, lanes, pool_x, pool_y,
+    return ex.one_off_jit(_evaluate, prog.fusion_emitters, prog.optimize)(state, use_best, lanes, pool_x, pool_y,
                                                                        prog=prog)
 
 
 def compile_evaluate(state: TrainState, use_best: jnp.ndarray, lanes: LaneArrays, pool_x, pool_y,
                      prog: EvalProgram) -> None:
     """Compiles the program `evaluate` runs for these arguments, without running it."""
-    _one_off_jit(_evaluate, prog.fusion_emitters, prog.optimize).lower(state, use_best, lanes, pool_x, pool_y,
+    ex.one_off_jit(_evaluate, prog.fusion_emitters, prog.optimize).lower(state, use_best, lanes, pool_x, pool_y,
                                                                       prog=prog).compile()
 
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from symjax.train.config import AUGMENT_PER, LANE_GROUPS, LOSSES, Lane, TrainConfig, check_learning_rate
+from symjax.train.config import AUGMENT_PER, LOSSES, Lane, TrainConfig, check_learning_rate
+from symjax.train.execution import validate_execution
 from symjax.train.losses import check_prediction_shape
 
 
@@ -16,28 +17,7 @@ def validate_config(config: TrainConfig) -> None:
     """Raises ValueError for a config that cannot run."""
     if config.loss not in LOSSES:
         raise ValueError(f"unknown loss: expected one of {LOSSES}, got {config.loss!r}")
-    if config.lane_groups not in LANE_GROUPS:
-        raise ValueError(f"TrainConfig.lane_groups: expected one of {LANE_GROUPS}, got {config.lane_groups!r}")
-    if not isinstance(config.compile_workers, int) or isinstance(config.compile_workers, bool) \
-            or config.compile_workers < 0:
-        raise ValueError(f"TrainConfig.compile_workers: expected an int >= 0 (0 = one per CPU core), got "
-                         f"{config.compile_workers!r}")
-    if not isinstance(config.compile_cache, str) or not config.compile_cache:
-        raise ValueError(f"TrainConfig.compile_cache: expected 'auto', 'off' or a directory, got "
-                         f"{config.compile_cache!r}")
-    if not isinstance(config.compact_stopped, (bool, np.bool_)):
-        raise ValueError(f"TrainConfig.compact_stopped: expected a bool, got {config.compact_stopped!r}")
-    if config.compact_min_flops is not None and (
-            isinstance(config.compact_min_flops, bool) or not isinstance(config.compact_min_flops, numbers.Real)
-            or not config.compact_min_flops >= 0):
-        raise ValueError(f"TrainConfig.compact_min_flops: expected None or a number >= 0, got "
-                         f"{config.compact_min_flops!r}")
-    if not isinstance(config.cpu_fusion_emitters, (bool, np.bool_)):
-        raise ValueError(f"TrainConfig.cpu_fusion_emitters: expected a bool, got {config.cpu_fusion_emitters!r}")
-    if not isinstance(config.max_group_lanes, numbers.Integral) or isinstance(config.max_group_lanes, bool) \
-            or config.max_group_lanes < 0:
-        raise ValueError(f"TrainConfig.max_group_lanes: expected an int >= 0 (0 = no limit), got "
-                         f"{config.max_group_lanes!r}")
+    validate_execution(config.execution)
     if config.augment_per not in AUGMENT_PER:
         raise ValueError(f"TrainConfig.augment_per: expected one of {AUGMENT_PER}, got {config.augment_per!r}")
     positive = {
@@ -46,7 +26,6 @@ def validate_config(config: TrainConfig) -> None:
         "checkpoint_every": config.checkpoint_every,
         "keep_checkpoints": config.keep_checkpoints,
         "sym_samples": config.sym_samples,
-        "eval_batch_size": config.eval_batch_size,
     }
     for name, value in positive.items():
         if not isinstance(value, numbers.Integral) or value < 1:

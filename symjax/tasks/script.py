@@ -1,0 +1,92 @@
+"""What an experiments/ script does around a run: flags to options, then one line and an exit code for
+every fault (``exit_on_bad_input``), and ``main``, the body of every script's main()."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sys
+from typing import Mapping
+
+from symjax.tasks.errors import CTRL_C_EXIT, INTERRUPTED_EXIT, USAGE_EXIT, BadInput, Interrupted
+from symjax.tasks.options import HELP_FLAGS, help_text, options_from_flags
+from symjax.tasks.run import run
+from symjax.tasks.task import Task
+
+def command_line(script: str) -> str:
+    """'python <script> <arguments of this process>', shell-quoted (flags.txt, report.md).
+
+    ``script`` may carry fixed arguments ('experiments/discovery.py --experiment=mnist'); an argument of
+    this process equal to one of them is not repeated.
+    """
+    words = shlex.split(script)
+    return shlex.join(["python", *words, *(a for a in sys.argv[1:] if a not in words[1:])])
+
+
+def parse_flags_or_exit(argv):
+    """absl flag parsing with absl's own errors (unknown flag, bad integer) as one line, exit code 2.
+
+    --help prints the script's docstring and every flag under its heading (``options.help_text``), exit 0.
+    """
+    from absl import flags  # noqa: PLC0415
+
+    words = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+    if any(word in HELP_FLAGS for word in words):
+        print(help_text(flags.FLAGS, sys.modules["__main__"].__doc__ or f"python {argv[0]} [flags]", argv[0]))
+        sys.exit(0)
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        exit_with_error(argv[0], str(error).splitlines()[0])
+
+
+def exit_with_error(script: str, message: str) -> None:
+    """'<script>: error: <message>' on stderr, exit code 2."""
+    print(f"{os.path.basename(script)}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT)
+
+
+@contextlib.contextmanager
+def exit_on_bad_input(script: str):
+    """BadInput -> one stderr line, exit 2; Interrupted -> exit 75; Ctrl-C -> one line, exit 130."""
+    try:
+        yield
+    except BadInput as error:
+        exit_with_error(script, str(error))
+    except Interrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT)
+    except KeyboardInterrupt as error:
+        print(f"{os.path.basename(script)}: {error or 'interrupted before the run started'}", file=sys.stderr)
+        sys.exit(CTRL_C_EXIT)
+
+
+def initialize_distributed() -> None:
+    """jax.distributed.initialize(); BadInput naming --distributed when no cluster is found."""
+    import jax  # noqa: PLC0415
+
+    try:
+        jax.distributed.initialize()
+    except (ValueError, RuntimeError) as error:
+        text = " ".join(str(error).split())
+        raise BadInput(f"--distributed: expected a cluster that jax.distributed.initialize() detects (SLURM, "
+                       f"a TPU pod, or its JAX_COORDINATOR_ADDRESS / process variables; see launch/README.md), "
+                       f"got: {text[:300]}") from None
+
+
+def main(task: Task, argv, flag_values, explicit: Mapping | None = None) -> list[dict]:
+    """The body of every experiments/taskN.py main(): flags -> options -> run, bad input as one line."""
+    from symjax.tasks.progress import configure_logging  # noqa: PLC0415
+
+    with exit_on_bad_input(task.script):
+        if len(argv) > 1:
+            raise BadInput(f"unexpected positional arguments {argv[1:]}; every setting is a --flag")
+        try:
+            opts = options_from_flags(task, flag_values, explicit)
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+        configure_logging(opts.verbose)
+        if opts.distributed:
+            initialize_distributed()
+        return run(task, opts, command=command_line(task.script))
