@@ -62,7 +62,7 @@ import sys, matplotlib
 before = dict.__getitem__(matplotlib.rcParams, "backend")
 import numpy as np
 import symjax.report
-from symjax.report import figures, significance, tables, write
+from symjax.report import discovery_figures, discovery_report, figures, significance, tables, write
 after_import = dict.__getitem__(matplotlib.rcParams, "backend")
 path = figures.figure5_task1([dict(model="vanilla", setting=1, params_mean=10.0),
                               dict(model="shared", setting=2, params_mean=3.0)], sys.argv[1] + "/f5.png")

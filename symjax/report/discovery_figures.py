@@ -18,15 +18,11 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .aggregate import group_rows, mean_std  # noqa: E402
-from .discovery import PERCENT_METRICS  # noqa: E402
-from .figures import save_figure  # noqa: E402
+from .aggregate import group_rows, mean_std
+from .discovery import PERCENT_METRICS
+from .figures import new_figure, save_figure
 
 FIGURES_001 = {"set_sum": "Figure 2", "translation_1d": "Figures 4, 12-15", "translation_2d": "Figure 5",
                "mnist": "Figures 7, 17-18", "degree": "Figure 21"}
@@ -82,7 +78,7 @@ def heatmap_figure(panels: dict[str, np.ndarray], path: str, title: str = "", co
     n = len(panels)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.9 * cols, 3.4 * rows + (0.6 if title else 0)), squeeze=False,
+    fig, axes = new_figure(rows, cols, figsize=(3.9 * cols, 3.4 * rows + (0.6 if title else 0)), squeeze=False,
                              layout="constrained")
     for ax, (name, grid) in zip(axes.flat, panels.items()):
         bound = float(np.max(np.abs(grid))) or 1.0
@@ -122,7 +118,7 @@ def lambda_figure(rows: Sequence[dict], path: str, metric: str, score: str = "sh
     panels = [(f"{metric} (%)" if percent else metric, [metric]), ("fixed score (0 = shared, 1 = chance)", fixed)]
     if aligned:
         panels.append(("aligned score (0 = shared, 1 = chance)", aligned))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, layout="constrained")
+    fig, axes = new_figure(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, layout="constrained")
     styles = ("-", "--", ":", "-.")
     for index, (model, model_rows) in enumerate(group_rows(keep, ("model",)).items()):
         by_lam = group_rows(model_rows, (lam_key,))

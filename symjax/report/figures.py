@@ -47,14 +47,15 @@ FIGURE_FILES = {
 
 
 # ------------------------------------------------------------------ helpers
-def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **subplots):
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], layout: str | None = None,
+               **subplots):
     """A ``matplotlib.figure.Figure`` and its (nrows, ncols) axes, as ``pyplot.subplots`` returns them.
 
     The figure is not registered with pyplot and renders through its own canvas, so drawing never
-    switches (or needs) matplotlib's global backend; ``subplots`` go to ``Figure.subplots``
-    (``squeeze``, ``sharex``, ``sharey``, ...).
+    switches (or needs) matplotlib's global backend; ``layout`` goes to ``Figure`` ('constrained', ...),
+    ``subplots`` to ``Figure.subplots`` (``squeeze``, ``sharex``, ``sharey``, ...).
     """
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(nrows, ncols, **subplots)
 
 
