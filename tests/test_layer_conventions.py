@@ -152,6 +152,23 @@ def test_default_direction_is_jraph_graph_convolution(normalization):
                                graph_basis_sparse(g, direction="sender_to_receiver"), rtol=1e-6)
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_default_layer_is_jraph_gcn_plus_scaled_other_operators(seed):
+    """Defaults (self edges, 'gcn' normalisation and parametrization): with V1 = V3 = V4 = V5 = 0 the layer is
+    jraph.GraphConvolution(add_self_edges=True) with weights V2, plus the bias; each other V_l adds 0.1 B_l V_l."""
+    g = directed_graph(seed)
+    layer = GraphLayer(2, 4)
+    params = functional.init(jax.random.key(seed), layer)
+    conv = jraph.GraphConvolution(update_node_fn=lambda n: n @ params["W"][1], add_self_edges=True,
+                                  symmetric_normalization=True)
+    gcn_only = {"W": params["W"] * jnp.array([0.0, 1.0, 0.0, 0.0, 0.0])[:, None, None], "bias": params["bias"]}
+    np.testing.assert_allclose(layer.apply(gcn_only, g), conv(g).nodes + params["bias"], rtol=1e-5, atol=1e-6)
+    standard = GraphLayer(2, 4, parametrization="standard")
+    w = params["W"]
+    w_std = jnp.stack([w[1] + 0.1 * w[0], w[1], 0.1 * w[2], 0.1 * w[3], 0.1 * w[4]])
+    np.testing.assert_allclose(layer.apply(params, g), standard.apply({**params, "W": w_std}, g), rtol=1e-5, atol=1e-6)
+
+
 def test_edge_features_are_one_set_of_operators_per_channel():
     k = 3
     g = directed_graph(4, k=k)

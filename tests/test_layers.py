@@ -97,7 +97,7 @@ def test_graph_layer_dense_padded_and_sparse_equal_generic(directed):
     spec, closed, generic = graph_generic_and_closed(n, d_in, d_out, jax.random.key(3))
     assert spec.num_weights == 5 * d_in * d_out
     layer = GraphLayer(d_in, d_out, global_aggregation="sum", direction="receiver_to_sender",
-                       edge_normalization=None)  # eq. 13-17 as printed
+                       edge_normalization=None, self_edges=False, parametrization="standard")  # eq. 13-18 as printed
     a = random_graph(jax.random.key(4), n, directed=directed)
     x = jax.random.normal(jax.random.key(5), (n, d_in))
     expected = generic(a, x)

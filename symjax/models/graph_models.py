@@ -153,7 +153,8 @@ class SharedGraphModel:
     def specs(self) -> dict:
         widths = (self.d_in,) + tuple(self.hidden)
         layers = {f"graph_{k}": GraphLayer(a, b, global_aggregation=self.global_aggregation,
-                                             direction="receiver_to_sender", edge_normalization=None)
+                                             direction="receiver_to_sender", edge_normalization=None,
+                                             self_edges=False, parametrization="standard")
                   for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]))}
         return {**layers, **_head_specs(self.hidden[-1])}
 

@@ -93,8 +93,8 @@ class GraphLayer(Layer):
 
     def __init__(self, d_in: int, d_out: int, *, use_bias: bool = True, global_aggregation: str = "mean",
                  direction: str = "sender_to_receiver", edge_normalization: str | None = "gcn",
-                 edge_features: int | None = None, dtype: Any = None, param_dtype: Any = jnp.float32,
-                 rngs: nnx.Rngs):
+                 edge_features: int | None = None, self_edges: bool = True, parametrization: str = "gcn",
+                 dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
         super().__init__(layers.GraphLayer(d_in, d_out, use_bias, global_aggregation, direction,
-                                           edge_normalization, edge_features, dtype),
+                                           edge_normalization, edge_features, self_edges, parametrization, dtype),
                          rngs=rngs, param_dtype=param_dtype)
