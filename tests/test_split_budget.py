@@ -53,10 +53,9 @@ def test_missing_run_is_untested_and_agreeing_run_has_no_row():
 
 
 def test_order_table_counts_flips_and_lanes_at_the_cap():
-    short = _table(swap=True, conditions=BUDGET_CONDITIONS)
-    for r in short:
-        r["best_epoch"] = 399  # every lane still improving at its last epoch
-    text = split_budget.order_markdown(3, ("pool", short, {}), ("converged", _table(conditions=BUDGET_CONDITIONS), {}))
+    short = _table(swap=True, conditions=BUDGET_CONDITIONS)  # every lane trained 400 epochs: the pool run's cap
+    text = split_budget.order_markdown(3, ("pool", short, {"max_epochs": "400"}),
+                                       ("converged", _table(conditions=BUDGET_CONDITIONS), {"max_epochs": "1500"}))
     assert "changes in 4 of 4 conditions" in text
     assert "| 1/1, 1/1 | 0/1, 0/1 |" in text
 

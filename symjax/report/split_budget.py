@@ -108,14 +108,15 @@ def _means(task: int, rows: Sequence[dict], metric: str = "test_loss") -> dict:
 
 def order_markdown(task: int, short: Run, long: Run, first: str = "vanilla", second: str = "shared") -> str:
     """Per condition of ``long``: mean test loss of ``first`` and ``second`` in both runs, whether their order
-    is the same, and how many lanes stopped at the epoch cap (still improving when the budget ran out)."""
+    is the same, and how many lanes ran to the epoch cap (--max_epochs of the run's flags.txt, else the most
+    epochs of any lane) without early stopping: still improving within their patience when the budget ran out."""
     a, b = _means(task, short[1]), _means(task, long[1])
     caps = {}
-    for name, rows in (short[0], short[1]), (long[0], long[1]):
+    for name, rows, flags in (short, long):
+        cap = int(flags["max_epochs"]) if flags.get("max_epochs") else max(int(r["epochs"]) for r in rows)
         for r in rows:
             k = (name, r["setting"], r[size_key(task)], r["model"])
-            at_cap = r.get("best_epoch") is not None and r.get("epochs") is not None and \
-                int(r["best_epoch"]) >= int(r["epochs"]) - 1 and not is_diverged(r)
+            at_cap = r.get("epochs") is not None and int(r["epochs"]) >= cap and not is_diverged(r)
             caps.setdefault(k, [0, 0])
             caps[k][0] += at_cap
             caps[k][1] += 1
@@ -141,7 +142,8 @@ def order_markdown(task: int, short: Run, long: Run, first: str = "vanilla", sec
                         f"order `{long[0]}`", "order changed", f"lanes at the cap `{short[0]}` ({first}, {second})",
                         f"lanes at the cap `{long[0]}` ({first}, {second})"], body), "",
         f"The order of {first} and {second} changes in {flips} of {len(body)} conditions. A lane is 'at the cap' "
-        "when its best validation epoch is its last or the one before (it was still improving when it stopped)."])
+        "when it trained every epoch of its run's --max_epochs without early stopping (its validation loss was "
+        "still improving within the patience when the budget ran out)."])
 
 
 def ratio_markdown(task: int, run: Run, metric: str = "test_loss") -> str:
