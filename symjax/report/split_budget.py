@@ -65,11 +65,10 @@ def label(text: str, split: dict, split_on_budget: dict, budget: dict, study_spl
 def labels_markdown(task: int, study: Run, split: Run | None, budget: Run | None) -> str:
     """The table of the ``study`` run's contradictions with their labels (module docstring)."""
     study_rows = study[1]
-    contradicted = [t for t, c in claim_counts(task, study_rows).items()
-                    if contradicts(c, study_claims(task, study_rows).get(t))]
+    run_claims, table_study = claim_counts(task, study_rows), study_claims(task, study_rows)
+    contradicted = [t for t, c in run_claims.items() if contradicts(c, table_study.get(t))]
     if not contradicted:
         return f"The run `{study[0]}` contradicts none of the study's counted claims."
-    table_study = study_claims(task, study_rows)
     split_claims = claim_counts(task, split[1]) if split else {}
     table_split = study_claims(task, split[1]) if split else {}
     budget_claims = claim_counts(task, budget[1]) if budget else {}
@@ -86,7 +85,7 @@ def labels_markdown(task: int, study: Run, split: Run | None, budget: Run | None
         else:
             verdict = label(text, split_claims, on_budget, budget_claims, table_split.get(text),
                             table_budget.get(text))
-        body.append([text, _count(table_study.get(text)), _count(claim_counts(task, study_rows).get(text)),
+        body.append([text, _count(table_study.get(text)), _count(run_claims.get(text)),
                      _count(split_claims.get(text)) if split else "—",
                      _count(table_budget.get(text)) if budget else "—",
                      _count(on_budget.get(text)) if split and budget else "—",
