@@ -25,7 +25,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 from symjax.train import Lane, LaneFns, TrainConfig, process_slice, sweep
-from symjax.train import buckets, compile_cache, engine, execution
+from symjax.train import buckets, checkpoint, compile_cache, engine, execution
 from symjax.train import lanes as lanes_module
 from symjax.train.epoch import augment_batch, shuffle_order
 from symjax.train.lanes import build_lane_arrays, group_lanes, merge_lanes, split_groups, take_lanes
@@ -274,13 +274,16 @@ def test_checkpoint_resumes_across_lane_grouping(tmp_path):
     ckpt = str(tmp_path / "ckpt")
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=3, checkpoint_every=3, checkpoint_dir=ckpt)
     first = sweep(PLAIN_FNS, POOL_X, POOL_Y, lanes, config).rows  # single program, saves step_3
-    info_path = os.path.join(ckpt, "step_3", "fingerprint.json")
+    step_dir = os.path.join(ckpt, "step_3")
+    info_path = os.path.join(step_dir, "fingerprint", "metadata")  # orbax's file of the JSON item
     with open(info_path) as f:
         info = json.load(f)
     assert 0 < info["wall_s"] <= first[0]["wall_s"]
     info["wall_s"] += 1000.0  # as if the first pass had taken 1000 s longer: the resumed rows must count it
     with open(info_path, "w") as f:
         json.dump(info, f)
+    with open(os.path.join(step_dir, checkpoint.FILES_DIGEST_FILE), "w") as f:
+        json.dump({"files_sha256": checkpoint._files_digest(step_dir)}, f)
     seen = []
     call_start = time.perf_counter()
     resumed = sweep(FNS, POOL_X, POOL_Y, lanes,
@@ -644,11 +647,11 @@ def test_corrupt_checkpoint_is_skipped(saved_run, damage):
     config, rows = saved_run
     step2, step4 = os.path.join(config.checkpoint_dir, "step_2"), os.path.join(config.checkpoint_dir, "step_4")
     if damage == "no_fingerprint":
-        os.remove(os.path.join(step4, "fingerprint.json"))
+        shutil.rmtree(os.path.join(step4, "fingerprint"))
     else:
         _truncate_data_files(step4)
     if damage == "all":
-        os.remove(os.path.join(step2, "fingerprint.json"))
+        shutil.rmtree(os.path.join(step2, "fingerprint"))
     seen = []
     with pytest.warns(UserWarning, match="skipping checkpoint .*step_4") as record:
         resumed = sweep(PLAIN_FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"flag": 1},

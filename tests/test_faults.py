@@ -38,7 +38,7 @@ from symjax.tasks import driver, run_dir
 from symjax.tasks import run as run_module
 from symjax.tasks import set_function_task as t1
 from symjax.train import TrainConfig
-from symjax.train.checkpoint import CheckpointStore
+from symjax.train.checkpoint import FILES_DIGEST_FILE, CheckpointStore
 from test_task1 import env  # noqa: F401 (module fixture: the runs' environment, one compilation cache)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,8 +153,8 @@ def test_kill_interrupt_and_resume_give_the_uninterrupted_numbers(finished, tmp_
     """SIGINT: one line, exit 130; SIGKILL: a stale lock, taken over with a notice by the resume; the final
     results equal the uninterrupted run's (the module fixture) row for row."""
     out_dir = tmp_path / "killed"
-    vanilla_step = out_dir / "checkpoints" / "n2_vanilla" / "step_1" / "fingerprint.json"
-    shared_step = out_dir / "checkpoints" / "n2_shared" / "step_1" / "fingerprint.json"
+    vanilla_step = out_dir / "checkpoints" / "n2_vanilla" / "step_1" / FILES_DIGEST_FILE
+    shared_step = out_dir / "checkpoints" / "n2_shared" / "step_1" / FILES_DIGEST_FILE
 
     def start(marker, *extra):
         proc = subprocess.Popen(script("task1.py", *QUICK, "--out_dir", out_dir, *extra), cwd=REPO, env=env,
@@ -284,11 +284,11 @@ def test_an_orbax_save_on_a_full_disk_becomes_an_oserror(tmp_path, monkeypatch):
     """tensorstore reports a full disk as ValueError('RESOURCE_EXHAUSTED ... [os_error_code=28]')."""
     store = CheckpointStore(str(tmp_path / "ck"), {"run": 1}, keep=2)
 
-    def save(path, *args, **kwargs):
-        os.makedirs(f"{path}.orbax-checkpoint-tmp", exist_ok=True)
+    def save(step, *args, **kwargs):
+        os.makedirs(tmp_path / "ck" / f"step_{step}.orbax-checkpoint-tmp", exist_ok=True)
         raise ValueError("RESOURCE_EXHAUSTED: Failed writing: \"x\": No space left on device [os_error_code='28']")
 
-    monkeypatch.setattr(store._checkpointer, "save", save)
+    monkeypatch.setattr(store.manager, "save", save)
     with pytest.raises(OSError) as error:
         store.save(1, {"w": np.zeros(3, np.float32)})
     assert error.value.errno == errno.ENOSPC and error.value.filename == str(tmp_path / "ck" / "step_1")
@@ -301,7 +301,7 @@ def test_out_dir_remounted_read_only_mid_run_is_one_line(tmp_path, env):
     if os.geteuid() != 0 or not _mount("--bind", str(out_dir), str(out_dir)):
         pytest.skip("a read-only bind mount needs root and mount (the monkeypatched test covers EROFS)")
     subprocess.run(["umount", str(out_dir)], check=True)
-    marker = out_dir / "checkpoints" / "n2_vanilla" / "step_1" / "fingerprint.json"
+    marker = out_dir / "checkpoints" / "n2_vanilla" / "step_1" / FILES_DIGEST_FILE
     proc = subprocess.Popen(script("task1.py", *QUICK, "--out_dir", out_dir, "--max_epochs=30"),
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -328,14 +328,14 @@ def test_out_dir_remounted_read_only_mid_run_is_one_line(tmp_path, env):
 
 def test_ctrl_c_during_a_checkpoint_save_lands_after_it(tmp_path, monkeypatch):
     store = CheckpointStore(str(tmp_path / "ck"), {"run": 1}, keep=2)
-    real_save = store._checkpointer.save
+    real_save = store.manager.save
 
     def interrupted_save(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(store._checkpointer, "save", interrupted_save)
+    monkeypatch.setattr(store.manager, "save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
         store.save(1, {"w": np.arange(3, dtype=np.float32)})
     assert store.restore_latest({"w": np.zeros(3, np.float32)})[0] == 1  # the save finished first
@@ -509,3 +509,36 @@ def test_results_and_figures_follow_the_umask(finished, tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+
+
+def _legacy_step(directory, epoch, state, fingerprint):
+    """A step as saved before the CheckpointManager: the leaves at the step's root, fingerprint.json beside them."""
+    import orbax.checkpoint as ocp
+
+    from symjax.train.checkpoint import LEGACY_FINGERPRINT_FILE, _digest, _files_digest
+
+    path = os.path.join(directory, f"step_{epoch}")
+    leaves = list(state.values())
+    ocp.Checkpointer(ocp.StandardCheckpointHandler()).save(path, {f"{i:05d}": a for i, a in enumerate(leaves)})
+    with open(os.path.join(path, LEGACY_FINGERPRINT_FILE), "w") as f:
+        json.dump({"fingerprint": fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
+                   "files_sha256": _files_digest(path), "wall_s": 7.0}, f)
+    return path
+
+
+def test_steps_saved_before_the_checkpoint_manager_still_resume(tmp_path):
+    """A run interrupted under the earlier layout continues from its newest step; a damaged one is skipped."""
+    directory = str(tmp_path / "ck")
+    state = {"w": np.arange(3, dtype=np.float32)}
+    _legacy_step(directory, 2, state, {"run": 1})
+    damaged = _legacy_step(directory, 4, state, {"run": 1})
+    with open(os.path.join(damaged, "_METADATA"), "a") as f:
+        f.write(" ")
+    store = CheckpointStore(directory, {"run": 1}, keep=2)
+    with pytest.warns(UserWarning, match=r"skipping checkpoint .*step_4: its files do not match fingerprint.json"):
+        epoch, restored, wall_s = store.restore_latest({"w": np.zeros(3, np.float32)})
+    assert (epoch, wall_s) == (2, 7.0) and np.array_equal(restored["w"], state["w"])
+    store.save(4, restored)  # the resumed run replaces the damaged step in the new layout
+    assert store.steps() == [4, 2] and store.restore_latest({"w": np.zeros(3, np.float32)})[0] == 4
+    with pytest.raises(ValueError, match="written by a different run"):
+        CheckpointStore(directory, {"run": 2}, keep=2).restore_latest({"w": np.zeros(3, np.float32)})

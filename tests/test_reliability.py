@@ -28,7 +28,7 @@ from symjax.data import tu
 from symjax.layers import GraphLayer, SetLayer, SwapBlockLayer, check_graphs
 from symjax.metrics import symmetry_error
 from symjax.train import Lane, LaneFns, TrainConfig, sweep
-from symjax.train.checkpoint import (FINGERPRINT_FILE, _FAILED_RESTORE_READS, CheckpointStore, _drop_late_read_logs,
+from symjax.train.checkpoint import (FILES_DIGEST_FILE, _FAILED_RESTORE_READS, CheckpointStore, _drop_late_read_logs,
                                      _quiet_closed_loop_reports)
 from symjax.train.losses import per_example_loss
 from symjax.train.validate import validate_pool, validate_predictions
@@ -369,9 +369,7 @@ def _damaged_store(tmp_path, written_before_files_sha256):
     step4 = tmp_path / "step_4"
     _truncate_data_files(step4)
     if written_before_files_sha256:
-        info = json.loads((step4 / FINGERPRINT_FILE).read_text())
-        info.pop("files_sha256", None)  # (checkpoints written before it existed)
-        (step4 / FINGERPRINT_FILE).write_text(json.dumps(info))
+        (step4 / FILES_DIGEST_FILE).unlink()  # (as a run stopped between the commit and the digest leaves it)
     return store, state
 
 
@@ -383,9 +381,9 @@ def test_damaged_checkpoint_is_one_warning_line(tmp_path, capfd, caplog, monkeyp
     for trial in range(2):  # the late reports of a failed orbax restore come in most tries, not all
         store, state = _damaged_store(tmp_path / str(trial), written_before_files_sha256)
         orbax_restored = []
-        restore = store._checkpointer.restore
-        monkeypatch.setattr(store._checkpointer, "restore",
-                            lambda path, target: orbax_restored.append(os.path.basename(path)) or restore(path, target))
+        restore = store.manager.restore
+        monkeypatch.setattr(store.manager, "restore",
+                            lambda step, args: orbax_restored.append((step, *args.keys())) or restore(step, args=args))
         capfd.readouterr()
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
@@ -395,7 +393,9 @@ def test_damaged_checkpoint_is_one_warning_line(tmp_path, capfd, caplog, monkeyp
         store.save(4, state)  # a resumed sweep saves step_4 again; late reports came up to here
         assert epoch == 2 and all(np.array_equal(restored[k], state[k]) for k in state)
         # checkpoints with files_sha256 never reach orbax when damaged
-        assert orbax_restored == (["step_4", "step_2"] if written_before_files_sha256 else ["step_2"])
+        read_step_2 = [(2, "fingerprint"), (2, "state")]
+        assert orbax_restored == ([(4, "fingerprint"), (4, "state")] + read_step_2 if written_before_files_sha256
+                                  else read_step_2)
         # (a garbage collection inside restore_latest may also warn about other tests' unclosed files)
         messages = [str(w.message) for w in record if not issubclass(w.category, ResourceWarning)]
         assert len(messages) == 1 and "skipping checkpoint" in messages[0] and "step_4" in messages[0]

@@ -178,8 +178,8 @@ def test_quick_run_metrics(quick_run):
 def test_resume_after_kill_matches_uninterrupted_run(quick_run, tmp_path, env):
     reference_dir, _ = quick_run
     out_dir = tmp_path / "task1_killed"
-    # The shared sweep's first checkpoint; the vanilla sweep (first) has written its rows by then.
-    marker = out_dir / "checkpoints" / f"n{QUICK_N}_shared" / "step_1" / "fingerprint.json"
+    # The shared sweep's first checkpoint (its digest file comes after the commit); the vanilla sweep has its rows.
+    marker = out_dir / "checkpoints" / f"n{QUICK_N}_shared" / "step_1" / "files_sha256.json"
     proc = subprocess.Popen(script(*quick_args(out_dir)), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240

@@ -149,7 +149,7 @@ def test_resume_after_interruption_equals_uninterrupted(quick_run, tmp_path, env
     out_dir = tmp_path / "resumed"
     args = ["--quick", "--quiet", "--checkpoint_every=1", f"--out_dir={out_dir}"]
     # Kill the run once the shared sweep has saved its first epoch (the vanilla sweep is then done).
-    marker = out_dir / "checkpoints" / "small_shared" / "step_1" / "fingerprint.json"
+    marker = out_dir / "checkpoints" / "small_shared" / "step_1" / "files_sha256.json"
     proc = subprocess.Popen(_script(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=REPO)
     deadline = time.monotonic() + 300

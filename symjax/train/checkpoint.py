@@ -1,26 +1,26 @@
-"""Saving and restoring a sweep's training state with orbax, guarded by a run fingerprint.
+"""Saving and restoring a sweep's training state with orbax's CheckpointManager, guarded by a run fingerprint.
 
-Layout of a checkpoint directory::
+Layout of a checkpoint directory (orbax's ``CheckpointManager`` names, lists, commits and prunes the steps)::
 
-    checkpoint_dir/step_<epoch>/            orbax checkpoint of the state leaves (atomic rename)
-    checkpoint_dir/step_<epoch>/fingerprint.json
+    checkpoint_dir/step_<epoch>/state/          orbax item: the state's leaves (StandardSave)
+    checkpoint_dir/step_<epoch>/fingerprint/    orbax item (JsonSave):
         {"fingerprint": {...run description...}, "epoch": e, "state_sha256": "...", "wall_s": t}
+    checkpoint_dir/step_<epoch>/files_sha256.json   written after the commit: {"files_sha256": "..."}
 
-wall_s is the sweep's wall time up to the save, earlier resumed passes included;
-it is bookkeeping for reports, not part of the run's identity.
+The manager writes both items into a temporary folder and renames it to step_<epoch>, so a step is
+whole or absent; it keeps the newest ``keep``. wall_s is the sweep's wall time up to the save, earlier
+resumed passes included; it is bookkeeping for reports, not part of the run's identity.
 
-fingerprint.json is written (temp file + os.replace) after orbax has committed
-the step directory, so a step directory without it is an interrupted save. It
-also records files_sha256, a digest of every other file of the step. On
-restore, a step whose files are missing, truncated or whose contents do not
-match files_sha256 / state_sha256 is skipped with one warning line; a step
-whose fingerprint differs from the current run raises ValueError.
+On restore, steps are tried newest first. A step whose fingerprint differs from the current run raises
+ValueError; a step whose files do not match files_sha256, or whose state does not match state_sha256, is
+skipped with one warning line. Steps written before the manager (``step_<epoch>/fingerprint.json`` beside
+the leaves, files_sha256 inside it) are read as well.
 
 Damaged files are caught by files_sha256 before orbax reads them: when an
 orbax restore fails part-way, its event loop closes while tensorstore reads
 are still in flight, and each late read reports "RuntimeError: Event loop is
 closed" through sys.unraisablehook (hundreds of lines for a sweep state).
-For checkpoints without files_sha256 the restore runs under
+For steps without files_sha256 the restore runs under
 ``_quiet_closed_loop_reports``, which drops exactly those reports; after a
 failed restore it stays installed, since the late reads have no deadline.
 The reads' own failures, when their asyncio tasks are collected, are logged by
@@ -48,8 +48,8 @@ import numpy as np
 
 from symjax.io import atomic_write_json
 
-FINGERPRINT_FILE = "fingerprint.json"
-_STEP_DIR = re.compile(r"step_(\d+)")
+FILES_DIGEST_FILE = "files_sha256.json"
+LEGACY_FINGERPRINT_FILE = "fingerprint.json"  # steps saved before the CheckpointManager
 _UNFINISHED_SAVE = re.compile(r"step_\d+\.orbax-checkpoint-tmp.*")
 
 
@@ -151,19 +151,23 @@ def fingerprint_diff(saved: dict, current: dict) -> list[str]:
 
 
 def _files_digest(step_dir: str) -> str:
-    """SHA-256 over the relative paths and contents of every file of a step but fingerprint.json."""
+    """SHA-256 over the relative paths and contents of every file of a step but the digest's own file."""
     h = hashlib.sha256()
     for root, dirs, files in os.walk(step_dir):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(root, name)
             relative = os.path.relpath(path, step_dir)
-            if relative == FINGERPRINT_FILE:
+            if relative in (FILES_DIGEST_FILE, LEGACY_FINGERPRINT_FILE):
                 continue
             h.update(relative.encode() + b"\0")
             with open(path, "rb") as f:
                 h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()
+
+
+class _DamagedFiles(Exception):
+    """A step's files do not match the files_sha256 it records."""
 
 
 def _is_closed_loop_report(unraisable) -> bool:
@@ -293,25 +297,30 @@ class CheckpointStore:
         self.directory = os.path.abspath(directory)
         self.fingerprint = fingerprint
         self.keep = keep
-        import orbax.checkpoint as ocp  # noqa: PLC0415  (imported on use: the library core loads without orbax)
+        self._manager = None  # made on first use: orbax wants the directory to exist
 
-        me = jax.process_index()
-        self._checkpointer = ocp.Checkpointer(
-            ocp.StandardCheckpointHandler(),
-            multiprocessing_options=ocp.options.MultiprocessingOptions(
-                primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"symjax_sweep_p{me}"),
-        )
+    @property
+    def manager(self):
+        """orbax's CheckpointManager of the directory (created with it), private to this process."""
+        if self._manager is None:
+            import orbax.checkpoint as ocp  # noqa: PLC0415  (imported on use: the library core loads without orbax)
+
+            os.makedirs(self.directory, exist_ok=True)
+            me = jax.process_index()
+            self._manager = ocp.CheckpointManager(
+                self.directory, item_names=("state", "fingerprint"),
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=self.keep, step_prefix="step", create=False, enable_async_checkpointing=False,
+                    multiprocessing_options=ocp.options.MultiprocessingOptions(
+                        primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"symjax_sweep_p{me}")))
+        return self._manager
 
     def steps(self) -> list[int]:
-        """Epochs of the step_<epoch> directories present, newest first."""
+        """Epochs of the step_<epoch> checkpoints present, newest first."""
         if not os.path.isdir(self.directory):
             return []
-        found = []
-        for name in os.listdir(self.directory):
-            match = _STEP_DIR.fullmatch(name)
-            if match and os.path.isdir(os.path.join(self.directory, name)):
-                found.append(int(match.group(1)))
-        return sorted(found, reverse=True)
+        self.manager.reload()
+        return sorted(self.manager.all_steps(), reverse=True)
 
     def _path(self, epoch: int) -> str:
         return os.path.join(self.directory, f"step_{epoch}")
@@ -329,35 +338,73 @@ class CheckpointStore:
             shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def clear(self) -> None:
-        """Removes every step directory (a fresh, non-resumed run), with a warning."""
+        """Removes every step (a fresh, non-resumed run), with a warning."""
         self.remove_unfinished()
         stale = self.steps()
         if stale:
             warnings.warn(f"fresh run (resume=False): removing {len(stale)} old checkpoint(s) "
                           f"{[f'step_{e}' for e in stale]} from {self.directory}")
         for epoch in stale:
-            shutil.rmtree(self._path(epoch))
+            self.manager.delete(epoch)
 
     def save(self, epoch: int, state, wall_s: float = 0.0) -> None:
-        """Saves state (pytree of numpy arrays) as step_<epoch>, then keeps the newest `keep`.
+        """Saves state (pytree of numpy arrays) as step_<epoch>; the manager keeps the newest `keep`.
 
+        A step of the same epoch already there (one a resume skipped as damaged) is replaced.
         wall_s: the sweep's wall time so far (seconds), returned again by restore_latest.
         """
+        import orbax.checkpoint as ocp  # noqa: PLC0415
+
         leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
-        os.makedirs(self.directory, exist_ok=True)
         path = self._path(epoch)
+        info = {"fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
+                "wall_s": float(wall_s)}
         with _sigint_after_body():
+            if os.path.exists(path):
+                shutil.rmtree(path)
+                self.manager.reload()
             _drop_late_read_logs(self.directory)  # a failed save's threads log it; save() raises it, once
             try:
                 with _quiet_closed_loop_reports():
-                    self._checkpointer.save(path, {f"{i:05d}": a for i, a in enumerate(leaves)}, force=True)
+                    self.manager.save(epoch, force=True, args=ocp.args.Composite(
+                        state=ocp.args.StandardSave({f"{i:05d}": a for i, a in enumerate(leaves)}),
+                        fingerprint=ocp.args.JsonSave(info)))
             except Exception as err:  # tensorstore reports a full disk as ValueError('RESOURCE_EXHAUSTED: ...')
                 raise _save_failure(err, path) from None
-            atomic_write_json(os.path.join(path, FINGERPRINT_FILE), {
-                "fingerprint": self.fingerprint, "epoch": epoch, "state_sha256": _digest(leaves),
-                "files_sha256": _files_digest(path), "wall_s": float(wall_s)})
-        for old in self.steps()[self.keep:]:
-            shutil.rmtree(self._path(old), ignore_errors=True)
+            atomic_write_json(os.path.join(path, FILES_DIGEST_FILE), {"files_sha256": _files_digest(path)})
+
+    def _read_info(self, epoch: int) -> dict:
+        """The step's {"fingerprint", "epoch", "state_sha256", "wall_s"}.
+
+        Raises _DamagedFiles when the step's files do not match the files_sha256 it records (checked
+        before orbax reads anything).
+        """
+        import orbax.checkpoint as ocp  # noqa: PLC0415
+
+        path = self._path(epoch)
+        legacy = os.path.isfile(os.path.join(path, LEGACY_FINGERPRINT_FILE))
+        digest_file = os.path.join(path, LEGACY_FINGERPRINT_FILE if legacy else FILES_DIGEST_FILE)
+        digest = {}
+        with contextlib.suppress(OSError, ValueError):
+            with open(digest_file) as f:
+                digest = json.load(f)
+        if "files_sha256" in digest and _files_digest(path) != digest["files_sha256"]:
+            raise _DamagedFiles(os.path.basename(digest_file))
+        if legacy:
+            return digest
+        with _quiet_closed_loop_reports(), _sigint_after_body():
+            restored = self.manager.restore(epoch, args=ocp.args.Composite(fingerprint=ocp.args.JsonRestore()))
+        return restored["fingerprint"]
+
+    def _read_state(self, epoch: int, target: dict) -> dict:
+        import orbax.checkpoint as ocp  # noqa: PLC0415
+
+        path = self._path(epoch)
+        with _quiet_closed_loop_reports(), _sigint_after_body():
+            if os.path.isfile(os.path.join(path, LEGACY_FINGERPRINT_FILE)):
+                return ocp.Checkpointer(ocp.StandardCheckpointHandler()).restore(path, target)
+            return self.manager.restore(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target)))["state"]
 
     def restore_latest(self, template):
         """(epoch, state, wall_s) from the newest valid checkpoint, or None if there is none.
@@ -375,23 +422,21 @@ class CheckpointStore:
         for epoch in self.steps():
             path = self._path(epoch)
             try:
-                with open(os.path.join(path, FINGERPRINT_FILE)) as f:
-                    info = json.load(f)
+                info = self._read_info(epoch)
                 saved_fingerprint, saved_epoch, saved_sha = info["fingerprint"], info["epoch"], info["state_sha256"]
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                warnings.warn(f"skipping checkpoint {path}: unreadable {FINGERPRINT_FILE} ({err!r})")
+            except _DamagedFiles as err:
+                warnings.warn(f"skipping checkpoint {path}: its files do not match {err} (damaged or incomplete)")
+                continue
+            except Exception as err:  # a damaged JSON item: orbax raises many types
+                _drop_late_read_logs(path)
+                warnings.warn(f"skipping checkpoint {path}: unreadable fingerprint ({_one_line(err)})")
                 continue
             diffs = fingerprint_diff(saved_fingerprint, self.fingerprint)
             if diffs:
                 raise ValueError(f"checkpoint {path} was written by a different run; not resuming. "
                                  "Differences:\n  " + "\n  ".join(diffs))
-            if "files_sha256" in info and _files_digest(path) != info["files_sha256"]:
-                warnings.warn(f"skipping checkpoint {path}: its files do not match {FINGERPRINT_FILE} "
-                              "(damaged or incomplete)")
-                continue
             try:
-                with _quiet_closed_loop_reports(), _sigint_after_body():
-                    restored = self._checkpointer.restore(path, target)
+                restored = self._read_state(epoch, target)
                 restored = [np.asarray(restored[k]) for k in sorted(target)]
             except Exception as err:  # orbax/tensorstore raise many types for damaged files
                 _drop_late_read_logs(path)
@@ -404,7 +449,7 @@ class CheckpointStore:
                               f"got {bad[0][1]} {bad[0][2]}")
                 continue
             if _digest(restored) != saved_sha or saved_epoch != epoch:
-                warnings.warn(f"skipping checkpoint {path}: contents do not match {FINGERPRINT_FILE}")
+                warnings.warn(f"skipping checkpoint {path}: contents do not match its fingerprint's state_sha256")
                 continue
             return epoch, jax.tree.unflatten(treedef, restored), float(info.get("wall_s", 0.0))
         if self.steps():
