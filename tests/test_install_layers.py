@@ -56,6 +56,17 @@ def test_the_check_sees_an_experiment_module():
     assert {"absl", "tqdm"} <= set(_loaded_after("symjax.tasks.progress"))
 
 
+def test_task_scripts_load_matplotlib_only_for_the_report():
+    """A task script's modules (what ``experiments/task1.py --help`` imports) leave the figures' and
+    significance tests' packages unloaded until the report is written (issue 26: import cost)."""
+    code = ("import sys\nimport symjax.tasks.driver, symjax.tasks.set_function_task, symjax.tasks.graph_task, "
+            "symjax.tasks.three_body_task, symjax.tasks.discovery_task, symjax.report\n"
+            "print(__import__('json').dumps([m for m in ('matplotlib', 'scipy.stats') if m in sys.modules]))")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 DRAW = """
 import sys, matplotlib
 {choose}

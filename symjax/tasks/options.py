@@ -68,11 +68,12 @@ class CommonOptions:
     resume: bool = option(False, "Continue the run in --out_dir (finished sweeps are reused).")
     overwrite: bool = option(False, "Replace the run in --out_dir (its checkpoints are deleted).")
     checkpoint_every: int = option(10, "Epochs between checkpoints.")
-    lane_groups: str = option("shape", "How lanes share jitted epoch programs: 'shape' = one program per distinct "
-                              "(batch size, steps per epoch), no padding work; 'single' = one padded program per "
-                              "architecture (one compilation); 'auto' = a few padded shape buckets chosen by a cost "
-                              "model of compilation vs padding work (symjax.train.buckets). Results agree to "
-                              "rounding.", ("shape", "single", "auto"))
+    lane_groups: str = option("auto", "How lanes share jitted epoch programs: 'auto' = a few padded shape buckets "
+                              "chosen by a cost model of compilation vs padding work (symjax.train.buckets; the "
+                              "fastest, docs/benchmarks.md); 'shape' = one program per distinct (batch size, steps "
+                              "per epoch), no padding work; 'single' = one padded program per architecture (one "
+                              "compilation). Results agree to rounding (the --quick grids bitwise).",
+                              ("auto", "shape", "single"))
     compile_cache: str = option("auto", "Persistent XLA compilation cache: 'auto' = $SYMJAX_COMPILE_CACHE, else "
                                 "$XDG_CACHE_HOME/symjax/xla, else ~/.cache/symjax/xla; 'off' = none; or a folder. "
                                 "Results do not depend on it.")
