@@ -26,6 +26,7 @@ Results are cached per (action_out, action_in) and returned read-only.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -80,10 +81,36 @@ def _component_orbits(out: Component, inp: Component):
     return point_pair_orbits(out.generator_images, inp.generator_images)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class OrbitBlock:
+    """The orbit map of one (output component, input component) pair, in factored form.
+
+    The block's rows are ``row0 + p * out_channels + c`` and its columns ``col0 + q * in_channels + d`` for
+    points p < P_out, q < P_in and channels c, d. G acts on the points only, so
+
+        M[row0 + p C_out + c, col0 + q C_in + d] = coefficient_ids[point_labels[p, q], c, d]
+
+    point_labels: int (P_out, P_in), the orbit of each point pair (k_p orbits); coefficient_ids: int32
+    (k_p, C_out, C_in), the coefficient number of each (point-pair orbit, channel pair).
+    """
+
+    row0: int
+    col0: int
+    point_labels: np.ndarray
+    coefficient_ids: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        """(k_p, P_out, C_out, P_in, C_in)."""
+        k, c_out, c_in = self.coefficient_ids.shape
+        p_out, p_in = self.point_labels.shape
+        return k, p_out, c_out, p_in, c_in
+
+
 @functools.lru_cache(maxsize=64)
-def _orbit_index_map_cached(action_out: Action, action_in: Action) -> tuple[np.ndarray, int]:
-    n_out, n_in = action_out.size, action_in.size
-    blocks = []  # (row offset, col offset, out comp, in comp, point labels, first occurrences)
+def _orbit_blocks_cached(action_out: Action, action_in: Action) -> tuple[tuple[OrbitBlock, ...], int]:
+    n_in = action_in.size
+    blocks = []  # (row offset, col offset, out comp, in comp, point labels, number of point-pair orbits)
     keys = []
     for out, row0 in zip(action_out.components, action_out.offsets):
         for inp, col0 in zip(action_in.components, action_in.offsets):
@@ -99,19 +126,42 @@ def _orbit_index_map_cached(action_out: Action, action_in: Action) -> tuple[np.n
     all_keys = np.concatenate(keys)
     rank = np.empty(len(all_keys), np.int64)
     rank[np.argsort(all_keys, kind="stable")] = np.arange(len(all_keys))
-    index_map = np.empty((n_out, n_in), np.int32)
+    factored = []
     start = 0
     for (row0, col0, out, inp, labels, k), block_keys in zip(blocks, keys):
         ids = rank[start:start + len(block_keys)].reshape(k, out.channels, inp.channels).astype(np.int32)
         start += len(block_keys)
+        labels = labels.astype(np.int32)
+        for array in (ids, labels):
+            array.setflags(write=False)
+        factored.append(OrbitBlock(int(row0), int(col0), labels, ids))
+    return tuple(factored), len(all_keys)
+
+
+def orbit_blocks(action_out: Action, action_in: Action) -> tuple[tuple[OrbitBlock, ...], int]:
+    """The orbit map of ``orbit_index_map`` in factored form: one ``OrbitBlock`` per pair of components.
+
+    Returns (blocks, num_orbits); the blocks tile the (m, n) map. Cached.
+    """
+    action_out, action_in = align(action_out, action_in, names=("action_out", "action_in"))
+    return _orbit_blocks_cached(action_out, action_in)
+
+
+@functools.lru_cache(maxsize=64)
+def _orbit_index_map_cached(action_out: Action, action_in: Action) -> tuple[np.ndarray, int]:
+    blocks, num_orbits = _orbit_blocks_cached(action_out, action_in)
+    index_map = np.empty((action_out.size, action_in.size), np.int32)
+    for block in blocks:
+        _, p_out, c_out, p_in, c_in = block.shape
         # index_map[(p, c), (q, c')] = ids[labels[p, q], c, c'], one output point p at a time
         # (a single gather-and-transpose of the whole map is several times slower: cache misses)
-        width = inp.points * inp.channels
-        for p in range(out.points):
-            rows = slice(row0 + p * out.channels, row0 + (p + 1) * out.channels)
-            index_map[rows, col0:col0 + width] = ids[labels[p]].transpose(1, 0, 2).reshape(out.channels, width)
+        width = p_in * c_in
+        for p in range(p_out):
+            rows = slice(block.row0 + p * c_out, block.row0 + (p + 1) * c_out)
+            index_map[rows, block.col0:block.col0 + width] = (
+                block.coefficient_ids[block.point_labels[p]].transpose(1, 0, 2).reshape(c_out, width))
     index_map.setflags(write=False)
-    return index_map, len(all_keys)
+    return index_map, num_orbits
 
 
 def orbit_index_map(action_out: Action, action_in: Action) -> tuple[np.ndarray, int]:

@@ -22,6 +22,43 @@ def rel_close(a, b, tol=1e-5):
     assert np.max(np.abs(a - b)) <= tol * max(np.max(np.abs(b)), 1e-12), np.max(np.abs(a - b))
 
 
+FACTORED_CASES = {
+    "S_20 blocks (auto: factored)": lambda: (groups.symmetric(20), lambda g: actions.blocks(g, 16),
+                                             lambda g: actions.blocks(g, 16), True),
+    "C_6 blocks to blocks + trivial": lambda: (groups.cyclic(6), lambda g: actions.blocks(g, 2),
+                                               lambda g: actions.direct_sum(actions.blocks(g, 3),
+                                                                            actions.trivial(g, 2)), False),
+    "S_4 pairs + blocks to blocks": lambda: (groups.symmetric(4),
+                                             lambda g: actions.direct_sum(actions.tuples(g, 2), actions.blocks(g, 2)),
+                                             lambda g: actions.blocks(g, 5), False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FACTORED_CASES))
+@pytest.mark.parametrize("parametrization", ["normalized", "standard"])
+def test_factored_contraction_equals_dense(case, parametrization):
+    """contraction='factored' (points, then channels) gives x W^T and its gradients to rounding, on actions of
+    several components; 'auto' picks it where it needs at most half the multiply-adds."""
+    group, make_in, make_out, auto_factored = FACTORED_CASES[case]()
+    a_in, a_out = make_in(group), make_out(group)
+    dense, factored = (functional.SharedDense(a_in, a_out, parametrization=parametrization, contraction=c)
+                       for c in ("dense", "factored"))
+    assert functional.SharedDense(a_in, a_out).factored == auto_factored and factored.factored
+    params = generic_with_random_bias(dense, jax.random.key(3))
+    x = jax.random.normal(jax.random.key(4), (5, 2, a_in.size))
+    rel_close(factored.apply(params, x), dense.apply(params, x))
+
+    def loss(spec):
+        return jax.jit(jax.grad(lambda p, x: jnp.sum(jnp.tanh(spec.apply(p, x))), argnums=(0, 1)))
+
+    (gp_f, gx_f), (gp_d, gx_d) = loss(factored)(params, x), loss(dense)(params, x)
+    rel_close(gx_f, gx_d)
+    for name in params:
+        rel_close(gp_f[name], gp_d[name])
+    with pytest.raises(ValueError, match=r"contraction expected one of \('auto', 'dense', 'factored'\), got 'sparse'"):
+        functional.SharedDense(a_in, a_out, contraction="sparse")
+
+
 @pytest.mark.parametrize("n, d_in, d_out", [(2, 1, 8), (5, 3, 4), (10, 8, 16)])
 def test_set_layer_equals_generic(n, d_in, d_out):
     sn = groups.symmetric(n)
