@@ -29,7 +29,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from bench_sharing import write_section  # noqa: E402  (defines --out and bench_sharing's flags)
+import bench_sharing  # noqa: E402, F401  (defines --out and bench_sharing's flags)
+from symjax.io import write_markdown_section  # noqa: E402
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
@@ -135,7 +136,7 @@ def main(argv):
     text = markdown(measure())
     print(text)
     if FLAGS.out:
-        write_section(FLAGS.out, text)
+        write_markdown_section(FLAGS.out, text)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_sharing import median_time, write_section  # noqa: E402  (defines --repeats, --out and more)
+from bench_sharing import median_time  # noqa: E402  (defines --repeats, --out and more)
+from symjax.io import write_markdown_section  # noqa: E402
 from symjax import actions, discovery, groups, sharing  # noqa: E402
 from symjax.discovery import shifts  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
@@ -139,7 +140,7 @@ def main(argv):
     text = markdown(tie, pairwise, offset)
     print(text)
     if FLAGS.out:
-        write_section(FLAGS.out, text)
+        write_markdown_section(FLAGS.out, text)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from symjax.data.set_function import TABLE2  # noqa: E402
-from symjax.io import atomic_write_json, atomic_write_text  # noqa: E402
-from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
+from symjax.io import atomic_write_json, write_markdown_section  # noqa: E402
+from experiments.torch_loop_task1 import torch_model  # noqa: E402
 from symjax.tasks import common  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
@@ -168,41 +168,6 @@ def cold_caches(cache_dir):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     compilation_cache.set_cache_dir(cache_dir)
     compilation_cache.reset_cache()
-
-
-def torch_model(torch, architecture, n_blocks):
-    """The Task 1 model in PyTorch (torch's default init): vanilla MLP or S_n set layers + mean over blocks."""
-    nn = torch.nn
-    if architecture == "vanilla":
-        widths = [n_blocks * w for w in BLOCK_WIDTHS] + [1]
-        layers = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.01)]
-        return nn.Sequential(*layers[:-1])
-
-    class SetLayer(nn.Module):  # y_i = x_i A + (sum_{j != i} x_j) B + bias  (DeepSets form, eq. 10)
-        def __init__(self, d_in, d_out):
-            super().__init__()
-            self.a, self.b = nn.Linear(d_in, d_out), nn.Linear(d_in, d_out, bias=False)
-
-        def forward(self, x):
-            return self.a(x) + self.b(x.sum(dim=-2, keepdim=True) - x)
-
-    class SharedMLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            widths = list(BLOCK_WIDTHS) + [1]
-            self.layers = nn.ModuleList(SetLayer(a, b) for a, b in zip(widths[:-1], widths[1:]))
-
-        def forward(self, x):
-            h = x[..., None]
-            for k, layer in enumerate(self.layers):
-                h = layer(h)
-                if k < len(self.layers) - 1:
-                    h = nn.functional.leaky_relu(h, 0.01)
-            return h.mean(dim=-2)
-
-    return SharedMLP()
 
 
 def time_torch(torch, sweeps, epochs, n_blocks):
@@ -413,19 +378,6 @@ def markdown(r):
     return "\n".join(lines) + "\n"
 
 
-def write_section(path, text):
-    """Replaces (or appends) SECTION in the markdown file at path."""
-    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + text + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-    atomic_write_text(path, new)
-
-
 def main(argv):
     del argv
     configure_logging(FLAGS.verbose)
@@ -433,7 +385,7 @@ def main(argv):
     text = markdown(result)
     print(text)
     if FLAGS.out:
-        write_section(FLAGS.out, text)
+        write_markdown_section(FLAGS.out, text)
     if FLAGS.json_out:
         atomic_write_json(FLAGS.json_out, result, indent=1)
 

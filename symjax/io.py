@@ -58,3 +58,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> str:
 def atomic_write_json(path: str | os.PathLike, obj, **dump_kwargs) -> str:
     """Writes ``json.dumps(obj, **dump_kwargs)`` atomically."""
     return atomic_write_text(path, json.dumps(obj, **dump_kwargs))
+
+
+def write_markdown_section(path: str | os.PathLike, section: str) -> str:
+    """Replaces the section of the markdown file at path whose heading is section's first line (up to the
+    next ``## `` heading), or appends it; atomically. A missing file starts as ``# Benchmarks``."""
+    heading = section.splitlines()[0]
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+    if heading in text:
+        start = text.index(heading)
+        rest = text[start + len(heading):]
+        nxt = rest.find("\n## ")
+        end = len(text) if nxt < 0 else start + len(heading) + nxt + 1
+        text = text[:start] + section + text[end:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    return atomic_write_text(path, text)

@@ -1,0 +1,184 @@
+"""Whole-process timings of ``experiments/task1.py`` at its defaults against a sequential PyTorch loop.
+
+Both sides are timed as whole processes (interpreter start, imports, data, training, evaluation; the
+task script also writes its results, report and figures), in interleaved rounds so that a change of the
+machine's load hits every side; the fastest round of each is reported and every round listed.
+
+1. **The short sweep a user starts with** (issue 26, target 1): Task 1 at n_blocks = 5, the six Table 2
+   train sizes x 3 seeds x {vanilla, shared} = 36 lanes, 20 epochs, no early stopping (16,080 steps).
+   * torch: ``experiments/torch_loop_task1.py`` (one lane after another, 2 threads);
+   * ``task1.py`` with no tuning flag, cold: an empty compilation cache (``$SYMJAX_COMPILE_CACHE``
+     pointed at a new folder, which is where the default ``--compile_cache=auto`` looks);
+   * the same, warm: the cache the cold run filled;
+   * the same cold with ``--lane_groups=shape`` (the scripts' default before issue 26).
+2. **Steady state at n_blocks = 20** (target 2): per model, the seconds of 10 epochs = a 12-epoch run
+   minus a 2-epoch run (whole processes, warm cache; 18 lanes), on both sides.
+
+    python experiments/bench_defaults.py --rounds=2 --out=docs/benchmarks.md \
+        --json_out=docs/results/bench_defaults/<date>.json
+    python experiments/bench_defaults.py --smoke     # seconds: 2 sizes, 1 seed, 2 epochs, 1 round
+
+With --out, writes the section "## Defaults against a PyTorch loop (experiments/bench_defaults.py)"
+of that file (other sections kept).
+"""
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from symjax.io import atomic_write_json, write_markdown_section  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("rounds", 2, "Interleaved rounds; the fastest of each side is kept.")
+flags.DEFINE_integer("short_n_blocks", 5, "n_blocks of the short sweep.")
+flags.DEFINE_integer("short_epochs", 20, "Epochs of the short sweep.")
+flags.DEFINE_integer("steady_n_blocks", 20, "n_blocks of the steady-state measurement (0: skip).")
+flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
+flags.DEFINE_bool("torch", True, "Time the PyTorch loop (skipped when torch does not import).")
+flags.DEFINE_bool("smoke", False, "Seconds-long run: train sizes 40, 80, 1 seed, 2 and 4 epochs, 1 round.")
+flags.DEFINE_string("out", None, "Markdown file whose section is written/replaced.")
+flags.DEFINE_string("json_out", None, "Also write every number to this JSON file.")
+
+SECTION = "## Defaults against a PyTorch loop (experiments/bench_defaults.py)"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _sizes():
+    return "40,80" if FLAGS.smoke else "40,80,400,800,4000,8000"
+
+
+def _timed(cmd, env=None) -> float:
+    """Wall seconds of one whole process; raises with its stderr's tail when it fails."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return wall
+
+
+def torch_cmd(n_blocks, epochs, models):
+    return [sys.executable, os.path.join(HERE, "torch_loop_task1.py"), f"--n_blocks={n_blocks}",
+            f"--seeds={FLAGS.seeds}", f"--epochs={epochs}", f"--models={models}", f"--train_sizes={_sizes()}"]
+
+
+def task1_cmd(out_dir, n_blocks, epochs, models, *extra):
+    """task1.py with no tuning flag: only the grid, the budget and where to write."""
+    return [sys.executable, os.path.join(HERE, "task1.py"), f"--n_blocks={n_blocks}", f"--models={models}",
+            f"--seeds={FLAGS.seeds}", f"--train_sizes={_sizes()}", f"--max_epochs={epochs}", "--noearly_stopping",
+            "--quiet", f"--out_dir={out_dir}", *extra]
+
+
+def measure(work: str) -> dict:
+    """Every round's wall seconds per side: {"short": {side: [s, ...]}, "steady": {model: {side: [...]}}}."""
+    short_epochs = 2 if FLAGS.smoke else FLAGS.short_epochs
+    long_epochs, base_epochs = (4, 2) if FLAGS.smoke else (12, 2)
+    n = FLAGS.short_n_blocks
+    out = {"short": {}, "steady": {}}
+
+    def add(table, side, seconds):
+        table.setdefault(side, []).append(seconds)
+
+    for r in range(FLAGS.rounds):
+        cold = os.path.join(work, f"cache_short_{r}")
+        runs = [("torch", lambda: _timed(torch_cmd(n, short_epochs, "vanilla,shared")))] if FLAGS.torch else []
+        runs += [
+            ("engine, defaults, cold", lambda: _timed(task1_cmd(os.path.join(work, f"cold_{r}"), n, short_epochs,
+                                                                "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
+            ("engine, defaults, warm", lambda: _timed(task1_cmd(os.path.join(work, f"warm_{r}"), n, short_epochs,
+                                                                "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
+            ("engine, --lane_groups=shape, cold", lambda: _timed(
+                task1_cmd(os.path.join(work, f"shape_{r}"), n, short_epochs, "vanilla,shared", "--lane_groups=shape"),
+                {"SYMJAX_COMPILE_CACHE": os.path.join(work, f"cache_shape_{r}")})),
+        ]
+        for side, run in runs:
+            add(out["short"], side, run())
+            print(f"round {r + 1}: short sweep, {side}: {out['short'][side][-1]:.1f} s", flush=True)
+        if not FLAGS.steady_n_blocks:
+            continue
+        for model in ("vanilla", "shared"):
+            steady = out["steady"].setdefault(model, {})
+            cache = os.path.join(work, f"cache_steady_{model}")
+            env = {"SYMJAX_COMPILE_CACHE": cache}
+            nb = FLAGS.steady_n_blocks
+            if r == 0:  # fill the cache of both budgets' programs (the runs below are then warm)
+                for epochs in (base_epochs, long_epochs):
+                    _timed(task1_cmd(os.path.join(work, f"fill_{model}_{epochs}"), nb, epochs, model), env)
+            if FLAGS.torch:
+                add(steady, "torch", _timed(torch_cmd(nb, long_epochs, model))
+                    - _timed(torch_cmd(nb, base_epochs, model)))
+            add(steady, "engine", _timed(task1_cmd(os.path.join(work, f"long_{model}_{r}"), nb, long_epochs, model),
+                                         env)
+                - _timed(task1_cmd(os.path.join(work, f"base_{model}_{r}"), nb, base_epochs, model), env))
+            print(f"round {r + 1}: steady {model}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in steady.items()),
+                  flush=True)
+    out.update(epochs={"short": short_epochs, "steady": long_epochs - base_epochs}, sizes=_sizes(),
+               seeds=FLAGS.seeds, n_blocks={"short": n, "steady": FLAGS.steady_n_blocks}, rounds=FLAGS.rounds)
+    return out
+
+
+def markdown(r: dict, command: str) -> str:
+    best = {side: min(v) for side, v in r["short"].items()}
+    rounds = lambda v: " / ".join(f"{s:.1f}" for s in v)  # noqa: E731
+    lines = [SECTION, "",
+             f"Measured {r['date']} on {r['machine']} (`{command}`); whole processes, interleaved rounds, "
+             "the fastest round of each side (every round listed). Nothing else ran on the machine.", "",
+             f"**Short sweep** (target: cold >= 2x, warm >= 3x the torch loop): Task 1, n_blocks = "
+             f"{r['n_blocks']['short']}, train sizes {r['sizes']} x {r['seeds']} seeds x {{vanilla, shared}}, "
+             f"{r['epochs']['short']} epochs, no early stopping.", "",
+             "| side | fastest s | rounds s | torch loop / side |", "|---|---:|---|---:|"]
+    for side, seconds in r["short"].items():
+        ratio = f"{best['torch'] / best[side]:.2f}x" if "torch" in best else "-"
+        lines.append(f"| {side} | {best[side]:.1f} | {rounds(seconds)} | {ratio} |")
+    if r["steady"]:
+        lines += ["", f"**Steady state** (target: >= 4x the torch loop): n_blocks = {r['n_blocks']['steady']}, "
+                  f"{r['epochs']['steady']} epochs = a run of {r['epochs']['steady'] + 2} epochs minus one of 2, "
+                  "whole processes, warm compilation cache.", "",
+                  "| model | torch loop s | engine s | rounds (torch; engine) | torch / engine |",
+                  "|---|---:|---:|---|---:|"]
+        for model, sides in r["steady"].items():
+            torch_s, engine_s = min(sides.get("torch", [float("nan")])), min(sides["engine"])
+            lines.append(f"| {model} | {torch_s:.2f} | {engine_s:.2f} | {rounds(sides.get('torch', []))}; "
+                         f"{rounds(sides['engine'])} | {torch_s / engine_s:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    del argv
+    if FLAGS.smoke:
+        FLAGS.rounds, FLAGS.seeds = 1, 1
+    if FLAGS.torch:
+        try:
+            import torch  # noqa: F401, PLC0415
+        except ImportError:
+            print("torch does not import: the PyTorch loop is skipped (pip install -e '.[bench]')")
+            FLAGS.torch = False
+    work = tempfile.mkdtemp(prefix="bench_defaults_")
+    try:
+        result = measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    import platform  # noqa: PLC0415
+
+    result.update(date=datetime.date.today().isoformat(),
+                  machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    command = "python experiments/bench_defaults.py " + " ".join(sys.argv[1:])
+    text = markdown(result, command)
+    print(text)
+    if FLAGS.json_out:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json_out)), exist_ok=True)
+        atomic_write_json(FLAGS.json_out, result, indent=1)
+    if FLAGS.out:
+        write_markdown_section(FLAGS.out, text)
+
+
+if __name__ == "__main__":
+    app.run(main)

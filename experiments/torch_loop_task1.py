@@ -1,0 +1,120 @@
+"""Task 1 as a plain sequential PyTorch loop: the reference that the engine's speed is measured against.
+
+One lane (model, train size, seed) after another, in the thesis's style: the data of
+``symjax.data.set_function.make_splits`` (Table 2 sizes), shuffled batches, ``torch.optim.Adam(1e-3)`` on
+the MSE, the validation loss every epoch, the test loss at the end, no early stopping. The models are
+Task 1's: the vanilla MLP (widths ``BLOCK_WIDTHS`` times n) and the S_n set layers (eq. 10) with a mean
+over the blocks, at PyTorch's default initialisation. Imports numpy and torch only (and symjax's numpy
+data module), so its whole-process time is the loop's own.
+
+    python experiments/torch_loop_task1.py --n_blocks=5 --seeds=3 --epochs=20 --json_out=/tmp/torch.json
+
+Used by experiments/bench_defaults.py (whole processes) and experiments/bench_sweep.py (in process).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from symjax.data.set_function import TABLE2, make_splits, split_sizes  # noqa: E402
+from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
+
+LEARNING_RATE = 1e-3
+
+
+def torch_model(torch, architecture: str, n_blocks: int):
+    """The Task 1 model in PyTorch (torch's default init): vanilla MLP or S_n set layers + mean over blocks."""
+    nn = torch.nn
+    if architecture == "vanilla":
+        widths = [n_blocks * w for w in BLOCK_WIDTHS] + [1]
+        layers = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.01)]
+        return nn.Sequential(*layers[:-1])
+
+    class SetLayer(nn.Module):  # y_i = x_i A + (sum_{j != i} x_j) B + bias  (DeepSets form, eq. 10)
+        def __init__(self, d_in, d_out):
+            super().__init__()
+            self.a, self.b = nn.Linear(d_in, d_out), nn.Linear(d_in, d_out, bias=False)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x.sum(dim=-2, keepdim=True) - x)
+
+    class SharedMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = list(BLOCK_WIDTHS) + [1]
+            self.layers = nn.ModuleList(SetLayer(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+        def forward(self, x):
+            h = x[..., None]
+            for k, layer in enumerate(self.layers):
+                h = layer(h)
+                if k < len(self.layers) - 1:
+                    h = nn.functional.leaky_relu(h, 0.01)
+            return h.mean(dim=-2)
+
+    return SharedMLP()
+
+
+def train_lane(torch, architecture: str, n_blocks: int, x, y, xv, yv, xt, yt, batch_size: int, epochs: int,
+               seed: int) -> float:
+    """Trains one lane for `epochs` epochs (validation loss each epoch); returns its test loss."""
+    torch.manual_seed(seed)
+    model = torch_model(torch, architecture, n_blocks)
+    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    mse = torch.nn.functional.mse_loss
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x)).split(batch_size):
+            opt.zero_grad()
+            loss = mse(model(x[batch]), y[batch])
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            mse(model(xv), yv).item()
+    with torch.no_grad():
+        return mse(model(xt), yt).item()
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n_blocks", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1 per train size")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--models", default="vanilla,shared", help="comma list of vanilla, shared")
+    parser.add_argument("--train_sizes", default=",".join(map(str, TABLE2)), help="comma list (Table 2's)")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--json_out", default=None, help="write {wall_s, lanes, test_loss} here")
+    args = parser.parse_args(argv)
+    models = args.models.split(",")
+    if not set(models) <= {"vanilla", "shared"}:
+        parser.error(f"--models: expected a comma list of vanilla, shared; got {args.models!r}")
+    start = time.perf_counter()
+    import torch  # noqa: PLC0415  (inside the timed process: the reference pays its own import, as the engine does)
+
+    torch.set_num_threads(args.threads)
+    losses = []
+    for architecture in models:
+        for train_size in map(int, args.train_sizes.split(",")):
+            _, _, batch_size = split_sizes(train_size)
+            for seed in range(args.seeds):
+                data = {k: tuple(torch.from_numpy(np.asarray(a)) for a in v)
+                        for k, v in make_splits(seed, train_size, args.n_blocks).items()}
+                losses.append(train_lane(torch, architecture, args.n_blocks, *data["train"], *data["val"],
+                                         *data["test"], batch_size, args.epochs, seed))
+    result = {"wall_s": time.perf_counter() - start, "lanes": len(losses), "test_loss": losses,
+              "torch": torch.__version__}
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(result, f)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps({k: v for k, v in main().items() if k != "test_loss"}))
