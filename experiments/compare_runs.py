@@ -13,6 +13,13 @@ the base is then the ``--settings=study`` run, --split_run the same grid with --
         --split_run=pool:runs/ablations/task3_test_split/pool \
         --budget_run=converged:runs/ablations/task3_test_split/converged --out=section.md
 
+--ablation_set (name:folder:base, repeatable) instead writes one table of every departure with its measured
+effect in each set (a folder of runs at one budget: the base subfolder and one subfolder per ablation):
+
+    python experiments/compare_runs.py --task=3 \
+        --ablation_set=large:docs/results/ablations/task3_large_reduced:base \
+        --ablation_set=simulator:docs/results/ablations/task3_simulator:study --out=index.md
+
 Each folder is a run of experiments/taskN.py (results.csv and flags.txt). The
 base run has the project's settings; an ablation changes one departure flag
 (its effect is that departure's) or several (``--settings=study``). Runs must
@@ -30,6 +37,8 @@ flags.DEFINE_string("base", None, "Run folder at the project's settings.")
 flags.DEFINE_multi_string("ablation", [], "name:folder of an ablation run (repeatable).")
 flags.DEFINE_string("split_run", None, "Task 3: name:folder of the base grid with --test_split=pool.")
 flags.DEFINE_string("budget_run", None, "Task 3: name:folder of a --test_split=pool run trained to convergence.")
+flags.DEFINE_multi_string("ablation_set", [], "name:folder:base of a folder of runs (its base subfolder and one "
+                          "subfolder per ablation); with it, the section is the index of every departure's effect.")
 flags.DEFINE_string("out", None, "Markdown file to write (default: stdout).")
 flags.DEFINE_string("report", None, "A report.md to put the section into, as '## <--title>' (replacing a section "
                     "of that title, else before '## Figures', else at the end).")
@@ -41,16 +50,26 @@ SCRIPT = "experiments/compare_runs.py"
 
 def main(argv):
     from symjax.io import atomic_write_text  # noqa: PLC0415
-    from symjax.report.departures import compare_markdown, load_run  # noqa: PLC0415
+    from symjax.report.departures import compare_markdown, index_markdown, load_ablation_set, load_run  # noqa: PLC0415
 
     with driver.exit_on_bad_input(SCRIPT):
         if len(argv) > 1:
             raise driver.BadInput(f"unexpected positional arguments {argv[1:]}; every setting is a --flag")
-        if FLAGS.task not in (1, 2, 3) or not FLAGS.base:
-            raise driver.BadInput(f"--task and --base: expected a task in 1, 2, 3 and a run folder, got "
-                                  f"--task={FLAGS.task} --base={FLAGS.base}")
+        if FLAGS.task not in (1, 2, 3) or not (FLAGS.base or FLAGS.ablation_set):
+            raise driver.BadInput(f"--task and --base: expected a task in 1, 2, 3 and a run folder (or "
+                                  f"--ablation_set), got --task={FLAGS.task} --base={FLAGS.base}")
         try:
-            base = load_run("base", FLAGS.base)
+            if FLAGS.ablation_set:
+                if FLAGS.base or FLAGS.ablation or FLAGS.split_run or FLAGS.budget_run:
+                    raise ValueError("--ablation_set: expected no --base, --ablation, --split_run or --budget_run "
+                                     "beside it (each set names its own base)")
+                sets = []
+                for item in FLAGS.ablation_set:
+                    parts = item.split(":")
+                    if len(parts) != 3 or not all(parts):
+                        raise ValueError(f"--ablation_set: expected name:folder:base, got {item!r}")
+                    sets.append(load_ablation_set(*parts))
+            base = load_run("base", FLAGS.base) if FLAGS.base else None
             ablations = []
             for item in FLAGS.ablation:
                 name, sep, folder = item.partition(":")
@@ -62,7 +81,9 @@ def main(argv):
                 raise ValueError(f"--split_run and --budget_run: expected --task=3, got --task={FLAGS.task}")
         except ValueError as error:
             raise driver.BadInput(str(error)) from None
-        if split or budget:
+        if FLAGS.ablation_set:
+            text = index_markdown(FLAGS.task, sets)
+        elif split or budget:
             text = split_budget_markdown(base, split, budget)
         else:
             text = compare_markdown(FLAGS.task, base, ablations)

@@ -12,7 +12,8 @@ import pytest
 
 from symjax.data import three_body as tb
 from symjax.data import tu
-from symjax.report.departures import changed_flags, compare_markdown, contradicts, departures_markdown, study_claims
+from symjax.report.departures import (changed_flags, compare_markdown, contradicts, departure_index_markdown,
+                                     departures_markdown, load_ablation_set, study_claims)
 from symjax.report.summary import check_claims
 from symjax.report.write import significance_section
 from symjax.tasks import graph_task as t2
@@ -169,6 +170,27 @@ def test_contradiction_labels_from_ablations():
     other_seeds = ("other_seeds", task3_rows(False), dict(project, seeds="1,2,3"))
     assert "differ from the base in seeds" in departures_markdown(
         3, t3.DEPARTURES, defaults, ("base", base[1], dict(project, seeds="3")), [other_seeds])
+
+
+def test_departure_index_gathers_each_effect_from_the_set_that_measures_it(tmp_path):
+    defaults = {d.flag: getattr(t3.Options(), d.flag) for d in t3.DEPARTURES}
+    project = {d.flag: str(v) for d, v in zip(t3.DEPARTURES, defaults.values())}
+    base = ("base", task3_rows(False), project)
+    first = ("one", base, [("normalize_none", task3_rows(True), dict(project, normalize="none"))])
+    second = ("two", base, [("euler", task3_rows(False), dict(project, integrator="euler"))])
+    rows = {line.split(" | ")[0].strip("| "): line for line in
+            departure_index_markdown(3, t3.DEPARTURES, defaults, [first, second]).splitlines()}
+    assert "one (base `base`): normalize_none: " in rows["state standardisation"]
+    assert "0 of 2 → 2 of 2" in rows["state standardisation"] and "two (" not in rows["state standardisation"]
+    assert "two (base `base`): euler: " in rows["simulator time stepping"]
+    assert rows["test set"].endswith("| untested |")
+    _write_run(tmp_path / "base", task3_rows(False), project)
+    _write_run(tmp_path / "normalize_none", task3_rows(True), dict(project, normalize="none"))
+    (tmp_path / "notes").mkdir()  # a folder without results.csv is not a run
+    name, loaded_base, ablations = load_ablation_set("set", str(tmp_path), "base")
+    assert (name, loaded_base[0], [a[0] for a in ablations]) == ("set", "base", ["normalize_none"])
+    with pytest.raises(ValueError, match="expected the base run folder"):
+        load_ablation_set("set", str(tmp_path), "study")
 
 
 def test_task1_significance_hand_computed():

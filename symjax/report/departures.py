@@ -175,17 +175,10 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
     # has none: its ablations vary departures the study leaves open).
     study_name = None if base is None or base[2].get("settings") == "study" else next(
         (n for n, _, flags in ablations if flags.get("settings") == "study"), None)
-
-    def effect(flag: str) -> str:
-        runs = [n for n in abl_claims if changed.get(n) == [flag]]
-        if not runs or not contradicted:
-            return "untested" if not runs else f"no contradicted claim to move (ablation {', '.join(runs)})"
-        return "; ".join(f"{n}: " + ", ".join(f"{_short(t)} {_count(base_claims[t])} → {_count(abl_claims[n].get(t))}"
-                                               for t in contradicted) for n in runs)
-
+    effects = departure_effects(task, departures, defaults, base, ablations)
     rows = [[d.what, d.study_text, f"`{d.flag}={_value(defaults.get(d.flag))}`",
-             f"`--{d.flag}={_value(d.study)}`" if d.study is not None else "— (study gives no value)", effect(d.flag)]
-            for d in departures]
+             f"`--{d.flag}={_value(d.study)}`" if d.study is not None else "— (study gives no value)",
+             effects[d.flag] or "untested"] for d in departures]
     lines = ["Every known place where the project departs from (or has to choose a reading of) the study's text. "
              "`--settings=study` sets every flag of the fourth column at once (explicit flags still win).", "",
              markdown_table(["departure", "study", "project default", "flag that restores the study",
@@ -223,6 +216,54 @@ def departures_markdown(task: int, departures: Sequence[Departure], defaults: Ma
                   markdown_table(["claim", "study (same conditions)", f"base `{base[0]}`"]
                                  + [f"`{n}`" for n, _, _ in ablations] + ["label"], body)]
     return "\n".join(lines)
+
+
+def departure_effects(task: int, departures: Sequence[Departure], defaults: Mapping[str, object],
+                      base: tuple[str, Sequence[dict], Mapping[str, str]] | None,
+                      ablations: Sequence[tuple[str, Sequence[dict], Mapping[str, str]]]) -> dict[str, str | None]:
+    """{flag: the measured effect of that departure, or None when no ablation changes its flag alone}.
+
+    The effect is read from the ablations that change only that flag against ``base``: the counts of the
+    study's claims that the base contradicts, base -> ablation.
+    """
+    if base is None:
+        return {d.flag: None for d in departures}
+    base_claims = claim_counts(task, base[1])
+    study = study_claims(task, base[1])
+    contradicted = [t for t, c in base_claims.items() if contradicts(c, study.get(t))]
+    abl_claims = {name: claim_counts(task, rows) for name, rows, _ in ablations}
+    changed = {name: changed_flags(base[2], flags, departures, defaults) for name, _, flags in ablations}
+
+    def effect(flag: str) -> str | None:
+        runs = [n for n in abl_claims if changed.get(n) == [flag]]
+        if not runs:
+            return None
+        if not contradicted:
+            return f"no contradicted claim to move (ablation {', '.join(runs)})"
+        return "; ".join(f"{n}: " + ", ".join(f"{_short(t)} {_count(base_claims[t])} → {_count(abl_claims[n].get(t))}"
+                                               for t in contradicted) for n in runs)
+
+    return {d.flag: effect(d.flag) for d in departures}
+
+
+def departure_index_markdown(task: int, departures: Sequence[Departure], defaults: Mapping[str, object],
+                             sets: Sequence[tuple[str, tuple, Sequence[tuple]]]) -> str:
+    """One table of every departure with its measured effect in each ablation set that measures it.
+
+    sets: (set name, base run, ablation runs) per ablation set (``load_run`` triples), e.g. one folder of
+    runs at one budget. A departure no set measures reads "untested".
+    """
+    by_set = [(name, departure_effects(task, departures, defaults, base, ablations), base)
+              for name, base, ablations in sets]
+    rows = []
+    for d in departures:
+        measured = [f"{name} (base `{base[0]}`): {effects[d.flag]}" for name, effects, base in by_set
+                    if effects[d.flag] is not None]
+        rows.append([d.what, f"`{d.flag}={_value(defaults.get(d.flag))}`",
+                     f"`--{d.flag}={_value(d.study)}`" if d.study is not None else "— (study gives no value)",
+                     "<br>".join(measured) or "untested"])
+    return markdown_table(["departure", "project default", "flag that restores the study",
+                           "measured effect (ablation set: claim counts base → ablation)"], rows)
 
 
 def _grid_value(flag: str, text: str | None) -> str | None:
@@ -293,3 +334,22 @@ def compare_markdown(task: int, base: tuple[str, Sequence[dict], Mapping[str, st
     defaults = {d.flag: getattr(module.Options(), d.flag) for d in module.DEPARTURES}
     return "\n\n".join([departures_markdown(task, module.DEPARTURES, defaults, base, ablations),
                          best_markdown(task, [base, *ablations])])
+
+
+def index_markdown(task: int, sets: Sequence[tuple[str, tuple, Sequence[tuple]]]) -> str:
+    """``departure_index_markdown`` for ``task``'s departures and options (see compare_markdown)."""
+    import importlib  # noqa: PLC0415
+
+    module = importlib.import_module(TASK_MODULES[int(task)])
+    defaults = {d.flag: getattr(module.Options(), d.flag) for d in module.DEPARTURES}
+    return departure_index_markdown(task, module.DEPARTURES, defaults, sets)
+
+
+def load_ablation_set(name: str, folder: str, base: str) -> tuple[str, tuple, list[tuple]]:
+    """(name, base run, ablation runs) of a folder of runs: ``folder/base`` and every other subfolder holding a
+    results.csv, in name order."""
+    if not os.path.isdir(os.path.join(folder, base)):
+        raise ValueError(f"ablation set {name}: expected the base run folder {os.path.join(folder, base)}")
+    ablations = [load_run(sub, os.path.join(folder, sub)) for sub in sorted(os.listdir(folder))
+                 if sub != base and os.path.isfile(os.path.join(folder, sub, "results.csv"))]
+    return name, load_run(base, os.path.join(folder, base)), ablations
