@@ -70,7 +70,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +92,8 @@ def zeros(key, shape, dtype):
     return jnp.zeros(shape, dtype)
 
 
-PARAMETRIZATIONS = ("normalized", "standard")
+Parametrization = Literal["normalized", "standard"]
+PARAMETRIZATIONS = get_args(Parametrization)
 DEFAULT_PARAMETRIZATION = "normalized"
 
 
@@ -195,7 +196,8 @@ def check_last_axis(x, expected: int, what: str, points: bool = False) -> None:
         raise ValueError(f"{what} expects inputs whose last axis is {expected}; got shape {tuple(x.shape)}{hint}")
 
 
-CONTRACTIONS = ("auto", "dense", "factored")
+Contraction = Literal["auto", "dense", "factored"]
+CONTRACTIONS = get_args(Contraction)
 
 
 def factored_cost(blocks: tuple[OrbitBlock, ...]) -> int:
@@ -252,9 +254,9 @@ class SharedDense:
     action_in: Action
     action_out: Action
     use_bias: bool = True
-    parametrization: str = DEFAULT_PARAMETRIZATION
+    parametrization: Parametrization = DEFAULT_PARAMETRIZATION
     dtype: Any = None
-    contraction: str = "auto"
+    contraction: Contraction = "auto"
 
     def __post_init__(self):
         _, inp = align(self.action_out, self.action_in, names=("action_out", "action_in"))

@@ -16,13 +16,20 @@ Example:
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from symjax.actions import Action
 
-LAYOUTS = ("out_in", "in_out")
+#: How a weight matrix is laid out: (out, in) as ``W x``, or (in, out) as Flax's ``x @ kernel``.
+Layout = Literal["out_in", "in_out"]
+LAYOUTS = get_args(Layout)
+#: Whether a score reads the hidden index as laid out or after its best relabelling.
+Hidden = Literal["fixed", "align"]
+HIDDEN = get_args(Hidden)
 
 
 def is_concrete(x) -> bool:

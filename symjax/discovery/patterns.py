@@ -33,7 +33,7 @@ import numpy as np
 from symjax.discovery import checks, shifts as shifts_lib
 
 
-def column_sum_deviation(w, *, layout: str, target: float = 1.0) -> jax.Array:
+def column_sum_deviation(w, *, layout: checks.Layout, target: float = 1.0) -> jax.Array:
     """mean_j |sum_i W[i, j] - target|: for each input j, its weights summed over the outputs i.
 
     With W in 'out_in' layout (out, in) these are the column sums (axis 0);

@@ -50,7 +50,7 @@ from symjax.sharing import orbit_index_map
 
 
 @functools.lru_cache(maxsize=64)
-def orbit_ids(action_out: Action, action_in: Action, layout: str) -> tuple[np.ndarray, np.ndarray, int]:
+def orbit_ids(action_out: Action, action_in: Action, layout: checks.Layout) -> tuple[np.ndarray, np.ndarray, int]:
     """Orbit numbers of the weights in the layout's row-major order, and orbit sizes.
 
     Returns (ids int32 (m n,), sizes float64 (k,), k); read-only, cached.
@@ -72,7 +72,7 @@ def _project(w: jax.Array, ids: np.ndarray, sizes: np.ndarray, k: int) -> jax.Ar
     return jnp.take(_orbit_means(w, ids, sizes, k), jnp.asarray(ids)).reshape(w.shape)
 
 
-def orbit_coefficients(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
+def orbit_coefficients(w, action_out: Action, action_in: Action, *, layout: checks.Layout) -> jax.Array:
     """The orbit means (k,): the coefficients of the hard-shared layer nearest to W.
 
     Numbered as ``sharing.orbit_index_map(action_out, action_in)`` numbers
@@ -85,7 +85,7 @@ def orbit_coefficients(w, action_out: Action, action_in: Action, *, layout: str)
     return _orbit_means(w, *orbit_ids(action_out, action_in, layout))
 
 
-def orbit_projection(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
+def orbit_projection(w, action_out: Action, action_in: Action, *, layout: checks.Layout) -> jax.Array:
     """P_G W: every weight replaced by the mean over its orbit; same shape and layout as ``w``.
 
     Args:
@@ -96,7 +96,7 @@ def orbit_projection(w, action_out: Action, action_in: Action, *, layout: str) -
     return _project(w, *orbit_ids(action_out, action_in, layout))
 
 
-def orbit_tie(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
+def orbit_tie(w, action_out: Action, action_in: Action, *, layout: checks.Layout) -> jax.Array:
     """||W - P_G W||_F^2: the squared distance of W from the G-shared weights (a scalar).
 
     Its gradient is 2 (W - P_G W) (P_G is an orthogonal projection); it is

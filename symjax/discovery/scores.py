@@ -81,7 +81,7 @@ from symjax.discovery import alignment, checks
 from symjax.discovery.projection import orbit_ids, orbit_projection
 
 
-def _squared_distance(w, action_out: Action, action_in: Action, layout: str) -> jax.Array:
+def _squared_distance(w, action_out: Action, action_in: Action, layout: checks.Layout) -> jax.Array:
     """||W - P_G W||^2 / ||W||^2, 0 where W = 0."""
     projected = orbit_projection(w, action_out, action_in, layout=layout)
     w = jnp.asarray(w, projected.dtype)
@@ -100,12 +100,12 @@ def chance_level(action_out: Action, action_in: Action) -> float:
     return 1.0 - k / (action_out.size * action_in.size)
 
 
-def sharing_distance(w, action_out: Action, action_in: Action, *, layout: str) -> jax.Array:
+def sharing_distance(w, action_out: Action, action_in: Action, *, layout: checks.Layout) -> jax.Array:
     """||W - P_G W||_F / ||W||_F in [0, 1]; 0 for W = 0. A scalar, jit-able."""
     return jnp.sqrt(_squared_distance(w, action_out, action_in, layout))
 
 
-HIDDEN = ("fixed", "align")
+HIDDEN = checks.HIDDEN
 
 
 def _hidden(value) -> str:
@@ -115,7 +115,7 @@ def _hidden(value) -> str:
     return value
 
 
-def _out_in(w, layout: str) -> np.ndarray:
+def _out_in(w, layout: checks.Layout) -> np.ndarray:
     """A concrete w as a float64 numpy (m, n) 'out_in' matrix (the aligned score runs on the host)."""
     if not checks.is_concrete(w):
         raise ValueError("hidden='align' needs concrete weights (it solves an assignment on the host); "
@@ -124,7 +124,7 @@ def _out_in(w, layout: str) -> np.ndarray:
     return w if layout == "out_in" else w.T
 
 
-def sharing_score(w, action_out: Action, action_in: Action, *, layout: str, hidden: str = "fixed") -> jax.Array:
+def sharing_score(w, action_out: Action, action_in: Action, *, layout: checks.Layout, hidden: checks.Hidden = "fixed") -> jax.Array:
     """How far W is from G-shared, normalised to chance: 0 = exactly shared, ~1 = random weights.
 
     hidden='fixed' (default): sharing_distance^2 / (1 - k/(m n)), defined as 1
@@ -175,8 +175,8 @@ def _merge_equal(candidates: Mapping[str, tuple[Action, Action]]) -> list[tuple[
     return merged
 
 
-def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: str,
-                    tie_tolerance: float = 1e-3, hidden: str = "fixed") -> list[dict]:
+def rank_symmetries(w, candidates: Mapping[str, tuple[Action, Action]], *, layout: checks.Layout,
+                    tie_tolerance: float = 1e-3, hidden: checks.Hidden = "fixed") -> list[dict]:
     """Which candidate symmetry does this weight matrix share best? Rows best (lowest score) first.
 
     Args:

@@ -27,8 +27,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.functional import (DEFAULT_PARAMETRIZATION, check_dtype, check_last_axis, check_params,
-                               check_parametrization, check_size, normal, promote, zeros)
+from symjax.functional import (DEFAULT_PARAMETRIZATION, Parametrization, check_dtype, check_last_axis,
+                               check_params, check_parametrization, check_size, normal, promote, zeros)
 
 ORBIT_SIZES = {"A": 2, "B": 2, "C": 2, "D": 2, "E": 1, "b_sym": 2, "b_3": 1}
 
@@ -44,7 +44,7 @@ class SwapBlockLayer:
     d_in: int
     d_out: int
     use_bias: bool = True
-    parametrization: str = DEFAULT_PARAMETRIZATION
+    parametrization: Parametrization = DEFAULT_PARAMETRIZATION
     dtype: Any = None
 
     def __post_init__(self):

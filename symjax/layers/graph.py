@@ -71,7 +71,7 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from symjax.functional import check_dtype, check_last_axis, check_params, check_size, normal, promote, zeros
 
@@ -174,14 +174,18 @@ def check_graphs(graphs: jraph.GraphsTuple) -> None:
                          f"(graph {node_graph[receivers[e]]})")
 
 
-GLOBAL_AGGREGATIONS = ("sum", "mean")
-DIRECTIONS = ("sender_to_receiver", "receiver_to_sender")
+GlobalAggregation = Literal["sum", "mean"]
+Direction = Literal["sender_to_receiver", "receiver_to_sender"]
+EdgeNormalization = Literal["gcn"] | None
+GraphParametrization = Literal["gcn", "standard"]
+GLOBAL_AGGREGATIONS = get_args(GlobalAggregation)
+DIRECTIONS = get_args(Direction)
 EDGE_NORMALIZATIONS = (None, "gcn")
-PARAMETRIZATIONS = ("gcn", "standard")
+PARAMETRIZATIONS = get_args(GraphParametrization)
 GCN_OTHER_SCALE = 0.1  # c: the scale of the four operators beside the GCN's in parametrization='gcn'
 
 
-def effective_weights(w, parametrization: str):
+def effective_weights(w, parametrization: GraphParametrization):
     """The weights (5, ..., d_in, d_out) of B1..B5 from the coefficients V of ``parametrization``.
 
     'standard': W = V. 'gcn': W1 = V2 + c V1, W2 = V2, W_l = c V_l (l = 3, 4, 5),
@@ -212,7 +216,7 @@ def _gcn_scale(out_degree, in_degree):
 
 
 def graph_basis_dense(adjacency, features, mask=None, global_aggregation: str = "sum",
-                      direction: str = "receiver_to_sender", edge_normalization: str | None = None,
+                      direction: Direction = "receiver_to_sender", edge_normalization: EdgeNormalization = None,
                       self_edges: bool = False):
     """The five basis operators on dense graphs, stacked: (..., 5, n, d).
 
@@ -252,7 +256,7 @@ def graph_basis_dense(adjacency, features, mask=None, global_aggregation: str = 
 
 
 def graph_basis_sparse(graph: jraph.GraphsTuple, features=None, global_aggregation: str = "sum",
-                       direction: str = "receiver_to_sender", edge_normalization: str | None = None,
+                       direction: Direction = "receiver_to_sender", edge_normalization: EdgeNormalization = None,
                        self_edges: bool = False):
     """The five basis operators on a batched ``jraph.GraphsTuple``: (5, N, d).
 
@@ -357,11 +361,11 @@ class GraphLayer:
     d_out: int
     use_bias: bool = True
     global_aggregation: str = "mean"
-    direction: str = "sender_to_receiver"
-    edge_normalization: str | None = "gcn"
+    direction: Direction = "sender_to_receiver"
+    edge_normalization: EdgeNormalization = "gcn"
     edge_features: int | None = None
     self_edges: bool = True
-    parametrization: str = "gcn"
+    parametrization: GraphParametrization = "gcn"
     dtype: Any = None
 
     def __post_init__(self):

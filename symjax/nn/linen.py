@@ -47,12 +47,13 @@ class SharedDense(nn.Module):
     action_in: Action
     action_out: Action
     use_bias: bool = True
-    parametrization: str = functional.DEFAULT_PARAMETRIZATION
+    parametrization: functional.Parametrization = functional.DEFAULT_PARAMETRIZATION
     dtype: Any = None
     param_dtype: Any = jnp.float32
+    contraction: functional.Contraction = "auto"
 
     @nn.compact
     def __call__(self, x):
         spec = functional.SharedDense(self.action_in, self.action_out, self.use_bias, self.parametrization,
-                                      self.dtype)
+                                      self.dtype, self.contraction)
         return spec.apply(_params(self, spec), x)

@@ -25,7 +25,8 @@ from flax import nnx
 
 from symjax import functional, layers
 from symjax.actions import Action
-from symjax.functional import DEFAULT_PARAMETRIZATION
+from symjax.functional import DEFAULT_PARAMETRIZATION, Contraction, Parametrization
+from symjax.layers.graph import Direction, EdgeNormalization, GraphParametrization
 
 
 class _InitSignature:
@@ -62,9 +63,9 @@ class SharedDense(Layer):
     """The generic orbit-shared dense layer (``symjax.functional.SharedDense``), x (..., n) -> (..., m)."""
 
     def __init__(self, action_in: Action, action_out: Action, *, use_bias: bool = True,
-                 parametrization: str = DEFAULT_PARAMETRIZATION, dtype: Any = None,
-                 param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
-        super().__init__(functional.SharedDense(action_in, action_out, use_bias, parametrization, dtype),
+                 parametrization: Parametrization = DEFAULT_PARAMETRIZATION, dtype: Any = None,
+                 param_dtype: Any = jnp.float32, contraction: Contraction = "auto", rngs: nnx.Rngs):
+        super().__init__(functional.SharedDense(action_in, action_out, use_bias, parametrization, dtype, contraction),
                          rngs=rngs, param_dtype=param_dtype)
 
 
@@ -72,7 +73,7 @@ class SetLayer(Layer):
     """The S_n-equivariant set layer (``symjax.layers.SetLayer``), x (..., n, d_in) -> (..., n, d_out), any n."""
 
     def __init__(self, num_blocks: int, d_in: int, d_out: int, *, use_bias: bool = True,
-                 parametrization: str = DEFAULT_PARAMETRIZATION, dtype: Any = None,
+                 parametrization: Parametrization = DEFAULT_PARAMETRIZATION, dtype: Any = None,
                  param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
         super().__init__(layers.SetLayer(num_blocks, d_in, d_out, use_bias, parametrization, dtype),
                          rngs=rngs, param_dtype=param_dtype)
@@ -82,7 +83,7 @@ class SwapBlockLayer(Layer):
     """The S_2 block-swap layer (``symjax.layers.SwapBlockLayer``), x (..., 3, d_in) -> (..., 3, d_out)."""
 
     def __init__(self, d_in: int, d_out: int, *, use_bias: bool = True,
-                 parametrization: str = DEFAULT_PARAMETRIZATION, dtype: Any = None,
+                 parametrization: Parametrization = DEFAULT_PARAMETRIZATION, dtype: Any = None,
                  param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
         super().__init__(layers.SwapBlockLayer(d_in, d_out, use_bias, parametrization, dtype),
                          rngs=rngs, param_dtype=param_dtype)
@@ -92,8 +93,8 @@ class GraphLayer(Layer):
     """The equivariant graph layer (``symjax.layers.GraphLayer``) on a GraphsTuple or (A, X[, mask])."""
 
     def __init__(self, d_in: int, d_out: int, *, use_bias: bool = True, global_aggregation: str = "mean",
-                 direction: str = "sender_to_receiver", edge_normalization: str | None = "gcn",
-                 edge_features: int | None = None, self_edges: bool = True, parametrization: str = "gcn",
+                 direction: Direction = "sender_to_receiver", edge_normalization: EdgeNormalization = "gcn",
+                 edge_features: int | None = None, self_edges: bool = True, parametrization: GraphParametrization = "gcn",
                  dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
         super().__init__(layers.GraphLayer(d_in, d_out, use_bias, global_aggregation, direction,
                                            edge_normalization, edge_features, self_edges, parametrization, dtype),

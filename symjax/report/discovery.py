@@ -197,7 +197,7 @@ def containing(found: dict, target: str) -> frozenset:
     return _containing(tuple(found.values()), tuple(found), target)
 
 
-HIDDEN_MODES = ("fixed", "align")
+HIDDEN_MODES = discovery.checks.HIDDEN
 
 
 def sharing_summary(model, params, experiment: str | None = None) -> dict:

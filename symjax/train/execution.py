@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,8 @@ import numpy as np
 from symjax.train import buckets
 from symjax.train.losses import per_example_loss
 
-LANE_GROUPS = ("auto", "shape", "single")
+LaneGroups = Literal["auto", "shape", "single"]
+LANE_GROUPS = get_args(LaneGroups)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Execution:
       eval_batch_size: examples per validation and test evaluation chunk (bounds memory).
     """
 
-    lane_groups: str = "auto"
+    lane_groups: LaneGroups = "auto"
     compact_stopped: bool = True
     compact_min_flops: float | None = None
     max_group_lanes: int = 0
