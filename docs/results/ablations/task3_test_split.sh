@@ -11,21 +11,22 @@ PYTHON=${PYTHON:-python}
 RUNS=${RUNS:-runs/ablations/task3_test_split}
 COMMON=(--settings=study --test_split=pool --seeds=3 --resume)
 mkdir -p "$RUNS"
-# Sweeps of the converged run that an earlier session finished are committed as their sweep.json records
-# (rows included); --resume reuses a finished sweep from its record alone.
-RECORDS=docs/results/ablations/task3_test_split/converged_records
-if [[ -d "$RECORDS" && ! -d "$RUNS/converged/checkpoints" ]]; then
-  for record in "$RECORDS"/*/sweep.json; do
-    sweep=$(basename "$(dirname "$record")")
-    mkdir -p "$RUNS/converged/checkpoints/$sweep" && cp "$record" "$RUNS/converged/checkpoints/$sweep/"
-  done
-fi
 # The pool grid is recorded in docs/results/ablations/task3_test_split/pool/; RERUN_POOL=1 trains it again.
 if [[ -n "${RERUN_POOL:-}" || ! -f docs/results/ablations/task3_test_split/pool/report.md ]]; then
   "$PYTHON" experiments/task3.py "${COMMON[@]}" --model_sizes=small,medium,large --out_dir="$RUNS/pool" \
     2>&1 | tee -a "$RUNS/pool.log"
   echo "$(date -u +%H:%M:%S) finished pool"
 fi
-"$PYTHON" experiments/task3.py "${COMMON[@]}" --model_sizes=small,large --data_sizes=20000,40000 \
-  --max_epochs=1500 --patience=50 --out_dir="$RUNS/converged" 2>&1 | tee -a "$RUNS/converged.log"
-echo "$(date -u +%H:%M:%S) finished converged"
+# The converged run is recorded in docs/results/ablations/task3_test_split/converged/; RERUN_CONVERGED=1 trains it
+# again (about 100 min of sweeps on 2 CPU cores).
+if [[ -n "${RERUN_CONVERGED:-}" || ! -f docs/results/ablations/task3_test_split/converged/report.md ]]; then
+  "$PYTHON" experiments/task3.py "${COMMON[@]}" --model_sizes=small,large --data_sizes=20000,40000 \
+    --max_epochs=1500 --patience=50 --out_dir="$RUNS/converged" 2>&1 | tee -a "$RUNS/converged.log"
+  echo "$(date -u +%H:%M:%S) finished converged"
+fi
+RECORDED=docs/results/ablations/task3_test_split
+POOL=$RECORDED/pool; CONVERGED=$RECORDED/converged
+[[ -n "${RERUN_POOL:-}" ]] && POOL=$RUNS/pool
+[[ -n "${RERUN_CONVERGED:-}" ]] && CONVERGED=$RUNS/converged
+"$PYTHON" experiments/compare_runs.py --task=3 --base=docs/results/ablations/task3_study \
+  --split_run=pool:"$POOL" --budget_run=converged:"$CONVERGED" --out="$RUNS/labels.md"
