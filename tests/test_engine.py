@@ -586,6 +586,17 @@ def test_invalid_inputs_raise(case, match):
 CKPT_CONFIG = dataclasses.replace(MAIN_CONFIG, max_epochs=7, checkpoint_every=2, keep_checkpoints=2)
 
 
+@pytest.mark.parametrize("seconds, steps", [(0.0, ["step_1", "step_2", "step_3"]), (3600.0, [])])
+def test_checkpoint_every_zero_saves_by_time(tmp_path, seconds, steps):
+    """checkpoint_every=0: a save after every epoch that ends checkpoint_seconds after the previous save."""
+    config = dataclasses.replace(MAIN_CONFIG, max_epochs=3, checkpoint_every=0, checkpoint_seconds=seconds,
+                                 keep_checkpoints=5, checkpoint_dir=str(tmp_path / "ckpt"))
+    sweep(FNS, POOL_X, POOL_Y, main_lanes(), config, config_fingerprint={"run": "t"})
+    saved = sorted(p.name for p in (tmp_path / "ckpt").iterdir() if p.name.startswith("step_")) \
+        if (tmp_path / "ckpt").exists() else []
+    assert saved == steps
+
+
 def test_resume_after_sigkill_is_bitwise_identical(tmp_path, main_rows):
     ckpt = tmp_path / "ckpt"
     result = run_script(tmp_path, f'''

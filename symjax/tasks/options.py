@@ -67,7 +67,8 @@ class CommonOptions:
     out_dir: str = option("runs/experiment", "Output folder (results, report, figures, checkpoints).")
     resume: bool = option(False, "Continue the run in --out_dir (finished sweeps are reused).")
     overwrite: bool = option(False, "Replace the run in --out_dir (its checkpoints are deleted).")
-    checkpoint_every: int = option(10, "Epochs between checkpoints.")
+    checkpoint_every: int = option(0, "Epochs between checkpoints; 0 = by time, at most one a minute (a sweep "
+                                   "shorter than a minute writes none: --resume retrains it).")
     lane_groups: str = option("auto", "How lanes share jitted epoch programs: 'auto' = a few padded shape buckets "
                               "chosen by a cost model of compilation vs padding work (symjax.train.buckets; the "
                               "fastest, docs/benchmarks.md); 'shape' = one program per distinct (batch size, steps "
@@ -113,8 +114,9 @@ class CommonOptions:
         if not models or unknown or len(set(models)) != len(models):
             raise ValueError(f"--models: expected distinct names from {list(self.MODELS)}, got {models}")
         check_ints("seeds", self.seeds, low=0)
-        for name in ("max_epochs", "patience", "sym_samples", "checkpoint_every", "eval_batch_size"):
+        for name in ("max_epochs", "patience", "sym_samples", "eval_batch_size"):
             check_int(name, getattr(self, name), low=1)
+        check_int("checkpoint_every", self.checkpoint_every, low=0)
         check_int("stop_after_epochs", self.stop_after_epochs, low=0)
         check_int("max_group_lanes", self.max_group_lanes, low=0)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (

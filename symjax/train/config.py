@@ -59,7 +59,9 @@ class TrainConfig:
       early_stopping: False trains exactly `max_epochs` epochs and evaluates the
         final params (diverged lanes still use their best params).
       checkpoint_dir: where to save training state; None disables checkpoints.
-      checkpoint_every: save every this many epochs.
+      checkpoint_every: save every this many epochs; 0 = by time: after an epoch that ends at least
+        `checkpoint_seconds` after the sweep's previous save (or its start), so short sweeps never pay for one.
+      checkpoint_seconds: the interval of checkpoint_every=0.
       keep_checkpoints: number of newest checkpoints kept.
       resume: continue from the newest valid checkpoint in `checkpoint_dir`.
       sym_samples: random keys per test example for `symmetry_error_fn`.
@@ -82,6 +84,7 @@ class TrainConfig:
     early_stopping: bool = True
     checkpoint_dir: str | None = None
     checkpoint_every: int = 10
+    checkpoint_seconds: float = 60.0
     keep_checkpoints: int = 3
     resume: bool = False
     sym_samples: int = 5

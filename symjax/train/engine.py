@@ -256,6 +256,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
             groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), epoch, config, devices)
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
+    last_save = time.perf_counter()
     from tqdm.auto import tqdm  # noqa: PLC0415  (imported on use: the library core loads without tqdm)
 
     with tqdm(total=config.max_epochs, initial=start_epoch, desc="sweep", unit="epoch",
@@ -274,8 +275,9 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
             if epoch == start_epoch:
                 first_epoch_s = time.perf_counter() - epoch_start
             done = epoch + 1
-            if store is not None and done % config.checkpoint_every == 0:
+            if store is not None and _checkpoint_due(config, done, time.perf_counter() - last_save):
                 store.save(done, merged(lambda s: s), wall_s=wall_so_far())
+                last_save = time.perf_counter()
             best_val = merged(lambda s: s.best_val)
             bar.update(1)
             bar.set_postfix(active=int((~stopped).sum()), best_val=f"{best_val.min():.4g}")
@@ -288,6 +290,14 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
                     "devices": len(groups[0].state.stopped.sharding.device_set),
                 })
     return merged(lambda s: s), first_epoch_s
+
+
+def _checkpoint_due(config: TrainConfig, epochs_done: int, seconds_since_save: float) -> bool:
+    """Whether to save after `epochs_done` epochs: every config.checkpoint_every epochs, or, for 0, once
+    config.checkpoint_seconds have passed since the previous save."""
+    if config.checkpoint_every > 0:
+        return epochs_done % config.checkpoint_every == 0
+    return seconds_since_save >= config.checkpoint_seconds
 
 
 def _evaluation_program(fns: LaneFns, config: TrainConfig, optimize: bool) -> ep.EvalProgram:

@@ -23,13 +23,17 @@ def validate_config(config: TrainConfig) -> None:
     positive = {
         "max_epochs": config.max_epochs,
         "patience": config.patience,
-        "checkpoint_every": config.checkpoint_every,
         "keep_checkpoints": config.keep_checkpoints,
         "sym_samples": config.sym_samples,
     }
     for name, value in positive.items():
         if not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"TrainConfig.{name}: expected an integer >= 1, got {value!r}")
+    if not isinstance(config.checkpoint_every, numbers.Integral) or config.checkpoint_every < 0:
+        raise ValueError(f"TrainConfig.checkpoint_every: expected an integer >= 0 (0: by time), got "
+                         f"{config.checkpoint_every!r}")
+    if not isinstance(config.checkpoint_seconds, numbers.Real) or not config.checkpoint_seconds >= 0:
+        raise ValueError(f"TrainConfig.checkpoint_seconds: expected a number >= 0, got {config.checkpoint_seconds!r}")
     check_learning_rate(config.learning_rate)
     if config.resume and config.checkpoint_dir is None:
         raise ValueError("TrainConfig.resume=True: expected a checkpoint_dir, got None")
