@@ -12,7 +12,10 @@ machine's load hits every side; the fastest round of each is reported and every 
    * the same, warm: the cache the cold run filled;
    * the same cold with ``--lane_groups=shape`` (the scripts' default before issue 26).
 2. **Steady state at n_blocks = 20** (target 2): per model, the seconds of 10 epochs = a 12-epoch run
-   minus a 2-epoch run (whole processes, warm cache; 18 lanes), on both sides.
+   minus a 2-epoch run (whole processes, warm cache; 18 lanes), on both sides. Beside them, the bound the
+   machine sets: the epochs' useful FLOPs (XLA's count of one example's forward + backward times the
+   training examples) at the rate of a large float32 matmul measured in the same run, and the highest
+   torch / engine ratio that rate allows.
 
     python experiments/bench_defaults.py --rounds=2 --out=docs/benchmarks.md \
         --json_out=docs/results/bench_defaults/<date>.json
@@ -34,6 +37,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from experiments.bench_common import matmul_flops, task1_epoch_flops  # noqa: E402
 from symjax.io import atomic_write_json, write_markdown_section  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -53,6 +57,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _sizes():
     return "40,80" if FLAGS.smoke else "40,80,400,800,4000,8000"
+
+
+def flop_bounds(epochs: int) -> dict:
+    """{"matmul_flop_per_s": rate, model: useful FLOPs of `epochs` steady epochs} at --steady_n_blocks."""
+    sizes = [int(v) for v in _sizes().split(",")]
+    out = {"matmul_flop_per_s": matmul_flops(512 if FLAGS.smoke else 2048)}
+    for model in ("vanilla", "shared"):
+        out[model] = epochs * task1_epoch_flops(model, FLAGS.steady_n_blocks, FLAGS.seeds, sizes)
+    return out
 
 
 def _timed(cmd, env=None) -> float:
@@ -87,6 +100,7 @@ def measure(work: str) -> dict:
     def add(table, side, seconds):
         table.setdefault(side, []).append(seconds)
 
+    out["load_average"] = [os.getloadavg()[0]]
     for r in range(FLAGS.rounds):
         cold = os.path.join(work, f"cache_short_{r}")
         runs = [("torch", lambda: _timed(torch_cmd(n, short_epochs, "vanilla,shared")))] if FLAGS.torch else []
@@ -120,6 +134,9 @@ def measure(work: str) -> dict:
                 - _timed(task1_cmd(os.path.join(work, f"base_{model}_{r}"), nb, base_epochs, model), env))
             print(f"round {r + 1}: steady {model}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in steady.items()),
                   flush=True)
+    out["load_average"].append(os.getloadavg()[0])
+    if FLAGS.steady_n_blocks:
+        out["flops"] = flop_bounds(long_epochs - base_epochs)
     out.update(epochs={"short": short_epochs, "steady": long_epochs - base_epochs}, sizes=_sizes(),
                seeds=FLAGS.seeds, n_blocks={"short": n, "steady": FLAGS.steady_n_blocks}, rounds=FLAGS.rounds)
     return out
@@ -130,7 +147,8 @@ def markdown(r: dict, command: str) -> str:
     rounds = lambda v: " / ".join(f"{s:.1f}" for s in v)  # noqa: E731
     lines = [SECTION, "",
              f"Measured {r['date']} on {r['machine']} (`{command}`); whole processes, interleaved rounds, "
-             "the fastest round of each side (every round listed). Nothing else ran on the machine.", "",
+             "the fastest round of each side (every round listed). Load average (1 min) at the start "
+             f"{r['load_average'][0]:.2f}, at the end {r['load_average'][1]:.2f}.", "",
              f"**Short sweep** (target: cold >= 2x, warm >= 3x the torch loop): Task 1, n_blocks = "
              f"{r['n_blocks']['short']}, train sizes {r['sizes']} x {r['seeds']} seeds x {{vanilla, shared}}, "
              f"{r['epochs']['short']} epochs, no early stopping.", "",
@@ -142,12 +160,19 @@ def markdown(r: dict, command: str) -> str:
         lines += ["", f"**Steady state** (target: >= 4x the torch loop): n_blocks = {r['n_blocks']['steady']}, "
                   f"{r['epochs']['steady']} epochs = a run of {r['epochs']['steady'] + 2} epochs minus one of 2, "
                   "whole processes, warm compilation cache.", "",
-                  "| model | torch loop s | engine s | rounds (torch; engine) | torch / engine |",
-                  "|---|---:|---:|---|---:|"]
+                  f"Large float32 matmul: {r['flops']['matmul_flop_per_s'] / 1e9:.0f} GFLOP/s in this run. "
+                  "'At the matmul rate': the epochs' useful FLOPs at that rate, the least time any engine needs "
+                  "for them; 'bound': torch loop s / that time, the highest ratio reachable.", "",
+                  "| model | torch loop s | engine s | rounds (torch; engine) | torch / engine | useful GFLOP "
+                  "| engine % of matmul rate | s at the matmul rate | bound on torch / engine |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+        rate = r["flops"]["matmul_flop_per_s"]
         for model, sides in r["steady"].items():
             torch_s, engine_s = min(sides.get("torch", [float("nan")])), min(sides["engine"])
+            flop = r["flops"][model]
             lines.append(f"| {model} | {torch_s:.2f} | {engine_s:.2f} | {rounds(sides.get('torch', []))}; "
-                         f"{rounds(sides['engine'])} | {torch_s / engine_s:.2f}x |")
+                         f"{rounds(sides['engine'])} | {torch_s / engine_s:.2f}x | {flop / 1e9:.1f} | "
+                         f"{100 * flop / rate / engine_s:.1f} | {flop / rate:.3f} | {torch_s * rate / flop:.1f}x |")
     return "\n".join(lines) + "\n"
 
 

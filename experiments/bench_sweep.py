@@ -42,12 +42,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.io import atomic_write_json, write_markdown_section  # noqa: E402
+from experiments.bench_common import matmul_flops  # noqa: E402
 from experiments.torch_loop_task1 import torch_model  # noqa: E402
 from symjax.tasks import common  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
@@ -194,19 +194,6 @@ def time_torch(torch, sweeps, epochs, n_blocks):
             with torch.no_grad():
                 losses.append(torch.nn.functional.mse_loss(model(x_all[lane.test_idx]), y_all[lane.test_idx]).item())
     return {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start, "test_loss": losses}
-
-
-def matmul_flops(n=2048, repeats=10):
-    """FLOP/s of an n x n float32 matmul on the default device (median of `repeats`)."""
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    f = jax.jit(lambda m: m @ m)
-    f(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / float(np.median(times))
 
 
 class _EnoughEpochs(Exception):

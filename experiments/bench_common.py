@@ -1,0 +1,35 @@
+"""What the benchmark scripts share: the machine's large-matmul rate and Task 1's useful FLOPs per epoch.
+
+No flags are defined here, so any benchmark script may import it.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of an n x n float32 matmul on the default device (median of `repeats`)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda m: m @ m)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / float(np.median(times))
+
+
+def task1_epoch_flops(model: str, n_blocks: int, seeds: int, train_sizes) -> float:
+    """Useful training FLOPs of one Task 1 epoch of ``model`` over every (train size, seed) lane: XLA's cost
+    analysis of one example's forward + backward times the real training examples (no validation, padding or
+    optimiser update counted)."""
+    from symjax.tasks import set_function_task as task1  # noqa: PLC0415
+    from symjax.train.execution import example_flops  # noqa: PLC0415
+
+    (_, fns, pool_x, pool_y, _), = task1.engine_sweeps(task1.Options(
+        n_blocks=(n_blocks,), train_sizes=tuple(train_sizes), seeds=tuple(range(seeds)), models=(model,)))
+    return example_flops(fns.init, fns.apply, "mse", pool_x, pool_y) * seeds * sum(train_sizes)
