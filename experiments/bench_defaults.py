@@ -46,6 +46,8 @@ flags.DEFINE_integer("short_n_blocks", 5, "n_blocks of the short sweep.")
 flags.DEFINE_integer("short_epochs", 20, "Epochs of the short sweep.")
 flags.DEFINE_integer("steady_n_blocks", 20, "n_blocks of the steady-state measurement (0: skip).")
 flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
+flags.DEFINE_bool("grouping", True, "Also time --lane_groups=auto against shape on the --quick runs of Tasks 2 and 3 "
+                  "and the set_sum discovery experiment (cold, whole processes).")
 flags.DEFINE_bool("torch", True, "Time the PyTorch loop (skipped when torch does not import).")
 flags.DEFINE_bool("smoke", False, "Seconds-long run: train sizes 40, 80, 1 seed, 2 and 4 epochs, 1 round.")
 flags.DEFINE_string("out", None, "Markdown file whose section is written/replaced.")
@@ -88,6 +90,29 @@ def task1_cmd(out_dir, n_blocks, epochs, models, *extra):
     return [sys.executable, os.path.join(HERE, "task1.py"), f"--n_blocks={n_blocks}", f"--models={models}",
             f"--seeds={FLAGS.seeds}", f"--train_sizes={_sizes()}", f"--max_epochs={epochs}", "--noearly_stopping",
             "--quiet", f"--out_dir={out_dir}", *extra]
+
+
+#: The quick runs on which the default lane grouping is compared with 'shape' beside Task 1's short sweep.
+GROUPING_RUNS = {
+    "task2 --quick": ["task2.py", "--quick"],
+    "task3 --quick": ["task3.py", "--quick"],
+    "discovery set_sum --quick": ["discovery.py", "--experiment=set_sum", "--quick"],
+}
+
+
+def measure_grouping(work: str) -> dict:
+    """{run: {"auto": [s per round], "shape": [...]}}: cold whole processes of GROUPING_RUNS, interleaved."""
+    out = {}
+    for r in range(FLAGS.rounds):
+        for name, (script, *args) in GROUPING_RUNS.items():
+            for groups in ("auto", "shape"):
+                folder = os.path.join(work, f"g_{script}_{groups}_{r}")
+                cmd = [sys.executable, os.path.join(HERE, script), *args, "--quiet", f"--lane_groups={groups}",
+                       f"--out_dir={folder}"]
+                seconds = _timed(cmd, {"SYMJAX_COMPILE_CACHE": folder + "_cache"})
+                out.setdefault(name, {}).setdefault(groups, []).append(seconds)
+                print(f"round {r + 1}: {name}, --lane_groups={groups}: {seconds:.1f} s", flush=True)
+    return out
 
 
 def measure(work: str) -> dict:
@@ -134,6 +159,8 @@ def measure(work: str) -> dict:
                 - _timed(task1_cmd(os.path.join(work, f"base_{model}_{r}"), nb, base_epochs, model), env))
             print(f"round {r + 1}: steady {model}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in steady.items()),
                   flush=True)
+    if FLAGS.grouping and not FLAGS.smoke:
+        out["grouping"] = measure_grouping(work)
     out["load_average"].append(os.getloadavg()[0])
     if FLAGS.steady_n_blocks:
         out["flops"] = flop_bounds(long_epochs - base_epochs)
@@ -173,6 +200,14 @@ def markdown(r: dict, command: str) -> str:
             lines.append(f"| {model} | {torch_s:.2f} | {engine_s:.2f} | {rounds(sides.get('torch', []))}; "
                          f"{rounds(sides['engine'])} | {torch_s / engine_s:.2f}x | {flop / 1e9:.1f} | "
                          f"{100 * flop / rate / engine_s:.1f} | {flop / rate:.3f} | {torch_s * rate / flop:.1f}x |")
+    if r.get("grouping"):
+        lines += ["", "**Default lane grouping elsewhere**: cold whole processes (an empty compilation cache each) of "
+                  "the quick runs, `--lane_groups=auto` (the default) against `shape` (the scripts' earlier default).",
+                  "", "| run | auto s | shape s | rounds (auto; shape) | shape / auto |", "|---|---:|---:|---|---:|"]
+        for name, sides in r["grouping"].items():
+            lines.append(f"| {name} | {min(sides['auto']):.1f} | {min(sides['shape']):.1f} | "
+                         f"{rounds(sides['auto'])}; {rounds(sides['shape'])} | "
+                         f"{min(sides['shape']) / min(sides['auto']):.2f}x |")
     return "\n".join(lines) + "\n"
 
 
