@@ -10,10 +10,13 @@ Typical use after an experiment::
 
 import importlib
 
-# Each name's submodule, imported on first use (PEP 562): importing one light submodule, such as
+# The submodule `aggregate` has a function of its name: imported now, so that importing the submodule
+# (which binds `symjax.report.aggregate` to it) cannot hide the function. It needs numpy alone.
+from .aggregate import aggregate, default_keys, mean_std
+
+# Each other name's submodule, imported on first use (PEP 562): importing one light submodule, such as
 # symjax.report.departures, does not load matplotlib (figures) or scipy.stats (significance).
 _SUBMODULE = {
-    "aggregate": "aggregate", "default_keys": "aggregate", "mean_std": "aggregate",
     "figure9_rollouts": "figures", "make_figures": "figures",
     "reference_index": "reference", "reference_lookup": "reference", "reference_rows": "reference",
     "reference_source": "reference", "reference_table_name": "reference", "reference_value": "reference",
