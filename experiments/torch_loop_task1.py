@@ -4,8 +4,9 @@ One lane (model, train size, seed) after another, in the thesis's style: the dat
 ``symjax.data.set_function.make_splits`` (Table 2 sizes), shuffled batches, ``torch.optim.Adam(1e-3)`` on
 the MSE, the validation loss every epoch, the test loss at the end, no early stopping. The models are
 Task 1's: the vanilla MLP (widths ``BLOCK_WIDTHS`` times n) and the S_n set layers (eq. 10) with a mean
-over the blocks, at PyTorch's default initialisation. Imports numpy and torch only (and symjax's numpy
-data module), so its whole-process time is the loop's own.
+over the blocks, at PyTorch's default initialisation; ``_aug`` permutes each training example's blocks
+by its own random permutation every epoch (the project's ``--augment_per=example``). Imports numpy and
+torch only (and symjax's numpy data module), so its whole-process time is the loop's own.
 
     python experiments/torch_loop_task1.py --n_blocks=5 --seeds=3 --epochs=20 --json_out=/tmp/torch.json
 
@@ -26,6 +27,7 @@ from symjax.data.set_function import TABLE2, make_splits, split_sizes  # noqa: E
 from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
 
 LEARNING_RATE = 1e-3
+MODELS = ("vanilla", "vanilla_aug", "shared", "shared_aug")
 
 
 def torch_model(torch, architecture: str, n_blocks: int):
@@ -63,23 +65,31 @@ def torch_model(torch, architecture: str, n_blocks: int):
     return SharedMLP()
 
 
-def train_lane(torch, architecture: str, n_blocks: int, x, y, xv, yv, xt, yt, batch_size: int, epochs: int,
-               seed: int) -> float:
-    """Trains one lane for `epochs` epochs (validation loss each epoch); returns its test loss."""
+def train_lane(torch, model_name: str, n_blocks: int, x, y, xv, yv, xt, yt, batch_size: int, epochs: int,
+               seed: int) -> tuple[float, list[float]]:
+    """Trains one lane for `epochs` epochs (validation loss each epoch); returns (test loss, seconds of each
+    epoch)."""
     torch.manual_seed(seed)
+    architecture, augment = model_name.removesuffix("_aug"), model_name.endswith("_aug")
     model = torch_model(torch, architecture, n_blocks)
     opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     mse = torch.nn.functional.mse_loss
+    epoch_s = []
     for _ in range(epochs):
+        epoch_start = time.perf_counter()
         for batch in torch.randperm(len(x)).split(batch_size):
             opt.zero_grad()
-            loss = mse(model(x[batch]), y[batch])
+            inputs = x[batch]
+            if augment:  # each example's blocks by its own permutation
+                inputs = torch.gather(inputs, 1, torch.rand(inputs.shape).argsort(dim=1))
+            loss = mse(model(inputs), y[batch])
             loss.backward()
             opt.step()
         with torch.no_grad():
             mse(model(xv), yv).item()
+        epoch_s.append(time.perf_counter() - epoch_start)
     with torch.no_grad():
-        return mse(model(xt), yt).item()
+        return mse(model(xt), yt).item(), epoch_s
 
 
 def main(argv=None) -> dict:
@@ -87,28 +97,32 @@ def main(argv=None) -> dict:
     parser.add_argument("--n_blocks", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1 per train size")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--models", default="vanilla,shared", help="comma list of vanilla, shared")
+    parser.add_argument("--models", default="vanilla,shared", help="comma list of " + ", ".join(MODELS))
     parser.add_argument("--train_sizes", default=",".join(map(str, TABLE2)), help="comma list (Table 2's)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--json_out", default=None, help="write {wall_s, lanes, test_loss} here")
     args = parser.parse_args(argv)
     models = args.models.split(",")
-    if not set(models) <= {"vanilla", "shared"}:
-        parser.error(f"--models: expected a comma list of vanilla, shared; got {args.models!r}")
+    if not set(models) <= set(MODELS):
+        parser.error(f"--models: expected a comma list of {', '.join(MODELS)}; got {args.models!r}")
     start = time.perf_counter()
     import torch  # noqa: PLC0415  (inside the timed process: the reference pays its own import, as the engine does)
 
     torch.set_num_threads(args.threads)
-    losses = []
-    for architecture in models:
+    losses, lanes = [], []
+    for model_name in models:
         for train_size in map(int, args.train_sizes.split(",")):
             _, _, batch_size = split_sizes(train_size)
             for seed in range(args.seeds):
+                lane_start = time.perf_counter()
                 data = {k: tuple(torch.from_numpy(np.asarray(a)) for a in v)
                         for k, v in make_splits(seed, train_size, args.n_blocks).items()}
-                losses.append(train_lane(torch, architecture, args.n_blocks, *data["train"], *data["val"],
-                                         *data["test"], batch_size, args.epochs, seed))
-    result = {"wall_s": time.perf_counter() - start, "lanes": len(losses), "test_loss": losses,
+                loss, epoch_s = train_lane(torch, model_name, args.n_blocks, *data["train"], *data["val"],
+                                           *data["test"], batch_size, args.epochs, seed)
+                losses.append(loss)
+                lanes.append({"model": model_name, "n_blocks": args.n_blocks, "train_size": train_size, "seed": seed,
+                              "epoch_s": epoch_s, "wall_s": time.perf_counter() - lane_start})
+    result = {"wall_s": time.perf_counter() - start, "lanes": len(losses), "test_loss": losses, "per_lane": lanes,
               "torch": torch.__version__}
     if args.json_out:
         with open(args.json_out, "w") as f:
@@ -117,4 +131,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps({k: v for k, v in main().items() if k != "test_loss"}))
+    print(json.dumps({k: v for k, v in main().items() if k not in ("test_loss", "per_lane")}))
