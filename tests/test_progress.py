@@ -273,3 +273,23 @@ def test_script_log_file_has_no_library_info_unless_verbose(tmp_path):
     assert quiet.splitlines() == [f"UserWarning: fresh run (resume=False): removing 1 old checkpoint(s) ['step_1'] "
                                   f"from {tmp_path / 'ckpt'}"], quiet
     assert re.search(r"^I\d{4} .*checkpoint", verbose, re.MULTILINE), verbose[:500]  # absl's INFO format
+
+
+def test_a_fresh_run_without_old_checkpoints_does_not_load_orbax(tmp_path):
+    """Issue 26: orbax (about 1 s to import) loads only when there is a step to list, delete or save."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "old" / "step_3").mkdir(parents=True)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from symjax.train.checkpoint import CheckpointStore
+        for name in ("absent", "empty"):
+            store = CheckpointStore({str(tmp_path)!r} + "/" + name, {{"test": 1}}, keep=2)
+            assert store.steps() == [] and store.restore_latest({{}}) is None
+            store.clear()
+        print("orbax loaded:", "orbax.checkpoint" in sys.modules)
+        CheckpointStore({str(tmp_path / 'old')!r}, {{"test": 1}}, keep=2).steps()
+        print("orbax loaded:", "orbax.checkpoint" in sys.modules)
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300).stdout
+    assert out.splitlines() == ["orbax loaded: False", "orbax loaded: True"], out

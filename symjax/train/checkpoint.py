@@ -317,8 +317,8 @@ class CheckpointStore:
 
     def steps(self) -> list[int]:
         """Epochs of the step_<epoch> checkpoints present, newest first."""
-        if not os.path.isdir(self.directory):
-            return []
+        if not os.path.isdir(self.directory) or not any(n.startswith("step") for n in os.listdir(self.directory)):
+            return []  # nothing to list: orbax (about 1 s to import) is not loaded
         self.manager.reload()
         return sorted(self.manager.all_steps(), reverse=True)
 
