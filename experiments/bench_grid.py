@@ -69,6 +69,16 @@ def run_engine(work: str) -> tuple[float, list[dict]]:
         return wall, list(csv.DictReader(f))
 
 
+def sweep_seconds(rows) -> dict[str, float]:
+    """Wall seconds of each of the engine's sweeps (one per n_blocks and architecture: a sweep's rows all
+    carry its wall time), keyed '<n_blocks>_<architecture>' with architecture 'vanilla' or 'shared'."""
+    seconds = {}
+    for r in rows:
+        key = f"{int(r['setting'])}_{r['model'].removesuffix('_aug')}"
+        seconds[key] = max(seconds.get(key, 0.0), float(r["wall_s"]))
+    return seconds
+
+
 def run_torch(work: str, n_blocks: int, model: str, sizes, seeds: int) -> dict:
     path = os.path.join(work, f"torch_{n_blocks}_{model}.json")
     cmd = [sys.executable, os.path.join(HERE, "torch_loop_task1.py"), f"--n_blocks={n_blocks}", f"--models={model}",
@@ -112,6 +122,19 @@ def markdown(r: dict, command: str) -> str:
              "| n_blocks | " + " | ".join(MODELS) + " |", "|---:|" + "---:|" * len(MODELS)]
     for n in r["grid"]["n_blocks"]:
         lines.append(f"| {n} | " + " | ".join(f"{r['torch_parts'][f'{n}_{m}']:.1f}" for m in MODELS) + " |")
+    sweeps = r["engine_sweeps"]
+    lines += ["", "Per architecture: the engine's sweep (its own wall time: compilation, training of the plain and "
+              "augmented lanes together, evaluation) against the torch loop's two models of that architecture, "
+              "scaled:", "", "| n_blocks | architecture | torch s | engine sweep s | torch / engine |",
+              "|---:|---|---:|---:|---:|"]
+    for n in r["grid"]["n_blocks"]:
+        for arch in ("vanilla", "shared"):
+            torch_s = r["torch_parts"][f"{n}_{arch}"] + r["torch_parts"][f"{n}_{arch}_aug"]
+            engine = sweeps[f"{n}_{arch}"]
+            lines.append(f"| {n} | {arch} | {torch_s:.1f} | {engine:.1f} | {torch_s / engine:.2f}x |")
+    outside = r["engine_s"] - sum(sweeps.values())
+    lines += ["", f"Outside the sweeps (imports, data, the report with its figures, process exit): {outside:.1f} s "
+              f"of the engine's {r['engine_s']:.1f} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -140,6 +163,7 @@ def main(argv):
     result = {"date": datetime.date.today().isoformat(),
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "load_average": load, "engine_s": engine_s, "engine_epochs_total": sum(engine_epochs.values()),
+              "engine_sweeps": sweep_seconds(rows),
               "grid": {"n_blocks": n_blocks, "train_sizes": sizes, "seeds": seeds},
               "torch_parts": parts, "torch_overhead_s": min(overheads),
               "torch_s": sum(parts.values()) + min(overheads)}
