@@ -1,0 +1,173 @@
+"""Three algebraically equal forms of the S_n set layer (study eq. 10) inside Task 1's shared model.
+
+Issue 26 asks whether the shared model's training steps at n_blocks = 20 can reach 4x the torch loop by
+giving XLA:CPU bigger dots. Every layer of the model computes, for x (..., n, d_in),
+
+    y_i = x_i A + (sum_{j != i} x_j) B + b                                  (eq. 10)
+
+and this script times a training step of the whole model (forward, backward, an SGD update; lanes
+vmapped and steps scanned, as the engine runs them) with the layer written three ways:
+
+    others      x A + (s - x) B with s = sum_j x_j       symjax.layers.SetLayer (the study's models)
+    stacked     [x, s - x] [A; B]                          one dot with the A and B blocks stacked
+    difference  x (A - B) + s B                            one dot over the points, one over the set sums
+
+Shapes: Task 1's two lane groups at n_blocks = 20 (the 'auto' plan of the full grid): 12 lanes of at
+most 800 examples in batches of at most 32 (25 steps), and 6 lanes of at most 8000 in batches of at most
+256 (32 steps). Then each layer's forward dot is timed alone, against a large matmul: the rate XLA:CPU
+reaches on the model's shapes bounds every form. Each form's gradients are compared with SetLayer's (relative max difference): the forms
+differ only by rounding.
+
+    python experiments/bench_set_forms.py --out=docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from symjax.io import write_markdown_section  # noqa: E402
+from symjax.models.set_models import BLOCK_WIDTHS, SharedSetMLP  # noqa: E402
+from symjax.tasks.common import machine_description  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("n_blocks", 20, "Set size n.")
+flags.DEFINE_integer("repeats", 7, "Timed repetitions of each group's steps (median reported).")
+flags.DEFINE_string("out", None, "Markdown file whose section is written (replaced if present).")
+
+SECTION = "## Forms of the set layer in Task 1's shared model (experiments/bench_set_forms.py)"
+GROUPS = ((12, 32, 25), (6, 256, 32))  # (lanes, batch, steps)
+
+
+def layer_others(p, x):
+    others = jnp.sum(x, axis=-2, keepdims=True) - x
+    return x @ p["A"] + others @ p["B"] + p["bias"]
+
+
+def layer_stacked(p, x):
+    others = jnp.sum(x, axis=-2, keepdims=True) - x
+    return jnp.concatenate([x, others], -1) @ jnp.concatenate([p["A"], p["B"]], 0) + p["bias"]
+
+
+def layer_difference(p, x):
+    return x @ (p["A"] - p["B"]) + jnp.sum(x, axis=-2, keepdims=True) @ p["B"] + p["bias"]
+
+
+FORMS = {"others": None, "stacked": layer_stacked, "difference": layer_difference}
+
+
+def model_apply(model: SharedSetMLP, layer):
+    """The shared model's apply with each SetLayer replaced by `layer` (None: SetLayer itself)."""
+    if layer is None:
+        return model.apply
+
+    def apply(params, x):
+        h = x[..., None]
+        for k in range(len(model.body.layers)):
+            h = layer(params[f"layer_{k}"], h)
+            if k < len(model.body.layers) - 1:
+                h = jax.nn.leaky_relu(h, negative_slope=0.01)
+        return jnp.mean(h, axis=-2)
+
+    return apply
+
+
+def train_steps(apply):
+    """jit of (params (L, ...), xs (S, L, B, n), ys (S, L, B, 1)) -> params after S SGD steps of every lane."""
+    def lane_step(params, x, y):
+        grads = jax.grad(lambda p: jnp.mean((apply(p, x) - y) ** 2))(params)
+        return jax.tree.map(lambda w, g: w - 1e-3 * g, params, grads)
+
+    def steps(params, xs, ys):
+        return jax.lax.scan(lambda p, xy: (jax.vmap(lane_step)(p, *xy), None), params, (xs, ys))[0]
+
+    return jax.jit(steps)
+
+
+def gradient_difference(model, apply, params, x, y) -> float:
+    """max |grad(form) - grad(SetLayer)| / max |grad(SetLayer)| on one lane's batch."""
+    loss = lambda a: (lambda p: jnp.mean((a(p, x) - y) ** 2))
+    ref = jax.tree.leaves(jax.grad(loss(model.apply))(params))
+    got = jax.tree.leaves(jax.grad(loss(apply))(params))
+    return max(float(jnp.max(jnp.abs(g - r))) for g, r in zip(got, ref)) / max(float(jnp.max(jnp.abs(r))) for r in ref)
+
+
+def dot_rates(lanes: int, rows: int) -> tuple[float, list[tuple[int, int, float]]]:
+    """GFLOP/s of a 2048 x 2048 float32 matmul, and of each layer's forward dot alone: the lane-batched
+    (lanes, rows, d_in) @ (lanes, d_in, d_out) of eq. 10, as (d_in, d_out, GFLOP/s)."""
+    def rate(f, args, flops):
+        jax.block_until_ready(f(*args))
+        times = []
+        for _ in range(FLAGS.repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(f(*args))
+            times.append(time.perf_counter() - start)
+        return flops / statistics.median(times) / 1e9
+
+    key = jax.random.key(2)
+    big = jax.random.normal(key, (2048, 2048))
+    large = rate(jax.jit(lambda a: a @ a), (big,), 2 * 2048 ** 3)
+    widths = list(BLOCK_WIDTHS) + [1]
+    layers = []
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        x = jax.random.normal(key, (lanes, rows, d_in))
+        w = jax.random.normal(key, (lanes, d_in, d_out))
+        layers.append((d_in, d_out, rate(jax.jit(jnp.matmul), (x, w), 2 * lanes * rows * d_in * d_out)))
+    return large, layers
+
+
+def main(argv):
+    del argv
+    model = SharedSetMLP(FLAGS.n_blocks)
+    results = {}
+    for lanes, batch, steps in GROUPS:
+        params = jax.vmap(model.init)(jax.random.split(jax.random.key(0), lanes))
+        xs = jax.random.uniform(jax.random.key(1), (steps, lanes, batch, FLAGS.n_blocks))
+        ys = jnp.sum(xs ** 2, axis=-1, keepdims=True) / FLAGS.n_blocks
+        one = jax.tree.map(lambda a: a[0], params)
+        programs = {name: train_steps(model_apply(model, layer)) for name, layer in FORMS.items()}
+        for program in programs.values():
+            jax.block_until_ready(program(params, xs, ys))
+        times = {name: [] for name in FORMS}
+        for _ in range(FLAGS.repeats):  # interleaved: a noisy moment hits every form alike
+            for name, program in programs.items():
+                start = time.perf_counter()
+                jax.block_until_ready(program(params, xs, ys))
+                times[name].append(time.perf_counter() - start)
+        for name, layer in FORMS.items():
+            diff = gradient_difference(model, model_apply(model, layer), one, xs[0, 0], ys[0, 0])
+            results[(lanes, batch, steps, name)] = (statistics.median(times[name]) / steps, diff)
+            print(f"{lanes} lanes x batch {batch}: {name} {results[(lanes, batch, steps, name)][0] * 1e3:.3f} ms "
+                  f"per step, gradient difference {diff:.1e}", flush=True)
+    lines = [SECTION, "", f"Measured on {machine_description()} (`python experiments/bench_set_forms.py "
+             f"{' '.join(sys.argv[1:])}`); n_blocks = {FLAGS.n_blocks}; median of {FLAGS.repeats} interleaved "
+             "repetitions; ms per training step of all the group's lanes (module docstring).", "",
+             "| lanes x batch | form | ms per step | time / others | relative gradient difference |",
+             "|---|---|---:|---:|---:|"]
+    for lanes, batch, steps in GROUPS:
+        base = results[(lanes, batch, steps, "others")][0]
+        for name in FORMS:
+            seconds, diff = results[(lanes, batch, steps, name)]
+            lines.append(f"| {lanes} x {batch} | {name} | {seconds * 1e3:.3f} | {seconds / base:.2f} | {diff:.1e} |")
+    lanes, batch, _ = GROUPS[-1]
+    large, layers = dot_rates(lanes, batch * FLAGS.n_blocks)
+    lines += ["", f"Each layer's forward dot alone, {lanes} lanes x ({batch} x {FLAGS.n_blocks} points, d_in) @ "
+              f"(d_in, d_out), against a 2048 x 2048 float32 matmul at {large:.0f} GFLOP/s:", "",
+              "| d_in -> d_out | GFLOP/s | % of the large matmul's rate |", "|---|---:|---:|"]
+    lines += [f"| {d_in} -> {d_out} | {rate:.1f} | {100 * rate / large:.1f} |" for d_in, d_out, rate in layers]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if FLAGS.out:
+        write_markdown_section(FLAGS.out, text)
+
+
+if __name__ == "__main__":
+    app.run(main)
