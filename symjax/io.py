@@ -70,7 +70,8 @@ def write_markdown_section(path: str | os.PathLike, section: str) -> str:
         rest = text[start + len(heading):]
         nxt = rest.find("\n## ")
         end = len(text) if nxt < 0 else start + len(heading) + nxt + 1
-        text = text[:start] + section + text[end:]
+        following = text[end:]
+        text = text[:start] + (section.rstrip("\n") + "\n\n" if following else section) + following
     else:
         text = text.rstrip("\n") + "\n\n" + section
     return atomic_write_text(path, text)

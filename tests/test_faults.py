@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from symjax import groups
+from symjax.io import write_markdown_section
 from symjax.tasks import discovery_task as dt
 from symjax.tasks import driver, run_dir
 from symjax.tasks import run as run_module
@@ -542,3 +543,14 @@ def test_steps_saved_before_the_checkpoint_manager_still_resume(tmp_path):
     assert store.steps() == [4, 2] and store.restore_latest({"w": np.zeros(3, np.float32)})[0] == 4
     with pytest.raises(ValueError, match="written by a different run"):
         CheckpointStore(directory, {"run": 2}, keep=2).restore_latest({"w": np.zeros(3, np.float32)})
+
+
+def test_write_markdown_section_replaces_its_section_and_keeps_the_others_apart(tmp_path):
+    path = tmp_path / "bench.md"
+    write_markdown_section(path, "## A\n\nfirst\n")
+    write_markdown_section(path, "## B\n\nsecond\n")
+    assert path.read_text() == "# Benchmarks\n\n## A\n\nfirst\n\n## B\n\nsecond\n"
+    write_markdown_section(path, "## A\n\nreplaced\n")  # a section written again keeps its place and its gap
+    assert path.read_text() == "# Benchmarks\n\n## A\n\nreplaced\n\n## B\n\nsecond\n"
+    write_markdown_section(path, "## B\n\nlast\n")
+    assert path.read_text() == "# Benchmarks\n\n## A\n\nreplaced\n\n## B\n\nlast\n"
