@@ -155,6 +155,19 @@ def test_group_lanes_and_merge_lanes():
         np.testing.assert_array_equal(merged[key], tree[key])
 
 
+def test_auto_lane_groups_use_the_default_backends_cost_model(monkeypatch):
+    """'auto' plans with buckets.backend_costs() (an accelerator's constants off the CPU), not CPU_COSTS."""
+    from symjax.train import buckets, lanes as lanes_module
+
+    lanes = build_lane_arrays([make_lane(0, 96, 16), make_lane(1, 8, 2), make_lane(4, 16, 16)], learning_rate=1e-3)
+    free = buckets.CPU_COSTS._replace(compile_s=0.0, step_s=0.0)
+    dear = buckets.CPU_COSTS._replace(compile_s=1e9)
+    monkeypatch.setattr(lanes_module, "backend_costs", lambda: free)
+    assert len(group_lanes(lanes, "auto", epochs=100)) == 3  # compilation free: one program per shape
+    monkeypatch.setattr(lanes_module, "backend_costs", lambda: dear)
+    assert [g.tolist() for g in group_lanes(lanes, "auto", epochs=100)] == [[0, 1, 2]]
+
+
 GROUP_SPEC = [(0, 96, 16), (1, 8, 2), (6, 96, 16), (11, 16, 16), (2, 20, 4)]  # 4 (batch, steps) groups
 
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from symjax.train.buckets import plan_buckets
+from symjax.train.buckets import backend_costs, plan_buckets
 from symjax.train.config import Lane
 
 # Folded into jax.random.key(seed) so lane keys differ from keys a caller derives from the same seed.
@@ -78,15 +78,15 @@ def group_lanes(lanes: LaneArrays, mode: str, epochs: int = 1, flops_per_example
 
     mode 'single': one group of all lanes. mode 'shape': one group per distinct
     (batch_size, n_steps), groups ordered by their first lane, lanes in order.
-    mode 'auto': buckets of shapes from `buckets.plan_buckets` for `epochs` epochs
-    of a model of `flops_per_example` FLOPs per training example.
+    mode 'auto': buckets of shapes from `buckets.plan_buckets` with the default backend's cost model
+    (`buckets.backend_costs`) for `epochs` epochs of a model of `flops_per_example` FLOPs per example.
     Example: batch sizes (4, 16, 4) with equal steps -> [[0, 2], [1]] ('shape').
     """
     n = lanes.batch_size.shape[0]
     if mode == "single":
         return [np.arange(n)]
     if mode == "auto":
-        return plan_buckets(lanes.batch_size, lanes.n_steps, epochs, flops_per_example=flops_per_example)
+        return plan_buckets(lanes.batch_size, lanes.n_steps, epochs, backend_costs(), flops_per_example)
     if mode != "shape":
         raise ValueError(f"lane groups: expected 'auto', 'shape' or 'single', got {mode!r}")
     by_shape: dict[tuple[int, int], list[int]] = {}  # insertion order = order of first lane
