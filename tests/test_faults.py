@@ -154,18 +154,22 @@ def test_kill_interrupt_and_resume_give_the_uninterrupted_numbers(finished, tmp_
     """SIGINT: one line, exit 130; SIGKILL: a stale lock, taken over with a notice by the resume; the final
     results equal the uninterrupted run's (the module fixture) row for row."""
     out_dir = tmp_path / "killed"
-    vanilla_step = out_dir / "checkpoints" / "n2_vanilla" / "step_1" / FILES_DIGEST_FILE
-    shared_step = out_dir / "checkpoints" / "n2_shared" / "step_1" / FILES_DIGEST_FILE
+    # Any finished step of the sweep: step_1 alone is gone once step_3 is saved (2 kept), which a poll
+    # starved by the run's threads on 2 cores could miss, letting the run finish before the signal.
+    vanilla_steps = out_dir / "checkpoints" / "n2_vanilla"
+    shared_steps = out_dir / "checkpoints" / "n2_shared"
 
-    def start(marker, *extra):
+    def start(steps, *extra):
         proc = subprocess.Popen(script("task1.py", *QUICK, "--out_dir", out_dir, *extra), cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 240
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not any(steps.glob(f"step_*/{FILES_DIGEST_FILE}")) and proc.poll() is None \
+                and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert proc.poll() is None, f"the run ended before a step of {steps.name} was seen"
         return proc
 
-    proc = start(vanilla_step)
+    proc = start(vanilla_steps)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     lines = stderr.strip().splitlines()
@@ -174,7 +178,7 @@ def test_kill_interrupt_and_resume_give_the_uninterrupted_numbers(finished, tmp_
     assert lines[0].endswith("; resume with --resume")
     assert not (out_dir / run_dir.LOCK_FILE).exists()  # released on the way out
 
-    proc = start(shared_step, "--resume")
+    proc = start(shared_steps, "--resume")
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
