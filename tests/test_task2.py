@@ -295,7 +295,8 @@ def test_quick_run_resume_and_contract(tmp_path):
     for name in ("results.csv", "results.jsonl", "flags.txt", "report.md", "aggregate.csv",
                  f"checkpoints/h3_vanilla/{driver.RECORD_FILE}"):
         assert (out / name).exists(), name
-    assert_matches(2, out / "results.csv")  # interrupted + resumed = the recorded uninterrupted run, bitwise
+    # interrupted + resumed = the recorded uninterrupted run (tests/data/quick_baseline), bitwise
+    assert_matches(2, out / "results.csv")
     rows = _rows(out)
     assert [r for r in rows if r["model"].startswith("vanilla")] == rows_before
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
@@ -313,10 +314,3 @@ def test_quick_run_resume_and_contract(tmp_path):
     # a few augmented epochs shrink but do not remove vanilla's violation (float64 rounding is ~1e-25)
     assert by["vanilla_aug"]["sym_error"] > 1e-8, by["vanilla_aug"]["sym_error"]
     assert "Table 6" in (out / "report.md").read_text()
-    # 3) the shared sweep uninterrupted gives the same numbers as interrupted + resumed
-    ref = tmp_path / "ref"
-    third = _run(["--quick", f"--out_dir={ref}", "--models=shared,shared_aug"], cache)
-    assert third.returncode == 0, third.stderr[-3000:]
-    for r in _rows(ref):
-        assert abs(r["test_loss"] - by[r["model"]]["test_loss"]) <= 1e-9 * max(1.0, abs(r["test_loss"]))
-        assert r["test_acc"] == by[r["model"]]["test_acc"]
