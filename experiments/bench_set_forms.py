@@ -14,9 +14,9 @@ vmapped and steps scanned, as the engine runs them) with the layer written three
 
 Shapes: Task 1's two lane groups at n_blocks = 20 (the 'auto' plan of the full grid): 12 lanes of at
 most 800 examples in batches of at most 32 (25 steps), and 6 lanes of at most 8000 in batches of at most
-256 (32 steps). Then each layer's forward dot is timed alone, against a large matmul: the rate XLA:CPU
-reaches on the model's shapes bounds every form. Each form's gradients are compared with SetLayer's (relative max difference): the forms
-differ only by rounding.
+256 (32 steps). Each form's gradients are compared with SetLayer's (relative max difference): the forms
+differ only by rounding. Then each layer's forward dot is timed alone, against a large matmul: the rate
+XLA:CPU reaches on the model's shapes bounds every form.
 
     python experiments/bench_set_forms.py --out=docs/benchmarks.md
 """
@@ -35,6 +35,8 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from symjax.io import write_markdown_section  # noqa: E402
+from symjax.layers import pool  # noqa: E402
+from symjax.models.sequential import ACTIVATIONS  # noqa: E402
 from symjax.models.set_models import BLOCK_WIDTHS, SharedSetMLP  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
 
@@ -47,11 +49,6 @@ SECTION = "## Forms of the set layer in Task 1's shared model (experiments/bench
 GROUPS = ((12, 32, 25), (6, 256, 32))  # (lanes, batch, steps)
 
 
-def layer_others(p, x):
-    others = jnp.sum(x, axis=-2, keepdims=True) - x
-    return x @ p["A"] + others @ p["B"] + p["bias"]
-
-
 def layer_stacked(p, x):
     others = jnp.sum(x, axis=-2, keepdims=True) - x
     return jnp.concatenate([x, others], -1) @ jnp.concatenate([p["A"], p["B"]], 0) + p["bias"]
@@ -61,7 +58,7 @@ def layer_difference(p, x):
     return x @ (p["A"] - p["B"]) + jnp.sum(x, axis=-2, keepdims=True) @ p["B"] + p["bias"]
 
 
-FORMS = {"others": None, "stacked": layer_stacked, "difference": layer_difference}
+FORMS = {"others": None, "stacked": layer_stacked, "difference": layer_difference}  # None: SetLayer itself
 
 
 def model_apply(model: SharedSetMLP, layer):
@@ -69,13 +66,16 @@ def model_apply(model: SharedSetMLP, layer):
     if layer is None:
         return model.apply
 
+    act = ACTIVATIONS[model.body.activation]
+    n_layers = len(model.body.layers)
+
     def apply(params, x):
         h = x[..., None]
-        for k in range(len(model.body.layers)):
+        for k in range(n_layers):
             h = layer(params[f"layer_{k}"], h)
-            if k < len(model.body.layers) - 1:
-                h = jax.nn.leaky_relu(h, negative_slope=0.01)
-        return jnp.mean(h, axis=-2)
+            if k < n_layers - 1:
+                h = act(h)
+        return pool(h, axis=-2, kind=model.aggregation)
 
     return apply
 
