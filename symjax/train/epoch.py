@@ -150,13 +150,17 @@ def chunked_sums(values_fn: Callable, idx: jnp.ndarray, n: jnp.ndarray, chunk: i
     idx = jnp.pad(idx, (0, n_chunks * chunk - idx.shape[0]), mode="edge").reshape(n_chunks, chunk)
     pos = jnp.arange(n_chunks * chunk).reshape(n_chunks, chunk)
 
-    def body(total, xs):
+    def chunk_sum(_, xs):
         idx_c, pos_c = xs
         values = values_fn(idx_c, pos_c)
-        return total + jnp.sum(jnp.where((pos_c < n)[:, None], values, 0.0), axis=0), None
+        return None, jnp.sum(jnp.where((pos_c < n)[:, None], values, 0.0), axis=0)
 
-    out = jax.eval_shape(values_fn, idx[0], pos[0])
-    total, _ = lax.scan(body, jnp.zeros(out.shape[1:], jnp.promote_types(out.dtype, jnp.float32)), (idx, pos))
+    # Two scans rather than one that carries the total: values_fn is traced once (the carry's shape would
+    # need a second, abstract trace) and a carry-free scan is batched in one pass under vmap. The chunk sums
+    # are added in the same order as a carried total would add them, so the result is the same.
+    _, sums = lax.scan(chunk_sum, None, (idx, pos))  # (n_chunks, K)
+    add = lambda total, s: (total + s, None)
+    total, _ = lax.scan(add, jnp.zeros(sums.shape[1:], jnp.promote_types(sums.dtype, jnp.float32)), sums)
     return total
 
 
@@ -264,8 +268,10 @@ def _lane_epoch(state: TrainState, lane: LaneArrays, order, aug_key_data, pool_x
         opt_state = _tree_where(keep, new_opt_state, opt_state)
         return (params, opt_state, failed | (real & ~finite)), None
 
+    # `failed` starts False computed from a per-lane value (zeros_like would be a constant), so that vmap
+    # sees a batched carry from the start and batches the scan's body once, not twice.
     (params, opt_state, failed), _ = lax.scan(
-        step, (state.params, state.opt_state, jnp.array(False)), jnp.arange(prog.steps))
+        step, (state.params, state.opt_state, state.stopped & False), jnp.arange(prog.steps))
 
     chunk = min(prog.eval_batch_size, lane.val_idx.shape[0])
     val_loss = _mean_loss(prog.apply_fn, prog.loss, params, pool_x, pool_y, lane.val_idx, lane.n_val, chunk)
