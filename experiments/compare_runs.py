@@ -28,7 +28,7 @@ otherwise). Writes markdown to --out (default: stdout) or into a report
 (--report). See ``symjax.report.departures``.
 """
 
-from absl import app, flags
+from absl import flags
 
 from symjax.tasks import driver
 
@@ -143,4 +143,4 @@ def with_section(report: str, title: str, text: str) -> str:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=driver.parse_flags_or_exit)
+    driver.run_script(main)

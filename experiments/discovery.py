@@ -15,7 +15,7 @@ Invalid flags, data or MNIST files end the script with a one-line error naming
 the flag or file (exit code 2) before anything is compiled.
 """
 
-from absl import app, flags
+from absl import flags
 
 from symjax.tasks import driver
 from symjax.tasks.discovery_task import TASKS, Options
@@ -29,4 +29,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=driver.parse_flags_or_exit)
+    driver.run_script(main)

@@ -13,7 +13,7 @@ Invalid flags end the script with a one-line error naming the flag (exit code 2)
 before anything is compiled. Everything but the flags is in symjax.tasks.
 """
 
-from absl import app, flags
+from absl import flags
 
 from symjax.tasks import driver
 from symjax.tasks.set_function_task import TASK
@@ -27,4 +27,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=driver.parse_flags_or_exit)
+    driver.run_script(main)

@@ -10,7 +10,7 @@ aggregate.csv, Figure 8 and a rollout figure (Figure 9) per model size to
 --out_dir. See symjax/tasks/three_body_task.py.
 """
 
-from absl import app, flags
+from absl import flags
 
 from symjax.tasks import driver
 from symjax.tasks.three_body_task import MODEL_SIZES, TASK, model_sizes_flag
@@ -29,4 +29,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=driver.parse_flags_or_exit)
+    driver.run_script(main)

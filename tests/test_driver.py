@@ -328,3 +328,63 @@ def test_help_lists_every_flag_under_its_heading():
     for d in studied:
         assert f"The study's value: {d.study} (--settings=study)." in blocks[d.flag], blocks[d.flag]
     assert all("The study's value" not in blocks[n] for n in listed if n not in {d.flag for d in studied})
+
+
+RUN_SCRIPT = '''
+import atexit, sys, threading, time
+from symjax.tasks import driver
+
+def main(argv):
+    out = sys.argv[-1]
+    def late():
+        time.sleep(0.3)
+        open(out + ".thread", "w").write("done")
+    threading.Thread(target=late).start()  # non-daemon: the exit must wait for it
+    atexit.register(lambda: open(out + ".atexit", "w").write("ran"))
+    sys.stdout.write("unflushed output")
+    {end}
+
+driver.run_script(main)
+raise AssertionError("run_script returned")
+'''
+
+
+@pytest.mark.parametrize("end, code, stderr", [("return None", 0, ""), ("sys.exit(3)", 3, ""),
+                                               ("sys.exit('a message')", 1, "a message")])
+def test_run_script_exits_with_mains_code_after_threads_and_exit_handlers(tmp_path, end, code, stderr):
+    """A script ended by run_script keeps an orderly exit's effects: main's exit code, non-daemon threads
+    finished, atexit handlers run, buffered output flushed."""
+    script = tmp_path / "script.py"
+    script.write_text(RUN_SCRIPT.replace("{end}", end))
+    out = str(tmp_path / "marker")
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, str(script), "--", out], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "unflushed output"
+    assert proc.stderr.strip() == stderr
+    assert Path(out + ".thread").read_text() == "done"
+    assert Path(out + ".atexit").read_text() == "ran"
+
+
+def test_run_script_lets_an_exception_end_the_process_as_usual(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("from symjax.tasks import driver\n\ndef main(argv):\n    raise RuntimeError('boom')\n\n"
+                      "driver.run_script(main)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "RuntimeError: boom" in proc.stderr
+
+
+def test_run_script_stops_an_idle_executor_pool(tmp_path):
+    """A thread pool left open (its workers wait for work, as a library's may) does not hang the exit."""
+    script = tmp_path / "script.py"
+    script.write_text("import concurrent.futures\nfrom symjax.tasks import driver\n\n"
+                      "POOL = concurrent.futures.ThreadPoolExecutor(2)\n\n"
+                      "def main(argv):\n    POOL.submit(print, 'from the pool').result()\n\n"
+                      "driver.run_script(main)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "from the pool\n"
