@@ -27,6 +27,7 @@ of that file (other sections kept).
 
 import datetime
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -70,14 +71,22 @@ def flop_bounds(epochs: int) -> dict:
     return out
 
 
-def _timed(cmd, env=None) -> float:
-    """Wall seconds of one whole process; raises with its stderr's tail when it fails."""
+def _run(cmd, env=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system, all threads) of one whole process; raises with its stderr's
+    tail when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return wall
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _timed(cmd, env=None) -> float:
+    """Wall seconds of one whole process (see _run)."""
+    return _run(cmd, env)[0]
 
 
 def torch_cmd(n_blocks, epochs, models):
@@ -116,11 +125,12 @@ def measure_grouping(work: str) -> dict:
 
 
 def measure(work: str) -> dict:
-    """Every round's wall seconds per side: {"short": {side: [s, ...]}, "steady": {model: {side: [...]}}}."""
+    """Every round's wall seconds per side: {"short": {side: [s, ...]}, "short_cpu": {side: [CPU s, ...]},
+    "steady": {model: {side: [...]}}}."""
     short_epochs = 2 if FLAGS.smoke else FLAGS.short_epochs
     long_epochs, base_epochs = (4, 2) if FLAGS.smoke else (12, 2)
     n = FLAGS.short_n_blocks
-    out = {"short": {}, "steady": {}}
+    out = {"short": {}, "short_cpu": {}, "steady": {}}
 
     def add(table, side, seconds):
         table.setdefault(side, []).append(seconds)
@@ -128,19 +138,21 @@ def measure(work: str) -> dict:
     out["load_average"] = [os.getloadavg()[0]]
     for r in range(FLAGS.rounds):
         cold = os.path.join(work, f"cache_short_{r}")
-        runs = [("torch", lambda: _timed(torch_cmd(n, short_epochs, "vanilla,shared")))] if FLAGS.torch else []
+        runs = [("torch", lambda: _run(torch_cmd(n, short_epochs, "vanilla,shared")))] if FLAGS.torch else []
         runs += [
-            ("engine, defaults, cold", lambda: _timed(task1_cmd(os.path.join(work, f"cold_{r}"), n, short_epochs,
-                                                                "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
-            ("engine, defaults, warm", lambda: _timed(task1_cmd(os.path.join(work, f"warm_{r}"), n, short_epochs,
-                                                                "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
-            ("engine, --lane_groups=shape, cold", lambda: _timed(
+            ("engine, defaults, cold", lambda: _run(task1_cmd(os.path.join(work, f"cold_{r}"), n, short_epochs,
+                                                              "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
+            ("engine, defaults, warm", lambda: _run(task1_cmd(os.path.join(work, f"warm_{r}"), n, short_epochs,
+                                                              "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
+            ("engine, --lane_groups=shape, cold", lambda: _run(
                 task1_cmd(os.path.join(work, f"shape_{r}"), n, short_epochs, "vanilla,shared", "--lane_groups=shape"),
                 {"SYMJAX_COMPILE_CACHE": os.path.join(work, f"cache_shape_{r}")})),
         ]
         for side, run in runs:
-            add(out["short"], side, run())
-            print(f"round {r + 1}: short sweep, {side}: {out['short'][side][-1]:.1f} s", flush=True)
+            wall, cpu = run()
+            add(out["short"], side, wall)
+            add(out["short_cpu"], side, cpu)
+            print(f"round {r + 1}: short sweep, {side}: {wall:.1f} s ({cpu:.1f} CPU s)", flush=True)
         if not FLAGS.steady_n_blocks:
             continue
         for model in ("vanilla", "shared"):
@@ -164,7 +176,8 @@ def measure(work: str) -> dict:
     out["load_average"].append(os.getloadavg()[0])
     if FLAGS.steady_n_blocks:
         out["flops"] = flop_bounds(long_epochs - base_epochs)
-    out.update(epochs={"short": short_epochs, "steady": long_epochs - base_epochs}, sizes=_sizes(),
+    out.update(cores=len(os.sched_getaffinity(0)), epochs={"short": short_epochs, "steady": long_epochs - base_epochs},
+               sizes=_sizes(),
                seeds=FLAGS.seeds, n_blocks={"short": n, "steady": FLAGS.steady_n_blocks}, rounds=FLAGS.rounds)
     return out
 
@@ -178,11 +191,16 @@ def markdown(r: dict, command: str) -> str:
              f"{r['load_average'][0]:.2f}, at the end {r['load_average'][1]:.2f}.", "",
              f"**Short sweep** (target: cold >= 2x, warm >= 3x the torch loop): Task 1, n_blocks = "
              f"{r['n_blocks']['short']}, train sizes {r['sizes']} x {r['seeds']} seeds x {{vanilla, shared}}, "
-             f"{r['epochs']['short']} epochs, no early stopping.", "",
-             "| side | fastest s | rounds s | torch loop / side |", "|---|---:|---|---:|"]
+             f"{r['epochs']['short']} epochs, no early stopping. 'CPU s': user + system seconds of the fastest "
+             f"round's process, all its threads; divided by the {r['cores']} cores this process may use, the "
+             "least wall time in which this machine can do that much work, however it is scheduled.", "",
+             "| side | fastest s | rounds s | CPU s | CPU s / cores | torch loop / side |",
+             "|---|---:|---|---:|---:|---:|"]
     for side, seconds in r["short"].items():
         ratio = f"{best['torch'] / best[side]:.2f}x" if "torch" in best else "-"
-        lines.append(f"| {side} | {best[side]:.1f} | {rounds(seconds)} | {ratio} |")
+        cpu = r["short_cpu"][side][seconds.index(best[side])]
+        lines.append(f"| {side} | {best[side]:.1f} | {rounds(seconds)} | {cpu:.1f} | {cpu / r['cores']:.1f} | "
+                     f"{ratio} |")
     if r["steady"]:
         lines += ["", f"**Steady state** (target: >= 4x the torch loop): n_blocks = {r['n_blocks']['steady']}, "
                   f"{r['epochs']['steady']} epochs = a run of {r['epochs']['steady'] + 2} epochs minus one of 2, "
