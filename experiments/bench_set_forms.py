@@ -5,7 +5,7 @@ giving XLA:CPU bigger dots. Every layer of the model computes, for x (..., n, d_
 
     y_i = x_i A + (sum_{j != i} x_j) B + b                                  (eq. 10)
 
-and this script times a training step of the whole model (forward, backward, an SGD update; lanes
+and this script times a training step of the whole model (forward, backward, an Adam update; lanes
 vmapped and steps scanned, as the engine runs them) with the layer written three ways:
 
     others      x A + (s - x) B with s = sum_j x_j       symjax.layers.SetLayer (the study's models)
@@ -17,6 +17,12 @@ most 800 examples in batches of at most 32 (25 steps), and 6 lanes of at most 80
 256 (32 steps). Each form's gradients are compared with SetLayer's (relative max difference): the forms
 differ only by rounding. Then each layer's forward dot is timed alone, against a large matmul: the rate
 XLA:CPU reaches on the model's shapes bounds every form.
+
+Beside them, for the study's form: the memory traffic of one step (XLA's cost analysis of the compiled
+program: bytes accessed, and FLOPs; a loop's body is counted once, i.e. one step) and the rate at which
+the step moves it, against a streaming multiply-add over float32 arrays of 1-256 MB (read + write); and
+the step compiled with other XLA:CPU options for its dots and fusions (`COMPILER_OPTIONS`), timed
+interleaved with the default and checked for bitwise equal parameters after the group's steps.
 
     python experiments/bench_set_forms.py --out=docs/benchmarks.md
 """
@@ -30,6 +36,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import optax
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,6 +67,18 @@ def layer_difference(p, x):
 
 FORMS = {"others": None, "stacked": layer_stacked, "difference": layer_difference}  # None: SetLayer itself
 
+#: XLA:CPU compiler options tried on the study's form (name -> options of `Lowered.compile`).
+COMPILER_OPTIONS = {
+    "default": {},
+    "no XNNPACK": {"xla_cpu_use_xnnpack": False},
+    "XNN graph fusion": {"xla_cpu_experimental_xnn_graph_fusion_mode": "XNN_GRAPH_FUSION_MODE_GREEDY"},
+    "YNN dot fusion": {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"},
+    "oneDNN": {"xla_cpu_use_onednn": True},
+    "fusion emitters": {"xla_cpu_use_fusion_emitters": True},
+    "single-threaded Eigen": {"xla_cpu_multi_thread_eigen": False},
+}
+STREAM_MB = (1, 4, 16, 64, 256)
+
 
 def model_apply(model: SharedSetMLP, layer):
     """The shared model's apply with each SetLayer replaced by `layer` (None: SetLayer itself)."""
@@ -81,13 +100,19 @@ def model_apply(model: SharedSetMLP, layer):
 
 
 def train_steps(apply):
-    """jit of (params (L, ...), xs (S, L, B, n), ys (S, L, B, 1)) -> params after S SGD steps of every lane."""
-    def lane_step(params, x, y):
+    """jit of (params (L, ...), xs (S, L, B, n), ys (S, L, B, 1)) -> params after S Adam steps of every lane
+    (the engine's optimiser; plain SGD diverges from this model's initial gradients, about 3e6)."""
+    opt = optax.adam(1e-3)
+
+    def lane_step(carry, x, y):
+        params, opt_state = carry
         grads = jax.grad(lambda p: jnp.mean((apply(p, x) - y) ** 2))(params)
-        return jax.tree.map(lambda w, g: w - 1e-3 * g, params, grads)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
 
     def steps(params, xs, ys):
-        return jax.lax.scan(lambda p, xy: (jax.vmap(lane_step)(p, *xy), None), params, (xs, ys))[0]
+        carry = (params, jax.vmap(opt.init)(params))
+        return jax.lax.scan(lambda c, xy: (jax.vmap(lane_step)(c, *xy), None), carry, (xs, ys))[0][0]
 
     return jax.jit(steps)
 
@@ -124,10 +149,50 @@ def dot_rates(lanes: int, rows: int) -> tuple[float, list[tuple[int, int, float]
     return large, layers
 
 
+def _median_seconds(f, args) -> float:
+    jax.block_until_ready(f(*args))
+    times = []
+    for _ in range(FLAGS.repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def stream_rates() -> list[tuple[int, float]]:
+    """(MB, GB/s read + write) of y = 1.5 x + 1 over float32 arrays of STREAM_MB megabytes."""
+    f = jax.jit(lambda a: a * 1.5 + 1.0)
+    out = []
+    for mb in STREAM_MB:
+        a = jnp.ones((mb * 2 ** 20 // 4,), jnp.float32)
+        out.append((mb, 2 * a.nbytes / _median_seconds(f, (a,)) / 1e9))
+    return out
+
+
+def traffic_and_options(program, args, steps: int) -> tuple[dict, dict]:
+    """XLA's count of one step ({"flops", "bytes"}), and {option name: (s per step, bitwise equal to default)}
+    for the step compiled with each of COMPILER_OPTIONS (timed interleaved)."""
+    lowered = program.lower(*args)
+    compiled = {name: lowered.compile(compiler_options=opts) for name, opts in COMPILER_OPTIONS.items()}
+    cost = compiled["default"].cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    outputs = {name: jax.tree.leaves(jax.block_until_ready(c(*args))) for name, c in compiled.items()}
+    times = {name: [] for name in compiled}
+    for _ in range(FLAGS.repeats):
+        for name, c in compiled.items():
+            start = time.perf_counter()
+            jax.block_until_ready(c(*args))
+            times[name].append(time.perf_counter() - start)
+    same = {name: all(bool(jnp.array_equal(a, b)) for a, b in zip(out, outputs["default"]))
+            for name, out in outputs.items()}
+    return ({"flops": float(cost["flops"]), "bytes": float(cost["bytes accessed"])},
+            {name: (statistics.median(times[name]) / steps, same[name]) for name in compiled})
+
+
 def main(argv):
     del argv
     model = SharedSetMLP(FLAGS.n_blocks)
-    results = {}
+    results, traffic, options = {}, {}, {}
     for lanes, batch, steps in GROUPS:
         params = jax.vmap(model.init)(jax.random.split(jax.random.key(0), lanes))
         xs = jax.random.uniform(jax.random.key(1), (steps, lanes, batch, FLAGS.n_blocks))
@@ -147,6 +212,9 @@ def main(argv):
             results[(lanes, batch, steps, name)] = (statistics.median(times[name]) / steps, diff)
             print(f"{lanes} lanes x batch {batch}: {name} {results[(lanes, batch, steps, name)][0] * 1e3:.3f} ms "
                   f"per step, gradient difference {diff:.1e}", flush=True)
+        traffic[(lanes, batch)], options[(lanes, batch)] = traffic_and_options(programs["others"], (params, xs, ys),
+                                                                               steps)
+        print(f"{lanes} lanes x batch {batch}: {traffic[(lanes, batch)]}, {options[(lanes, batch)]}", flush=True)
     lines = [SECTION, "", f"Measured on {machine_description()} (`python experiments/bench_set_forms.py "
              f"{' '.join(sys.argv[1:])}`); n_blocks = {FLAGS.n_blocks}; median of {FLAGS.repeats} interleaved "
              "repetitions; ms per training step of all the group's lanes (module docstring).", "",
@@ -163,6 +231,28 @@ def main(argv):
               f"(d_in, d_out), against a 2048 x 2048 float32 matmul at {large:.0f} GFLOP/s:", "",
               "| d_in -> d_out | GFLOP/s | % of the large matmul's rate |", "|---|---:|---:|"]
     lines += [f"| {d_in} -> {d_out} | {rate:.1f} | {100 * rate / large:.1f} |" for d_in, d_out, rate in layers]
+    streams = stream_rates()
+    lines += ["", "Memory traffic of one training step of the study's form (XLA's cost analysis) and the rate the "
+              "step moves it at; a streaming multiply-add moves " + ", ".join(
+                  f"{rate:.1f} GB/s over {mb} MB" for mb, rate in streams) + ":", "",
+              "| lanes x batch | MFLOP per step | MB accessed per step | ms per step | GB/s |",
+              "|---|---:|---:|---:|---:|"]
+    for lanes, batch, steps in GROUPS:
+        seconds = results[(lanes, batch, steps, "others")][0]
+        t = traffic[(lanes, batch)]
+        lines.append(f"| {lanes} x {batch} | {t['flops'] / 1e6:.1f} | {t['bytes'] / 1e6:.1f} | {seconds * 1e3:.3f} | "
+                     f"{t['bytes'] / seconds / 1e9:.1f} |")
+    lines += ["", "The study's form compiled with other XLA:CPU options (time / default; bitwise: the parameters "
+              "after the group's steps equal the default program's):", "",
+              "| option | " + " | ".join(f"{lanes} x {batch}" for lanes, batch, _ in GROUPS) + " |",
+              "|---|" + "---:|" * len(GROUPS)]
+    for name, opts in COMPILER_OPTIONS.items():
+        cells = []
+        for lanes, batch, _ in GROUPS:
+            seconds, same = options[(lanes, batch)][name]
+            cells.append(f"{seconds / options[(lanes, batch)]['default'][0]:.2f} ({'bitwise' if same else 'differs'})")
+        label = name if not opts else f"{name} (`{', '.join(f'{k}={v}' for k, v in opts.items())}`)"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     if FLAGS.out:
