@@ -125,38 +125,38 @@ def gradient_difference(model, apply, params, x, y) -> float:
     return max(float(jnp.max(jnp.abs(g - r))) for g, r in zip(got, ref)) / max(float(jnp.max(jnp.abs(r))) for r in ref)
 
 
+def interleaved_medians(programs: dict, args) -> dict:
+    """{name: median seconds of programs[name](*args)} over FLAGS.repeats rounds, the programs interleaved in
+    each round (a noisy moment hits every program alike); each runs once untimed first."""
+    for program in programs.values():
+        jax.block_until_ready(program(*args))
+    times = {name: [] for name in programs}
+    for _ in range(FLAGS.repeats):
+        for name, program in programs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(program(*args))
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _median_seconds(f, args) -> float:
+    return interleaved_medians({"f": f}, args)["f"]
+
+
 def dot_rates(lanes: int, rows: int) -> tuple[float, list[tuple[int, int, float]]]:
     """GFLOP/s of a 2048 x 2048 float32 matmul, and of each layer's forward dot alone: the lane-batched
     (lanes, rows, d_in) @ (lanes, d_in, d_out) of eq. 10, as (d_in, d_out, GFLOP/s)."""
-    def rate(f, args, flops):
-        jax.block_until_ready(f(*args))
-        times = []
-        for _ in range(FLAGS.repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            times.append(time.perf_counter() - start)
-        return flops / statistics.median(times) / 1e9
-
     key = jax.random.key(2)
     big = jax.random.normal(key, (2048, 2048))
-    large = rate(jax.jit(lambda a: a @ a), (big,), 2 * 2048 ** 3)
+    large = 2 * 2048 ** 3 / _median_seconds(jax.jit(lambda a: a @ a), (big,)) / 1e9
     widths = list(BLOCK_WIDTHS) + [1]
     layers = []
     for d_in, d_out in zip(widths[:-1], widths[1:]):
         x = jax.random.normal(key, (lanes, rows, d_in))
         w = jax.random.normal(key, (lanes, d_in, d_out))
-        layers.append((d_in, d_out, rate(jax.jit(jnp.matmul), (x, w), 2 * lanes * rows * d_in * d_out)))
+        flops = 2 * lanes * rows * d_in * d_out
+        layers.append((d_in, d_out, flops / _median_seconds(jax.jit(jnp.matmul), (x, w)) / 1e9))
     return large, layers
-
-
-def _median_seconds(f, args) -> float:
-    jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def stream_rates() -> list[tuple[int, float]]:
@@ -176,17 +176,12 @@ def traffic_and_options(program, args, steps: int) -> tuple[dict, dict]:
     compiled = {name: lowered.compile(compiler_options=opts) for name, opts in COMPILER_OPTIONS.items()}
     cost = compiled["default"].cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    outputs = {name: jax.tree.leaves(jax.block_until_ready(c(*args))) for name, c in compiled.items()}
-    times = {name: [] for name in compiled}
-    for _ in range(FLAGS.repeats):
-        for name, c in compiled.items():
-            start = time.perf_counter()
-            jax.block_until_ready(c(*args))
-            times[name].append(time.perf_counter() - start)
+    outputs = {name: jax.tree.leaves(c(*args)) for name, c in compiled.items()}
     same = {name: all(bool(jnp.array_equal(a, b)) for a, b in zip(out, outputs["default"]))
             for name, out in outputs.items()}
+    seconds = interleaved_medians(compiled, args)
     return ({"flops": float(cost["flops"]), "bytes": float(cost["bytes accessed"])},
-            {name: (statistics.median(times[name]) / steps, same[name]) for name in compiled})
+            {name: (seconds[name] / steps, same[name]) for name in compiled})
 
 
 def main(argv):
@@ -199,17 +194,10 @@ def main(argv):
         ys = jnp.sum(xs ** 2, axis=-1, keepdims=True) / FLAGS.n_blocks
         one = jax.tree.map(lambda a: a[0], params)
         programs = {name: train_steps(model_apply(model, layer)) for name, layer in FORMS.items()}
-        for program in programs.values():
-            jax.block_until_ready(program(params, xs, ys))
-        times = {name: [] for name in FORMS}
-        for _ in range(FLAGS.repeats):  # interleaved: a noisy moment hits every form alike
-            for name, program in programs.items():
-                start = time.perf_counter()
-                jax.block_until_ready(program(params, xs, ys))
-                times[name].append(time.perf_counter() - start)
+        seconds = interleaved_medians(programs, (params, xs, ys))
         for name, layer in FORMS.items():
             diff = gradient_difference(model, model_apply(model, layer), one, xs[0, 0], ys[0, 0])
-            results[(lanes, batch, steps, name)] = (statistics.median(times[name]) / steps, diff)
+            results[(lanes, batch, steps, name)] = (seconds[name] / steps, diff)
             print(f"{lanes} lanes x batch {batch}: {name} {results[(lanes, batch, steps, name)][0] * 1e3:.3f} ms "
                   f"per step, gradient difference {diff:.1e}", flush=True)
         traffic[(lanes, batch)], options[(lanes, batch)] = traffic_and_options(programs["others"], (params, xs, ys),
