@@ -309,7 +309,7 @@ def test_help_lists_every_flag_under_its_heading():
         elif line.startswith("    ") and name is not None:
             blocks[name] += " " + line.strip()
     engine = {"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes", "cpu_fusion_emitters",
-              "eval_batch_size"}
+              "eval_batch_size", "compile_ahead"}
     run = {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose", "distributed",
            "stop_after_epochs", "report_only"}
     fields = {f.name for f in dataclasses.fields(t3.Options)}
@@ -388,3 +388,56 @@ def test_run_script_stops_an_idle_executor_pool(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "from the pool\n"
+
+
+class TwoSweepToy(ToyTask):
+    def plan_sweeps(self, opts):
+        return [driver.SweepPlan(name, setting, "linear", ("linear",)) for name, setting in (("a", 3), ("b", 4))]
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_the_next_sweep_compiles_while_one_trains_unless_switched_off(tmp_path, monkeypatch, ahead):
+    """compile_ahead: sweep b's programs compile, with the LaneFns b then trains with, as soon as sweep a has
+    trained an epoch; the results do not depend on it."""
+    from symjax.tasks import run as run_module
+
+    events, fns_of, compiled = [], {}, []
+    real_ahead, real_compile, real_sweep = run_module.compile_ahead, engine_module().compile_sweep, \
+        engine_module().sweep
+
+    def compile_ahead(task, opts, plan, data, state):
+        events.append(("ahead", plan.name))
+        return real_ahead(task, opts, plan, data, state)
+
+    def compile_sweep(fns, *args):  # on the compile-ahead thread
+        compiled.append(id(fns))
+        return real_compile(fns, *args)
+
+    def sweep(fns, pool_x, pool_y, lanes, config, *, epoch_callback, **kwargs):
+        name = lanes[0].meta["sweep"]
+        fns_of[name] = id(fns)
+
+        def on_epoch(epoch, summary):
+            events.append(("epoch", name, epoch))
+            epoch_callback(epoch, summary)
+        return real_sweep(fns, pool_x, pool_y, lanes, config, epoch_callback=on_epoch, **kwargs)
+
+    monkeypatch.setattr(run_module, "compile_ahead", compile_ahead)
+    monkeypatch.setattr("symjax.train.compile_sweep", compile_sweep)
+    monkeypatch.setattr("symjax.train.sweep", sweep)
+    rows = driver.run(TwoSweepToy([]), ToyOptions(seeds=(0,), out_dir=str(tmp_path / "run"), compile_ahead=ahead))
+    if ahead:
+        assert events == [("epoch", "a", 1), ("ahead", "b"), ("epoch", "a", 2), ("epoch", "b", 1), ("epoch", "b", 2)]
+        assert compiled == [fns_of["b"]]
+    else:
+        assert events == [("epoch", "a", 1), ("epoch", "a", 2), ("epoch", "b", 1), ("epoch", "b", 2)]
+        assert compiled == []
+    monkeypatch.undo()
+    alone = driver.run(TwoSweepToy([]), ToyOptions(seeds=(0,), out_dir=str(tmp_path / "alone"), compile_ahead=False))
+    assert [r["test_loss"] for r in rows] == [r["test_loss"] for r in alone]
+
+
+def engine_module():
+    from symjax.train import engine
+
+    return engine

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.train import Execution, Lane, LaneFns, TrainConfig, sweep
+from symjax.train import Execution, Lane, LaneFns, TrainConfig, compile_sweep, sweep
 from symjax.train.precompile import Precompiler, default_workers
 
 _rng = np.random.default_rng(3)
@@ -38,12 +38,13 @@ CONFIG = TrainConfig(loss="mse", max_epochs=3, early_stopping=False, quiet=True,
                      execution=Execution(lane_groups="shape"))
 
 
-def _compiles_during(run):
-    """(result of run(), Counter of (program name, thread is the main thread) per XLA compilation)."""
+def _compiles_during(run, event_name="/jax/core/compile/backend_compile_duration"):
+    """(result of run(), Counter of (program name, thread is the main thread) per XLA compilation, or per
+    event_name: '/jax/core/compile/jaxpr_trace_duration' counts traces)."""
     seen = collections.Counter()
 
     def listener(event, seconds, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
+        if event == event_name:
             seen[(kwargs.get("fun_name"), threading.current_thread() is threading.main_thread())] += 1
 
     jax.monitoring.register_event_duration_secs_listener(listener)
@@ -101,3 +102,23 @@ def test_parts_of_one_group_share_one_compiled_program():
     np.testing.assert_allclose([r["test_loss"] for r in cut.rows], [r["test_loss"] for r in whole.rows],
                                rtol=1e-5)
     assert [r["test_loss"] for r in cut.rows[:4]] == [r["test_loss"] for r in whole.rows[:4]]
+
+
+@pytest.mark.parametrize("event", ["/jax/core/compile/jaxpr_trace_duration",
+                                   "/jax/core/compile/backend_compile_duration"])
+def test_a_sweep_compiled_ahead_neither_traces_nor_compiles_its_programs(tmp_path, event):
+    """compile_sweep on another thread, then sweep with the same fns: the sweep's epoch, randomness and
+    evaluation programs come from JAX's in-memory caches; the results are those of a sweep alone."""
+    jax.clear_caches()
+    config = CONFIG.tuned(compile_workers=2)
+    alone = sweep(FNS, POOL_X, POOL_Y, LANES, config)
+    jax.clear_caches()
+    thread = threading.Thread(target=compile_sweep, args=(FNS, POOL_X, POOL_Y, LANES,
+                                                          dataclasses.replace(config, checkpoint_dir=str(tmp_path))))
+    thread.start()
+    thread.join()
+    assert not any(tmp_path.iterdir())  # nothing written: its checkpoint settings are ignored
+    after, seen = _compiles_during(lambda: sweep(FNS, POOL_X, POOL_Y, LANES, config), event)
+    programs = ("_train_epoch", "_epoch_randomness", "_evaluate")
+    assert not [name for name, _ in seen if name and name.removeprefix("jit(").rstrip(")") in programs], seen
+    assert [r["test_loss"] for r in after.rows] == [r["test_loss"] for r in alone.rows]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 #: Options that say how the lanes are computed (the engine's ``symjax.train.Execution`` and its compilation
 #: cache): results agree to rounding whatever they say.
 ENGINE_OPTIONS = frozenset({"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes",
-                            "cpu_fusion_emitters", "eval_batch_size"})
+                            "cpu_fusion_emitters", "eval_batch_size", "compile_ahead"})
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
 RUN_CONTROL = ENGINE_OPTIONS | {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose",
                                 "distributed", "stop_after_epochs", "report_only"}
@@ -92,6 +92,9 @@ class CommonOptions:
                                       "slowly and speed some models up, others down (docs/benchmarks.md). "
                                       "Results agree to rounding.", ("auto", "on", "off"))
     eval_batch_size: int = option(4096, "Test/validation examples per evaluation chunk (bounds memory).")
+    compile_ahead: bool = option(True, "Compile the next sweep's programs on a thread while a sweep trains (its "
+                                 "initial state is then held beside the training one's). The programs are the "
+                                 "ones the sweep would compile: results do not depend on it.")
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
                            "every departure from the study's text (the task's DEPARTURES) at the study's value. "

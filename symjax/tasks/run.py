@@ -143,6 +143,8 @@ class _RunState:
     log: list = dataclasses.field(default_factory=list)  # SweepLog per sweep
     pools: dict = dataclasses.field(default_factory=dict)  # SweepPlan.pool -> (pool_x, pool_y, ...)
     lanes: dict = dataclasses.field(default_factory=dict)  # SweepPlan.name -> its lanes, built and checked once
+    fns: dict = dataclasses.field(default_factory=dict)  # SweepPlan.name -> its LaneFns, built once (_lane_fns)
+    ahead: threading.Thread | None = None  # compiling the next sweep (compile_ahead)
     artifacts: dict = dataclasses.field(default_factory=dict)  # the task's after_sweep -> write_figures
     epochs_done: int = 0  # epochs trained in this invocation, all sweeps
     sweep: str | None = None  # the sweep training now
@@ -170,14 +172,45 @@ def _sweep_lanes(task: Task, opts, plan: SweepPlan, data, state: _RunState) -> l
     return lanes
 
 
+def _lane_fns(task: Task, opts, plan: SweepPlan, data, state: _RunState):
+    """The sweep's LaneFns, built once: the sweep and its compilation ahead use the same function objects, so
+    that the sweep finds the programs compiled ahead in JAX's in-memory caches."""
+    if plan.name not in state.fns:
+        state.fns[plan.name] = task.lane_fns(opts, plan, data)
+    return state.fns[plan.name]
+
+
+def compile_ahead(task: Task, opts, plan: SweepPlan, data, state: _RunState) -> threading.Thread:
+    """Compiles ``plan``'s programs (``symjax.train.compile_sweep``) on a daemon thread (started), meant to
+    run while another sweep trains. A failure is left for the sweep itself to report when it runs."""
+    from symjax.train import compile_sweep  # noqa: PLC0415
+
+    lanes = _sweep_lanes(task, opts, plan, data, state)
+    pool = state.pools[plan.pool]
+    fns = _lane_fns(task, opts, plan, data, state)
+    config = train_config(task, opts, plan)
+
+    def work():
+        try:
+            compile_sweep(fns, pool[0], pool[1], lanes, config)
+        except Exception:  # noqa: BLE001  (the sweep raises it again in the main thread, with its context)
+            pass
+
+    thread = threading.Thread(target=work, name="symjax-compile-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
 def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record: str, state: _RunState,
-                 progress) -> tuple[list[dict], SweepLog]:
-    """Trains one sweep (continuing its checkpoint with --resume); records it; returns its rows and log line."""
+                 progress, next_plan: SweepPlan | None = None) -> tuple[list[dict], SweepLog]:
+    """Trains one sweep (continuing its checkpoint with --resume); records it; returns its rows and log line.
+    With ``next_plan``, that sweep's programs compile on a thread (compile_ahead) once this one has trained
+    an epoch."""
     from symjax.train import sweep  # noqa: PLC0415
 
     lanes = _sweep_lanes(task, opts, plan, data, state)
     pool = state.pools[plan.pool]
-    fns = task.lane_fns(opts, plan, data)
+    fns = _lane_fns(task, opts, plan, data, state)
     atomic_write_json(record, {"settings": settings, "rows": None}, indent=1)
     first_epoch: list[int] = []
     state.sweep, state.epoch = plan.name, 0
@@ -187,6 +220,8 @@ def _train_sweep(task: Task, opts, plan: SweepPlan, data, settings: dict, record
             first_epoch.append(epoch)
             if epoch > 1:
                 progress.message(f"{plan.name}: resumed from its checkpoint at epoch {epoch - 1}")
+            if next_plan is not None and state.ahead is None:
+                state.ahead = compile_ahead(task, opts, next_plan, data, state)
         state.epochs_done += 1
         state.epoch = epoch
         progress.on_epoch(epoch, summary)
@@ -319,14 +354,20 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
         if kept:
             names = list(dict.fromkeys(r["sweep"] for r in kept))
             progress.message(f"keeping {len(kept)} rows of sweeps outside this run's grid: {', '.join(names)}")
+        to_train = [p for p in plans if p.name not in reused]
+        ahead = opts.compile_ahead and jax.process_count() == 1
         for plan in plans:
             record = record_path(opts, plan, jax.process_index(), jax.process_count())
+            if state.ahead is not None:  # this sweep's programs, compiled while the previous one trained
+                state.ahead.join()
+                state.ahead = None
             if plan.name in reused:
                 rows, entry = reused[plan.name], log_entry(plan.name, reused[plan.name], "finished earlier, reused")
                 progress.sweep_skipped(plan.name, f"finished earlier with the same settings; {len(rows)} rows reused")
             else:
+                later = to_train[to_train.index(plan) + 1:]
                 rows, entry = _train_sweep(task, opts, plan, data, sweep_settings(task, opts, plan), record, state,
-                                           progress)
+                                           progress, later[0] if ahead and later else None)
             state.rows.extend(rows)
             state.log.append(entry)
             write_results(opts.out_dir, state.rows + kept, flags_text)

@@ -6,10 +6,10 @@
 """
 
 from symjax.train.config import Lane, TrainConfig
-from symjax.train.engine import LaneFns, SweepResult, sweep
+from symjax.train.engine import LaneFns, SweepResult, compile_sweep, sweep
 from symjax.train.execution import Execution
 from symjax.train.lanes import process_slice
 from symjax.train.results import COLUMNS, read_results, write_results
 
-__all__ = ["COLUMNS", "Execution", "Lane", "LaneFns", "SweepResult", "TrainConfig", "process_slice", "read_results", "sweep",
+__all__ = ["COLUMNS", "Execution", "Lane", "LaneFns", "SweepResult", "TrainConfig", "compile_sweep", "process_slice", "read_results", "sweep",
            "write_results"]

@@ -386,6 +386,20 @@ def _build_rows(local: list[Lane], host_lanes: LaneArrays, host: ep.TrainState, 
     return rows
 
 
+def compile_sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig) -> None:
+    """Compiles the programs that ``sweep`` with these arguments runs from a fresh start, without training.
+
+    The lanes are initialised (on the devices, freed on return) and planned as ``sweep`` would; each lane
+    group's epoch programs and the evaluation are compiled. A later ``sweep`` with the same ``fns`` objects
+    and equal arrays finds them in JAX's in-memory caches (no tracing, lowering or compilation), any other
+    process in the persistent compilation cache when one is set. Nothing is written but that cache; the
+    checkpoint settings of ``config`` are ignored. The task driver calls it on a thread for the next sweep
+    while one trains, so that compilation overlaps training.
+    """
+    _sweep(fns, pool_x, pool_y, lanes, dataclasses.replace(config, checkpoint_dir=None, resume=False, quiet=True),
+           None, None, compile_only=True)
+
+
 def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, *,
           config_fingerprint: dict | None = None, epoch_callback: Callable | None = None) -> SweepResult:
     """Trains every lane with Adam on its task loss (+ fns.penalty) and returns a SweepResult.
@@ -410,6 +424,12 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
     Returns:
       SweepResult(rows, params, timings).
     """
+    return _sweep(fns, pool_x, pool_y, lanes, config, config_fingerprint, epoch_callback, compile_only=False)
+
+
+def _sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, config_fingerprint: dict | None,
+           epoch_callback: Callable | None, *, compile_only: bool) -> SweepResult | None:
+    """sweep(); with compile_only, returns None once every program is compiled (compile_sweep)."""
     start_time = time.perf_counter()
     _validate_fns(fns)
     validate_config(config)
@@ -448,6 +468,9 @@ def sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig, 
         epoch_jobs, eval_jobs = _precompile(pre, groups, start_epoch, eval_prog, host_state, host_lanes, pool_x,
                                            pool_y, hyper, config, devices)
         del host_state  # the groups hold their own copies: free the initial state (memory of large lanes)
+        if compile_only:
+            pre.wait(epoch_jobs + eval_jobs)
+            return None
         pre.wait(epoch_jobs)  # the evaluation program may still compile while the lanes train
         for g, job in zip(groups, epoch_jobs):
             g.flops = job.result()
