@@ -38,13 +38,12 @@ CONFIG = TrainConfig(loss="mse", max_epochs=3, early_stopping=False, quiet=True,
                      execution=Execution(lane_groups="shape"))
 
 
-def _compiles_during(run, event_name="/jax/core/compile/backend_compile_duration"):
-    """(result of run(), Counter of (program name, thread is the main thread) per XLA compilation, or per
-    event_name: '/jax/core/compile/jaxpr_trace_duration' counts traces)."""
+def _compiles_during(run):
+    """(result of run(), Counter of (program name, thread is the main thread) per XLA compilation)."""
     seen = collections.Counter()
 
     def listener(event, seconds, **kwargs):
-        if event == event_name:
+        if event == "/jax/core/compile/backend_compile_duration":
             seen[(kwargs.get("fun_name"), threading.current_thread() is threading.main_thread())] += 1
 
     jax.monitoring.register_event_duration_secs_listener(listener)
@@ -104,11 +103,10 @@ def test_parts_of_one_group_share_one_compiled_program():
     assert [r["test_loss"] for r in cut.rows[:4]] == [r["test_loss"] for r in whole.rows[:4]]
 
 
-@pytest.mark.parametrize("event", ["/jax/core/compile/jaxpr_trace_duration",
-                                   "/jax/core/compile/backend_compile_duration"])
-def test_a_sweep_compiled_ahead_neither_traces_nor_compiles_its_programs(tmp_path, event):
+def test_a_sweep_compiled_ahead_neither_traces_nor_compiles_its_programs(tmp_path):
     """compile_sweep on another thread, then sweep with the same fns: the sweep's epoch, randomness and
-    evaluation programs come from JAX's in-memory caches; the results are those of a sweep alone."""
+    evaluation programs come from JAX's in-memory caches (no trace, no compilation); the results are those
+    of a sweep alone."""
     jax.clear_caches()
     config = CONFIG.tuned(compile_workers=2)
     alone = sweep(FNS, POOL_X, POOL_Y, LANES, config)
@@ -118,7 +116,18 @@ def test_a_sweep_compiled_ahead_neither_traces_nor_compiles_its_programs(tmp_pat
     thread.start()
     thread.join()
     assert not any(tmp_path.iterdir())  # nothing written: its checkpoint settings are ignored
-    after, seen = _compiles_during(lambda: sweep(FNS, POOL_X, POOL_Y, LANES, config), event)
+    events = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/backend_compile_duration")
+    seen = collections.Counter()
+
+    def listener(event, seconds, **kwargs):
+        if event in events:
+            seen[kwargs.get("fun_name")] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        after = sweep(FNS, POOL_X, POOL_Y, LANES, config)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
     programs = ("_train_epoch", "_epoch_randomness", "_evaluate")
-    assert not [name for name, _ in seen if name and name.removeprefix("jit(").rstrip(")") in programs], seen
+    assert seen and not [name for name in seen if name and name.removeprefix("jit(").rstrip(")") in programs], seen
     assert [r["test_loss"] for r in after.rows] == [r["test_loss"] for r in alone.rows]
