@@ -1,6 +1,6 @@
 """Where a steady training epoch of the engine spends its time, by kind of XLA operation.
 
-Trains one Task 1 sweep (--n_blocks, --models, --seeds seeds, Table-2 train sizes and batches, lane
+Trains one Task 1 sweep (--n_blocks, --models, --seeds seeds, --train_sizes with Table 2's batches, lane
 groups --lane_groups planned for --plan_epochs epochs, no early stopping), traces epochs
 --epochs - --traced + 1 .. --epochs with `jax.profiler`, and sums the durations of the XLA
 operations in the trace by kind: "matmul" (`dot` and XNNPACK `ynn_fusion` thunks), else the
@@ -35,6 +35,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("n_blocks", 20, "Task 1 n_blocks of the sweep.")
 flags.DEFINE_list("models", ["vanilla"], "Task 1 model variants of the sweep (one architecture).")
 flags.DEFINE_integer("seeds", 3, "Seeds per train size.")
+flags.DEFINE_list("train_sizes", [str(size) for size in TABLE2], "Train sizes (Table 2's by default).")
 flags.DEFINE_enum("lane_groups", "shape", ["shape", "single", "auto"], "Execution.lane_groups.")
 flags.DEFINE_integer("plan_epochs", 250, "Epochs the lane groups are planned for (the Task 1 grid's).")
 flags.DEFINE_integer("epochs", 5, "Epochs trained; the sweep is stopped after them.")
@@ -78,7 +79,7 @@ def main(argv):
     configure_logging(FLAGS.verbose)
     if not 1 <= FLAGS.traced < FLAGS.epochs:
         raise app.UsageError(f"--traced: expected 1 <= traced < epochs = {FLAGS.epochs}, got {FLAGS.traced}")
-    options = task1.Options(n_blocks=(FLAGS.n_blocks,), train_sizes=tuple(TABLE2),
+    options = task1.Options(n_blocks=(FLAGS.n_blocks,), train_sizes=tuple(int(size) for size in FLAGS.train_sizes),
                             seeds=tuple(range(FLAGS.seeds)), models=tuple(FLAGS.models))
     sweeps = task1.engine_sweeps(options)
     if len(sweeps) != 1:

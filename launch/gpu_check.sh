@@ -23,7 +23,7 @@ if [[ "$smoke" == 1 ]]; then
   export JAX_PLATFORMS=cpu
   tests=(tests/test_engine.py -k "shuffle_order or process_slice")
   task3=(--model_size=small --data_sizes=1000 --seeds=1 --max_epochs=2)
-  bench=(--smoke --noone_lane --flops_n_blocks=0)
+  bench=(--smoke --noone_lane --noserial_compile --flops_n_blocks=0)
   task2=(--hidden=3 --data_sizes=200 --seeds=1 --max_epochs=2 --models=vanilla)
   caps=(60 120 120 120 120)
 else

@@ -114,7 +114,7 @@ triples_of_actions = small_groups().flatmap(
     lambda g: st.tuples(small_actions(g), small_actions(g), small_actions(g)))
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(triple=triples_of_actions)
 def test_shared_networks_are_equivariant_float32(triple):
     a_in, a_hidden, a_out = triple
@@ -125,7 +125,7 @@ def test_shared_networks_are_equivariant_float32(triple):
     assert float(err) <= 1e-5
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(triple=triples_of_actions)
 def test_shared_networks_are_equivariant_float64(triple):
     a_in, a_hidden, a_out = triple
