@@ -19,6 +19,10 @@ Flow of a call, one named step each:
      checkpoints (all lanes, in lane order) and the epoch callback in the Python loop;
   5. `_evaluate`: every lane on its test set;
   6. `_build_rows`: one result row per lane.
+
+`compile_sweep` runs steps 1-4 up to the compilation and returns: called on a thread
+for the next sweep while one trains (the task driver's --compile_ahead), it leaves
+that sweep's programs in JAX's caches.
 """
 
 from __future__ import annotations
