@@ -177,8 +177,8 @@ def measure(work: str) -> dict:
     if FLAGS.steady_n_blocks:
         out["flops"] = flop_bounds(long_epochs - base_epochs)
     out.update(cores=len(os.sched_getaffinity(0)), epochs={"short": short_epochs, "steady": long_epochs - base_epochs},
-               sizes=_sizes(),
-               seeds=FLAGS.seeds, n_blocks={"short": n, "steady": FLAGS.steady_n_blocks}, rounds=FLAGS.rounds)
+               sizes=_sizes(), seeds=FLAGS.seeds, n_blocks={"short": n, "steady": FLAGS.steady_n_blocks},
+               rounds=FLAGS.rounds)
     return out
 
 

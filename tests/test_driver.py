@@ -349,6 +349,13 @@ raise AssertionError("run_script returned")
 '''
 
 
+def run_python_file(path, *args, timeout=120) -> subprocess.CompletedProcess:
+    """python path *args with symjax importable, on the CPU."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+    return subprocess.run([sys.executable, str(path), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 @pytest.mark.parametrize("end, code, stderr", [("return None", 0, ""), ("sys.exit(3)", 3, ""),
                                                ("sys.exit('a message')", 1, "a message")])
 def test_run_script_exits_with_mains_code_after_threads_and_exit_handlers(tmp_path, end, code, stderr):
@@ -357,9 +364,7 @@ def test_run_script_exits_with_mains_code_after_threads_and_exit_handlers(tmp_pa
     script = tmp_path / "script.py"
     script.write_text(RUN_SCRIPT.replace("{end}", end))
     out = str(tmp_path / "marker")
-    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(script), "--", out], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = run_python_file(script, "--", out)
     assert proc.returncode == code, proc.stderr
     assert proc.stdout == "unflushed output"
     assert proc.stderr.strip() == stderr
@@ -371,8 +376,7 @@ def test_run_script_lets_an_exception_end_the_process_as_usual(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("from symjax.tasks import driver\n\ndef main(argv):\n    raise RuntimeError('boom')\n\n"
                       "driver.run_script(main)\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    proc = run_python_file(script)
     assert proc.returncode == 1
     assert "RuntimeError: boom" in proc.stderr
 
@@ -384,8 +388,7 @@ def test_run_script_stops_an_idle_executor_pool(tmp_path):
                       "POOL = concurrent.futures.ThreadPoolExecutor(2)\n\n"
                       "def main(argv):\n    POOL.submit(print, 'from the pool').result()\n\n"
                       "driver.run_script(main)\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    proc = run_python_file(script, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "from the pool\n"
 
@@ -400,10 +403,10 @@ def test_the_next_sweep_compiles_while_one_trains_unless_switched_off(tmp_path, 
     """compile_ahead: sweep b's programs compile, with the LaneFns b then trains with, as soon as sweep a has
     trained an epoch; the results do not depend on it."""
     from symjax.tasks import run as run_module
+    from symjax.train import engine
 
     events, fns_of, compiled = [], {}, []
-    real_ahead, real_compile, real_sweep = run_module.compile_ahead, engine_module().compile_sweep, \
-        engine_module().sweep
+    real_ahead, real_compile, real_sweep = run_module.compile_ahead, engine.compile_sweep, engine.sweep
 
     def compile_ahead(task, opts, plan, data, state):
         events.append(("ahead", plan.name))
@@ -435,9 +438,3 @@ def test_the_next_sweep_compiles_while_one_trains_unless_switched_off(tmp_path, 
     monkeypatch.undo()
     alone = driver.run(TwoSweepToy([]), ToyOptions(seeds=(0,), out_dir=str(tmp_path / "alone"), compile_ahead=False))
     assert [r["test_loss"] for r in rows] == [r["test_loss"] for r in alone]
-
-
-def engine_module():
-    from symjax.train import engine
-
-    return engine

@@ -355,7 +355,7 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
             names = list(dict.fromkeys(r["sweep"] for r in kept))
             progress.message(f"keeping {len(kept)} rows of sweeps outside this run's grid: {', '.join(names)}")
         to_train = [p for p in plans if p.name not in reused]
-        ahead = opts.compile_ahead and jax.process_count() == 1
+        compile_next = opts.compile_ahead and jax.process_count() == 1
         for plan in plans:
             record = record_path(opts, plan, jax.process_index(), jax.process_count())
             if state.ahead is not None:  # this sweep's programs, compiled while the previous one trained
@@ -367,7 +367,7 @@ def _run_locked(task: Task, opts, command: str | None, start: float, state: _Run
             else:
                 later = to_train[to_train.index(plan) + 1:]
                 rows, entry = _train_sweep(task, opts, plan, data, sweep_settings(task, opts, plan), record, state,
-                                           progress, later[0] if ahead and later else None)
+                                           progress, later[0] if compile_next and later else None)
             state.rows.extend(rows)
             state.log.append(entry)
             write_results(opts.out_dir, state.rows + kept, flags_text)
