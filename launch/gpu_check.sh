@@ -62,7 +62,7 @@ for d in jax.devices():
   cat "$out/device.log"; echo
   if command -v nvidia-smi > /dev/null; then nvidia-smi 2>&1; else echo "nvidia-smi: not present"; fi
 } > "$out/device.txt"
-step tests "${caps[1]}" python -m pytest -q -p no:cacheprovider "${tests[@]}"
+step tests "${caps[1]}" python -m pytest -q -n 0 -p no:cacheprovider "${tests[@]}"
 cp "$out/tests.log" "$out/tests.txt"
 step task3_large "${caps[2]}" python experiments/task3.py "${task3[@]}" --checkpoint_every=1 --quiet \
   --out_dir="$out/task3_large"

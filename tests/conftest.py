@@ -9,9 +9,22 @@ from symjax import actions, groups
 
 def pytest_configure(config):
     """The suite is an application of the library: like the experiment driver, it keeps compiled programs in
-    the persistent compilation cache (symjax.train.compile_cache; ``sweep`` itself never sets it)."""
+    the persistent compilation cache (symjax.train.compile_cache; ``sweep`` itself never sets it).
+
+    Under pytest-xdist (pyproject's addopts run two workers) each worker, and every script it starts, has a
+    cache folder of its own: JAX writes cache entries in place, so a worker could read an entry while the
+    other is still writing it. Workers also leave GPU memory unreserved, so that two fit on one GPU.
+    """
+    import os
+
     from symjax.train import compile_cache
 
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        shared = compile_cache.cache_dir("auto")
+        if shared is not None:
+            os.environ[compile_cache.ENV_VAR] = f"{shared}-pytest-{worker}"
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     compile_cache.use("auto")
 
 
