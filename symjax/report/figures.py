@@ -60,12 +60,15 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], 
 
 
 def save_figure(fig: Figure, path: str) -> str:
-    """Render ``fig`` to PNG (120 dpi, tight box) and write it atomically to ``path``.
+    """Render ``fig`` to PNG (120 dpi) and write it atomically to ``path``.
 
-    A figure that pyplot made (it has a canvas manager) is also closed, so pyplot lets it go.
+    A figure with a layout engine (``new_figure(..., layout='constrained')``) is saved as laid out; one
+    without is cropped to its contents (``bbox_inches='tight'``, which draws the figure twice). A figure
+    that pyplot made (it has a canvas manager) is also closed, so pyplot lets it go.
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    tight = {} if fig.get_layout_engine() is not None else {"bbox_inches": "tight"}
+    fig.savefig(buffer, format="png", dpi=120, **tight)
     if fig.canvas.manager is not None:
         import matplotlib.pyplot as plt  # noqa: PLC0415  (already loaded: pyplot made this figure)
 
@@ -124,14 +127,14 @@ def _series(index: dict, setting, model: str, sizes: Sequence[int], metric: str)
 
 # ------------------------------------------------------ shared layout
 def _loss_sym_grid(index: dict, columns: Sequence[tuple], sizes: Sequence[int], xlabel: str, title: str,
-                   path: str, column_width: float, legend_room: float) -> str:
+                   path: str, column_width: float) -> str:
     """Two rows (test loss, symmetry error) of log-log panels, one column per entry of ``columns``.
 
     columns: [(column title, [(setting, model, color, label), ...]), ...]; each
     (setting, model) curve is mean ± std over seeds along ``sizes``.
     """
     fig, axes = new_figure(2, len(columns), figsize=(column_width * len(columns) + 1, 6.4), squeeze=False,
-                           sharex=True, sharey="row")
+                           sharex=True, sharey="row", layout="constrained")
     for col, (column_title, curves) in enumerate(columns):
         for setting, model, color, label in curves:
             for row, (metric, floor) in enumerate((("test_loss", LOSS_FLOOR), ("sym_error", SYM_FLOOR))):
@@ -147,9 +150,8 @@ def _loss_sym_grid(index: dict, columns: Sequence[tuple], sizes: Sequence[int], 
     axes[1, 0].set_ylabel(SYM_LABEL, fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        fig.legend(handles, labels, loc="outside right center", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, legend_room, 0.96))
     return save_figure(fig, path)
 
 
@@ -165,7 +167,7 @@ def figure4_task1(aggregates: Sequence[dict], path: str) -> str | None:
                for model in models]
     return _loss_sym_grid(index, columns, sizes, "train size",
                           "Task 1: test loss and symmetry error vs train size (mean ± std over seeds)", path,
-                          column_width=3.6, legend_room=0.88)
+                          column_width=3.6)
 
 
 def figure5_task1(aggregates: Sequence[dict], path: str) -> str | None:
@@ -176,7 +178,7 @@ def figure5_task1(aggregates: Sequence[dict], path: str) -> str | None:
             points.setdefault(agg["model"], {}).setdefault(agg["setting"], agg["params_mean"])
     if not points:
         return None
-    fig, ax = new_figure(figsize=(5.5, 4))
+    fig, ax = new_figure(figsize=(5.5, 4), layout="constrained")
     for model in sorted(points, key=model_rank):
         xs = sorted(points[model])
         aug = model.endswith("_aug")
@@ -193,7 +195,6 @@ def figure5_task1(aggregates: Sequence[dict], path: str) -> str | None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title("Task 1: parameter count vs n_blocks")
-    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -205,7 +206,8 @@ def figure6_task2(aggregates: Sequence[dict], path: str) -> str | None:
         return None
     index = index_aggregates(aggs, 2)
     models, settings, sizes = _models(aggs), _settings(aggs), _sizes(aggs, 2)
-    fig, axes = new_figure(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False, sharey=True)
+    fig, axes = new_figure(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False, sharey=True,
+                           layout="constrained")
     width = 0.8 / len(models)
     for ax, setting in zip(axes[0], settings):
         for i, model in enumerate(models):
@@ -221,9 +223,8 @@ def figure6_task2(aggregates: Sequence[dict], path: str) -> str | None:
         ax.grid(True, axis="y", alpha=0.3)
     axes[0, 0].set_ylabel("test accuracy (mean ± std)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(models), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(models), fontsize=8)
     fig.suptitle("Task 2: accuracy by hidden setting and data size")
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return save_figure(fig, path)
 
 
@@ -284,7 +285,7 @@ def figure8_task3(aggregates: Sequence[dict], path: str) -> str | None:
                for setting in settings]
     return _loss_sym_grid(index, columns, sizes, "data size (train + validation)",
                           "Task 3: test loss and symmetry error vs data size (mean ± std over seeds)", path,
-                          column_width=3.8, legend_room=0.86)
+                          column_width=3.8)
 
 
 def figure9_rollouts(panels: Sequence[dict], path: str) -> str:
@@ -295,7 +296,7 @@ def figure9_rollouts(panels: Sequence[dict], path: str) -> str:
     """
     from symjax.data import three_body as tb  # noqa: PLC0415
 
-    fig, axes = new_figure(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    fig, axes = new_figure(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False, layout="constrained")
     for ax, panel in zip(axes[0], panels):
         true = tb.positions(panel["true"])  # (K + 1, 3, 2)
         pred = tb.positions(panel["pred"])
@@ -314,7 +315,7 @@ def figure9_rollouts(panels: Sequence[dict], path: str) -> str:
         ax.set_ylim(centre[1] - half, centre[1] + half)
         ax.set_aspect("equal", adjustable="box")
     axes[0, 0].legend(fontsize=6, loc="best")
-    fig.suptitle("Task 3 rollouts (circles: start; solid: simulator; dashed: model)", y=1.04)
+    fig.suptitle("Task 3 rollouts (circles: start; solid: simulator; dashed: model)")
     return save_figure(fig, path)
 
 
