@@ -19,10 +19,10 @@ def pytest_configure(config):
 
     from symjax.train import compile_cache
 
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # also seen by a test session that a worker's test starts
     if worker:
         shared = compile_cache.cache_dir("auto")
-        if shared is not None:
+        if shared is not None and not shared.endswith(f"-pytest-{worker}"):
             os.environ[compile_cache.ENV_VAR] = f"{shared}-pytest-{worker}"
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     compile_cache.use("auto")
