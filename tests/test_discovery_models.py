@@ -87,7 +87,7 @@ def test_cnn_valid_stride_counts_positions():
 
 
 CNN_SHAPES = [  # (classes, image, kernel, stride): 1-D, 2-D and 3-D, kernel = image, strides that do not divide
-    # (the MNIST experiment's shape, a 40 x 40 canvas and a 28 x 28 kernel, stride 2, is the vmapped test below)
+    # (the MNIST experiment's shape, a 40 x 40 canvas and a 28 x 28 kernel, stride 2: values in the vmapped test below)
     (3, (11,), (4,), 3), (2, (7,), (7,), 2),
     (2, (7, 9), (3, 4), 2), (2, (9, 8), (4, 3), 3), (2, (6, 6), (6, 6), 1), (2, (5, 6, 7), (2, 3, 4), 2),
 ]

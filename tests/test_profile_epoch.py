@@ -24,7 +24,8 @@ def test_op_kind_names_operations_and_skips_everything_else():
 
 def test_profile_epoch_prints_the_table_of_a_small_sweep():
     done = subprocess.run([sys.executable, "experiments/profile_epoch.py", "--n_blocks=2", "--seeds=1",
-                           "--train_sizes=40,80", "--epochs=3", "--traced=1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--train_sizes=40,80", "--epochs=3", "--traced=1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| matmul |" in done.stdout and "| all operations |" in done.stdout, done.stdout
     bad = subprocess.run([sys.executable, "experiments/profile_epoch.py", "--epochs=3", "--traced=3"], cwd=ROOT,
