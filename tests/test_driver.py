@@ -309,7 +309,7 @@ def test_help_lists_every_flag_under_its_heading():
         elif line.startswith("    ") and name is not None:
             blocks[name] += " " + line.strip()
     engine = {"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes", "cpu_fusion_emitters",
-              "eval_batch_size", "compile_ahead"}
+              "eval_batch_size", "compile_ahead", "cpu_devices", "lane_placement"}
     run = {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose", "distributed",
            "stop_after_epochs", "report_only"}
     fields = {f.name for f in dataclasses.fields(t3.Options)}

@@ -689,11 +689,12 @@ def test_corrupt_checkpoint_is_skipped(saved_run, damage):
 # ---------------------------------------------------------------- devices and processes
 
 
-def test_four_devices_equal_one_device(tmp_path, main_rows):
+def test_lanes_sharded_over_four_devices_equal_one_device(tmp_path, main_rows):
     result = run_script(tmp_path, '''
         import json
         devices = []
-        rows = sweep(FNS, POOL_X, POOL_Y, main_lanes()[:11], MAIN_CONFIG,
+        config = MAIN_CONFIG.tuned(lane_placement="shard")
+        rows = sweep(FNS, POOL_X, POOL_Y, main_lanes()[:11], config,
                      epoch_callback=lambda e, s: devices.append(s["devices"])).rows
         print(json.dumps({"n_devices": jax.device_count(), "sharded_over": devices[0], "rows": rows}))
     ''', env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
@@ -701,6 +702,38 @@ def test_four_devices_equal_one_device(tmp_path, main_rows):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["n_devices"] == 4 and out["sharded_over"] == 4
     assert_rows_close(out["rows"], main_rows[:11])
+
+
+def test_groups_on_two_cpu_devices_equal_one_device_bitwise(tmp_path):
+    # lane_placement 'auto' is 'groups' on CPU devices: each group's program is the one-device program, run
+    # on its own device beside the other groups.
+    want = sweep(FNS, POOL_X, POOL_Y, main_lanes()[:6], MAIN_CONFIG.tuned(lane_groups="shape")).rows
+    result = run_script(tmp_path, '''
+        import json
+        jax.config.update("jax_num_cpu_devices", 2)
+        used = []
+        rows = sweep(FNS, POOL_X, POOL_Y, main_lanes()[:6], MAIN_CONFIG.tuned(lane_groups="shape"),
+                     epoch_callback=lambda e, s: used.append(s["devices"])).rows
+        print(json.dumps({"n_devices": jax.device_count(), "used": used[0], "rows": rows}))
+    ''')
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["n_devices"] == 2 and out["used"] == 2
+    assert [strip(r) for r in out["rows"]] == [strip(r) for r in want]
+
+
+def test_place_groups_balances_work_largest_first():
+    assert execution.place_groups([], 2) == []
+    assert execution.place_groups([5.0], 3) == [0]
+    assert execution.place_groups([1.0, 8.0, 3.0, 4.0], 2) == [1, 0, 1, 1]  # 8 | 4 + 3 + 1
+    assert execution.place_groups([2.0, 2.0, 2.0], 1) == [0, 0, 0]
+    assert execution.place_groups([3.0, 3.0], 2) == [0, 1]
+    cpu, gpu = types.SimpleNamespace(platform="cpu"), types.SimpleNamespace(platform="gpu")
+    assert execution.resolve_placement("auto", [cpu, cpu]) == "groups"
+    assert execution.resolve_placement("auto", [gpu, gpu]) == "shard"
+    assert execution.resolve_placement("shard", [cpu]) == "shard"
+    with pytest.raises(ValueError, match=r"lane_placement: expected one of \('auto', 'shard', 'groups'\), got 'x'"):
+        sweep(FNS, POOL_X, POOL_Y, main_lanes()[:1], MAIN_CONFIG.tuned(lane_placement="x"))
 
 
 def test_process_slice_is_contiguous_and_balanced():
@@ -953,7 +986,7 @@ def test_compaction_forecasts_as_many_epochs_as_trained(monkeypatch, epoch, earl
     seen = []
     monkeypatch.setattr(execution, "compaction_pays", lambda g, n_rows, h, config: seen.append(h) or False)
     config = dataclasses.replace(MAIN_CONFIG, max_epochs=250, patience=15, early_stopping=early_stopping)
-    group = types.SimpleNamespace(members=np.arange(4), rows=lambda: 4)
+    group = types.SimpleNamespace(members=np.arange(4), rows=lambda: 4, devices=types.SimpleNamespace(count=1))
     stopped = np.array([True, True, True, False])
-    assert engine._compact([group], [], stopped, epoch, config, engine._local_devices()) == [group]
+    assert engine._compact([group], [], stopped, epoch, config) == [group]
     assert seen == [horizon]

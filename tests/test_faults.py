@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -381,6 +382,18 @@ def test_distributed_without_a_cluster_is_one_line(monkeypatch):
         monkeypatch.delenv(name)
     with pytest.raises(driver.BadInput, match=r"--distributed: expected a cluster .*got: "):
         driver.initialize_distributed()
+
+
+def test_cpu_devices_after_jax_started_is_one_line(tmp_path):
+    jax.devices()  # this test process's backends have started
+    driver.use_cpu_devices(0)  # the default leaves a started backend as it is
+    with pytest.raises(driver.BadInput, match=r"--cpu_devices=3: expected to be set before JAX starts"):
+        driver.use_cpu_devices(3)
+    with pytest.raises(driver.BadInput, match=r"--cpu_devices"):
+        t1.run(quick_options(tmp_path / "never", cpu_devices=-1))
+    with pytest.raises(driver.BadInput, match=r"--lane_placement: expected 'auto', 'groups' or 'shard', got 'x'"):
+        t1.run(quick_options(tmp_path / "never", lane_placement="x"))
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize("changes, flag", [

@@ -34,7 +34,7 @@ from symjax.tasks.run_dir import check_compile_cache, check_out_dir
 from symjax.tasks.run_report import (SweepLog, grid_differences, logged_sweeps, recorded_command, run_markdown,
                                      write_run_report)
 from symjax.tasks.script import (command_line, exit_on_bad_input, exit_with_error, initialize_distributed, main,
-                                 parse_flags_or_exit, run_script)
+                                 parse_flags_or_exit, run_script, use_cpu_devices)
 from symjax.tasks.task import SweepPlan, Task
 
 __all__ = [
@@ -46,5 +46,5 @@ __all__ = [
     "help_text", "initialize_distributed", "kept_rows", "logged_sweeps", "main", "option", "options_from_flags",
     "options_text", "parse_flags_or_exit", "parse_seeds", "prepare", "read_json", "record_path",
     "recorded_command", "run", "run_markdown", "run_script", "saved_settings", "settings_diff", "sweep_settings",
-    "train_config", "write_run_report",
+    "train_config", "use_cpu_devices", "write_run_report",
 ]

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 #: Options that say how the lanes are computed (the engine's ``symjax.train.Execution`` and its compilation
 #: cache): results agree to rounding whatever they say.
 ENGINE_OPTIONS = frozenset({"lane_groups", "compile_cache", "compact_stopped", "max_group_lanes",
-                            "cpu_fusion_emitters", "eval_batch_size", "compile_ahead"})
+                            "cpu_fusion_emitters", "eval_batch_size", "compile_ahead", "cpu_devices",
+                            "lane_placement"})
 #: Options that steer a run without changing its numbers (left out of a sweep's settings).
 RUN_CONTROL = ENGINE_OPTIONS | {"out_dir", "resume", "overwrite", "checkpoint_every", "quiet", "verbose",
                                 "distributed", "stop_after_epochs", "report_only"}
@@ -95,6 +96,16 @@ class CommonOptions:
     compile_ahead: bool = option(True, "Compile the next sweep's programs on a thread while a sweep trains (its "
                                  "initial state is then held beside the training one's). The programs are the "
                                  "ones the sweep would compile: results do not depend on it.")
+    cpu_devices: int = option(0, "CPU devices JAX makes of this host's cores, set before JAX starts (0 = one per "
+                              "core this process may use). With several, a sweep's lane groups train on different "
+                              "CPU devices at the same time (--lane_placement=auto), each group's program the one "
+                              "of a single device: results are bitwise those of --cpu_devices=1. No effect on "
+                              "GPU or TPU devices.")
+    lane_placement: str = option("auto", "With several devices: 'groups' = each lane group whole on one device, "
+                                 "the groups spread over the devices (results bitwise those of one device); "
+                                 "'shard' = every group's lanes split over all devices (results agree to "
+                                 "rounding); 'auto' = 'groups' on CPU devices, 'shard' on GPUs and TPUs.",
+                                 ("auto", "groups", "shard"))
     quick: bool = option(False, "The quick grid (CI, smoke tests); flags given explicitly still win.")
     settings: str = option("project", "'project': every option at its default (the project's choices); 'study': "
                            "every departure from the study's text (the task's DEPARTURES) at the study's value. "
@@ -122,6 +133,9 @@ class CommonOptions:
         check_int("checkpoint_every", self.checkpoint_every, low=0)
         check_int("stop_after_epochs", self.stop_after_epochs, low=0)
         check_int("max_group_lanes", self.max_group_lanes, low=0)
+        check_int("cpu_devices", self.cpu_devices, low=0)
+        if self.lane_placement not in ("auto", "groups", "shard"):
+            raise ValueError(f"--lane_placement: expected 'auto', 'groups' or 'shard', got {self.lane_placement!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
                 math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"--lr: expected a finite number > 0, got {self.lr!r}")

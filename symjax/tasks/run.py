@@ -49,7 +49,7 @@ def train_config(task: Task, opts, plan: SweepPlan):
 
     execution = Execution(lane_groups=opts.lane_groups, compact_stopped=bool(opts.compact_stopped),
                           max_group_lanes=int(opts.max_group_lanes), eval_batch_size=int(opts.eval_batch_size),
-                          cpu_fusion_emitters=fusion_emitters(task, opts, plan))
+                          cpu_fusion_emitters=fusion_emitters(task, opts, plan), lane_placement=opts.lane_placement)
     return TrainConfig(loss=task.training_loss(opts), learning_rate=float(opts.lr), max_epochs=int(opts.max_epochs),
                        patience=int(opts.patience), early_stopping=bool(opts.early_stopping),
                        checkpoint_dir=os.path.join(opts.out_dir, "checkpoints", plan.name),

@@ -77,6 +77,27 @@ def initialize_distributed() -> None:
                        f"got: {text[:300]}") from None
 
 
+def use_cpu_devices(count: int) -> None:
+    """Makes JAX's CPU backend ``count`` devices (--cpu_devices; 0 = one per core this process may use).
+
+    Only before JAX's backends start: with 0 a started backend is left as it is (as is the device count
+    of XLA_FLAGS' --xla_force_host_platform_device_count, which 0 does not override); an explicit count
+    after the start is BadInput.
+    """
+    import jax  # noqa: PLC0415
+
+    from symjax.train.precompile import default_workers  # noqa: PLC0415
+
+    if count == 0 and "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", count or default_workers())
+    except RuntimeError:
+        if count:
+            raise BadInput(f"--cpu_devices={count}: expected to be set before JAX starts, but its backends "
+                           f"started already in this process") from None
+
+
 def main(task: Task, argv, flag_values, explicit: Mapping | None = None) -> list[dict]:
     """The body of every experiments/taskN.py main(): flags -> options -> run, bad input as one line."""
     from symjax.tasks.progress import configure_logging  # noqa: PLC0415
@@ -89,6 +110,7 @@ def main(task: Task, argv, flag_values, explicit: Mapping | None = None) -> list
         except ValueError as error:
             raise BadInput(str(error)) from None
         configure_logging(opts.verbose)
+        use_cpu_devices(int(opts.cpu_devices))
         if opts.distributed:
             initialize_distributed()
         return run(task, opts, command=command_line(task.script))

@@ -52,50 +52,56 @@ class _Group:
     """Lanes trained by one jitted epoch program, padded to their own largest batch and step count.
 
     members: positions of the group's lanes among this process's lanes.
-    lanes, state: the group's LaneArrays and TrainState on the devices, the lane
-      axis padded to a multiple of the device count (rows past len(members) repeat row 0).
+    lanes, state: the group's LaneArrays and TrainState on its devices, the lane
+      axis padded to a multiple of their count (rows past len(members) repeat row 0).
     prog: the static TrainProgram of the group's shapes.
+    devices: where the group's program runs (Execution.lane_placement).
+    data: (pool_x, pool_y, hyper) on those devices.
     """
 
     members: np.ndarray
     lanes: LaneArrays
     state: ep.TrainState
     prog: ep.TrainProgram
+    devices: "_Devices"
+    data: tuple
     flops: float | None = None  # of one epoch of the program, all rows (XLA's count; set by _precompile)
 
     @classmethod
-    def start(cls, members, local: list[Lane], learning_rate: float, host_state: ep.TrainState, by_lane,
-              n_devices: int, program_fields: dict) -> "_Group":
+    def start(cls, members, local: list[Lane], learning_rate: float, host_state: ep.TrainState,
+              devices: "_Devices", data: tuple, program_fields: dict) -> "_Group":
         # Index arrays padded to this group's own lengths (not all lanes'), so its shapes are its own.
         host_lanes = build_lane_arrays([local[i] for i in members], learning_rate)
-        n_rows = padded_lane_count(len(members), n_devices)
+        n_rows = padded_lane_count(len(members), devices.count)
         if not host_lanes.augment.any():  # a program without augmenting lanes compiles no augmentation
             program_fields = dict(program_fields, augment_fn=None)
         prog = ep.TrainProgram(batch=int(host_lanes.batch_size.max()), steps=int(host_lanes.n_steps.max()),
                                **program_fields)
         return cls(members=members,
-                   lanes=jax.device_put(pad_rows(host_lanes, n_rows), by_lane),
-                   state=jax.device_put(pad_rows(take_lanes(host_state, members), n_rows), by_lane),
-                   prog=prog)
+                   lanes=jax.device_put(pad_rows(host_lanes, n_rows), devices.by_lane),
+                   state=jax.device_put(pad_rows(take_lanes(host_state, members), n_rows), devices.by_lane),
+                   prog=prog, devices=devices, data=data)
 
     def rows(self) -> int:
         """Lanes the group's program computes (len(members) padded to a multiple of the device count)."""
         return int(self.state.stopped.shape[0])
 
-    def split(self, keep: np.ndarray, devices: "_Devices") -> tuple["_Group", "_Retired"]:
+    def split(self, keep: np.ndarray) -> tuple["_Group", "_Retired"]:
         """(the group over its lanes `keep` (positions into members) only, the other lanes' state on the host).
 
-        The smaller group keeps the program's batch and step count: only its lane axis shrinks.
+        The smaller group keeps the program's batch and step count and its devices: only its lane axis shrinks.
         """
         drop = np.setdiff1d(np.arange(len(self.members)), keep)
-        n_rows = execution.compacted_rows(len(keep), devices.count)
-        lanes, state = jax.device_put(pad_rows(take_lanes((self.lanes, self.state), keep), n_rows), devices.by_lane)
+        n_rows = execution.compacted_rows(len(keep), self.devices.count)
+        lanes, state = jax.device_put(pad_rows(take_lanes((self.lanes, self.state), keep), n_rows),
+                                      self.devices.by_lane)
         flops = None if self.flops is None else self.flops * n_rows / self.rows()
-        return (_Group(members=self.members[keep], lanes=lanes, state=state, prog=self.prog, flops=flops),
+        return (dataclasses.replace(self, members=self.members[keep], lanes=lanes, state=state, flops=flops),
                 _Retired(members=self.members[drop], state=take_lanes(self.state, drop)))
 
-    def run_epoch(self, pool_x, pool_y, epoch: int, hyper: ep.Hyper):
+    def run_epoch(self, epoch: int):
         """Trains the group one epoch (0-based index `epoch`); returns its validation losses (device, padded)."""
+        pool_x, pool_y, hyper = self.data
         self.state, val_loss = ep.run_epoch(self.state, self.lanes, pool_x, pool_y, np.int32(epoch), hyper,
                                             self.prog)
         return val_loss
@@ -109,8 +115,8 @@ class _Retired:
     state: ep.TrainState
 
 
-def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epoch: int, config: TrainConfig,
-             devices: "_Devices") -> list[_Group]:
+def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray, epoch: int,
+             config: TrainConfig) -> list[_Group]:
     """Groups whose program computes at least twice the rows their active lanes need are replaced by a
     group of their active lanes (Execution.compact_stopped), where `execution.compaction_pays` over the
     epochs the active lanes are forecast to still run (`execution.compaction_horizon`). The stopped lanes go
@@ -122,10 +128,10 @@ def _compact(groups: list[_Group], retired: list[_Retired], stopped: np.ndarray,
     out = []
     for g in groups:
         keep = np.flatnonzero(~stopped[g.members])
-        n_rows = execution.compacted_rows(len(keep), devices.count)
+        n_rows = execution.compacted_rows(len(keep), g.devices.count)
         if 0 < len(keep) and 2 * n_rows <= g.rows() and execution.compaction_pays(g, n_rows, horizon,
                                                                                   config.execution):
-            g, gone = g.split(keep, devices)
+            g, gone = g.split(keep)
             retired.append(gone)
         out.append(g)
     return out
@@ -200,17 +206,40 @@ def _validate_fns(fns) -> None:
 
 
 class _Devices(NamedTuple):
-    """Where a process's lanes live: `by_lane` shards the lane axis, `replicated` copies to every device."""
+    """Devices a program's lanes run on: `by_lane` shards the lane axis over them, `replicated` copies to each."""
 
     count: int
     by_lane: NamedSharding
     replicated: NamedSharding
 
 
-def _local_devices() -> _Devices:
-    devices = jax.local_devices()
+def _device_set(devices: list) -> _Devices:
     mesh = Mesh(np.array(devices), ("lanes",))
     return _Devices(len(devices), NamedSharding(mesh, PartitionSpec("lanes")), NamedSharding(mesh, PartitionSpec()))
+
+
+def _local_devices() -> _Devices:
+    """All of this process's devices."""
+    return _device_set(jax.local_devices())
+
+
+def _place_groups(parts: list[np.ndarray], host_lanes: LaneArrays, placement: str, home: _Devices, data: tuple,
+                  local_devices: list) -> list[tuple[_Devices, tuple]]:
+    """(devices, (pool_x, pool_y, hyper) on them) for each group's lanes `parts` (Execution.lane_placement):
+    with 'shard', every group on the devices of `home` with its `data`; with 'groups', each group whole on one
+    device, chosen by ``execution.place_groups`` from the group's padded work per epoch (lanes x largest batch x
+    largest step count), the data copied once to each device that receives a group."""
+    if placement == "shard":
+        return [(home, data)] * len(parts)
+    work = [len(m) * int(host_lanes.batch_size[m].max()) * int(host_lanes.n_steps[m].max()) for m in parts]
+    on_device: dict[int, tuple[_Devices, tuple]] = {}
+    out = []
+    for index in execution.place_groups(work, len(local_devices)):
+        if index not in on_device:
+            devices = home if index == 0 else _device_set([local_devices[index]])
+            on_device[index] = (devices, data if index == 0 else jax.device_put(data, devices.replicated))
+        out.append(on_device[index])
+    return out
 
 
 def _init_or_restore(fns: LaneFns, local: list[Lane], host_lanes: LaneArrays, config: TrainConfig,
@@ -239,8 +268,8 @@ def _init_or_restore(fns: LaneFns, local: list[Lane], host_lanes: LaneArrays, co
     return start_epoch, host_state, earlier_wall_s, store
 
 
-def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, pool_y, hyper: ep.Hyper, store,
-           wall_so_far: Callable[[], float], epoch_callback: Callable | None, n_local: int, devices: _Devices):
+def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, store, wall_so_far: Callable[[], float],
+           epoch_callback: Callable | None, n_local: int):
     """Runs the epochs from start_epoch to config.max_epochs (or until every lane stopped).
 
     Between epochs, groups with few active lanes left shrink to those (`_compact`; in place in `groups`,
@@ -257,7 +286,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
     if start_epoch > 0:  # a resumed run: shrink the groups as the run that saved the checkpoint did
         epochs = merged(lambda s: s.epochs)
         for epoch in range(start_epoch):
-            groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), epoch, config, devices)
+            groups[:] = _compact(groups, retired, stopped & (epochs <= epoch), epoch, config)
     val_loss = np.full(n_local, np.nan, np.asarray(groups[0].state.best_val).dtype)
     first_epoch_s = 0.0
     last_save = time.perf_counter()
@@ -268,11 +297,11 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
         for epoch in range(start_epoch, config.max_epochs):
             if stopped.all():
                 break
-            groups[:] = _compact(groups, retired, stopped, epoch, config, devices)
+            groups[:] = _compact(groups, retired, stopped, epoch, config)
             epoch_start = time.perf_counter()
             # A group whose lanes have all stopped would leave its state unchanged: skip it.
             running = [g for g in groups if not stopped[g.members].all()]
-            group_val = [g.run_epoch(pool_x, pool_y, epoch, hyper) for g in running]
+            group_val = [g.run_epoch(epoch) for g in running]  # asynchronous: groups on other devices overlap
             for g, v in zip(running, group_val):
                 val_loss[g.members] = np.asarray(v)[: len(g.members)]
                 stopped[g.members] = np.asarray(g.state.stopped)[: len(g.members)]
@@ -291,7 +320,7 @@ def _train(groups: list[_Group], start_epoch: int, config: TrainConfig, pool_x, 
                     "best_val": best_val,
                     "active": ~stopped,
                     "diverged": merged(lambda s: s.diverged),
-                    "devices": len(groups[0].state.stopped.sharding.device_set),
+                    "devices": len(set().union(*(g.state.stopped.sharding.device_set for g in groups))),
                 })
     return merged(lambda s: s), first_epoch_s
 
@@ -337,7 +366,7 @@ def _evaluation_parts(n_lanes: int, config: TrainConfig) -> list[np.ndarray]:
 
 
 def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, eval_prog: ep.EvalProgram,
-                host_state: ep.TrainState, host_lanes: LaneArrays, pool_x, pool_y, hyper: ep.Hyper, config: TrainConfig,
+                host_state: ep.TrainState, host_lanes: LaneArrays, pool_x, pool_y, config: TrainConfig,
                 devices: _Devices):
     """Submits the compilation of every program the sweep will run: each group's epoch programs
     (if an epoch is left to train) and the evaluation (for arrays shaped as the final state).
@@ -347,10 +376,11 @@ def _precompile(pre: Precompiler, groups: list[_Group], start_epoch: int, eval_p
     epoch_jobs, by_signature = [], {}
     for g in groups if start_epoch < config.max_epochs else []:
         leaves, tree = jax.tree.flatten((g.state, g.lanes))
-        signature = (g.prog, tree, tuple((a.shape, a.dtype) for a in leaves))
+        signature = (g.prog, tree, tuple((a.shape, a.dtype) for a in leaves), g.devices.by_lane)
         if signature not in by_signature:  # parts of one group cut by max_group_lanes share their program
+            group_x, group_y, hyper = g.data
             by_signature[signature] = pre.submit(functools.partial(
-                ep.compile_epoch, g.state, g.lanes, pool_x, pool_y, np.int32(start_epoch), hyper, g.prog))
+                ep.compile_epoch, g.state, g.lanes, group_x, group_y, np.int32(start_epoch), hyper, g.prog))
         epoch_jobs.append(by_signature[signature])
     # The evaluation's per-lane inputs as shapes only (no second copy of the state on the devices), one
     # program per distinct part size.
@@ -445,7 +475,9 @@ def _sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig,
     local = lanes[process_slice(len(lanes), jax.process_count(), jax.process_index())]
     if not local:
         return SweepResult([], None, {})
-    devices = _local_devices()
+    local_devices = jax.local_devices()
+    placement = execution.resolve_placement(config.execution.lane_placement, local_devices)
+    devices = _device_set(local_devices if placement == "shard" else local_devices[:1])  # init and evaluation
     host_lanes = build_lane_arrays(local, config.learning_rate)
     fingerprint = None
     if config.checkpoint_dir is not None:
@@ -463,14 +495,15 @@ def _sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig,
     eval_prog = _evaluation_program(fns, config, execution.evaluation_needs_optimizing(
         len(local), int(host_lanes.test_idx.shape[1]), config.sym_samples if fns.symmetry_error else 0, flops,
         buckets.backend_costs()))
-    groups = [_Group.start(members, local, config.learning_rate, host_state, devices.by_lane, devices.count,
-                           program_fields)
-              for members in split_groups(planned, config.execution.max_group_lanes)]
+    parts = split_groups(planned, config.execution.max_group_lanes)
+    groups = [_Group.start(members, local, config.learning_rate, host_state, group_devices, data, program_fields)
+              for members, (group_devices, data) in zip(parts, _place_groups(
+                  parts, host_lanes, placement, devices, (pool_x, pool_y, hyper), local_devices))]
     init_done = time.perf_counter()
 
     with Precompiler(config.execution.compile_workers) as pre:
         epoch_jobs, eval_jobs = _precompile(pre, groups, start_epoch, eval_prog, host_state, host_lanes, pool_x,
-                                           pool_y, hyper, config, devices)
+                                           pool_y, config, devices)
         del host_state  # the groups hold their own copies: free the initial state (memory of large lanes)
         if compile_only:
             pre.wait(epoch_jobs + eval_jobs)
@@ -479,9 +512,9 @@ def _sweep(fns: LaneFns, pool_x, pool_y, lanes: list[Lane], config: TrainConfig,
         for g, job in zip(groups, epoch_jobs):
             g.flops = job.result()
         compiled = time.perf_counter()
-        host, first_epoch_s = _train(groups, start_epoch, config, pool_x, pool_y, hyper, store,
+        host, first_epoch_s = _train(groups, start_epoch, config, store,
                                      lambda: earlier_wall_s + time.perf_counter() - start_time, epoch_callback,
-                                     len(local), devices)
+                                     len(local))
         train_done = time.perf_counter()
         groups.clear()  # `host` holds every lane's final state: free the devices' copies before evaluating
         pre.wait(eval_jobs)

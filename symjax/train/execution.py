@@ -37,6 +37,8 @@ from symjax.train.losses import per_example_loss
 
 LaneGroups = Literal["auto", "shape", "single"]
 LANE_GROUPS = get_args(LaneGroups)
+LanePlacement = Literal["auto", "shard", "groups"]
+LANE_PLACEMENTS = get_args(LanePlacement)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +76,17 @@ class Execution:
         (off by default: they compile much more slowly; whether their code runs faster depends on the
         model). No effect on other backends.
       eval_batch_size: examples per validation and test evaluation chunk (bounds memory).
+      lane_placement: where the lane groups run when this process has several devices.
+        'shard': every group's lanes split over all devices (lane axis padded to a multiple of the
+        device count): balanced work and memory, one program per group over all devices. A program over
+        fewer lanes per device may round differently from the one-device run.
+        'groups': each group whole on one device, the groups spread over the devices by their padded
+        work per epoch (``place_groups``); initialisation and evaluation on the first device. Groups on
+        different devices train at the same time; every program is the one a single device runs, so the
+        results are bitwise those of one device.
+        'auto' (default): 'groups' on CPU devices (several CPU devices of one host share its cores: the
+        programs are the same, and the cores that one group's small kernels leave idle train another),
+        'shard' on accelerators.
     """
 
     lane_groups: LaneGroups = "auto"
@@ -83,6 +96,7 @@ class Execution:
     compile_workers: int = 0
     cpu_fusion_emitters: bool = False
     eval_batch_size: int = 4096
+    lane_placement: LanePlacement = "auto"
 
 
 def validate_execution(execution: Execution) -> None:
@@ -92,6 +106,9 @@ def validate_execution(execution: Execution) -> None:
     where = "TrainConfig.execution"
     if execution.lane_groups not in LANE_GROUPS:
         raise ValueError(f"{where}.lane_groups: expected one of {LANE_GROUPS}, got {execution.lane_groups!r}")
+    if execution.lane_placement not in LANE_PLACEMENTS:
+        raise ValueError(f"{where}.lane_placement: expected one of {LANE_PLACEMENTS}, got "
+                         f"{execution.lane_placement!r}")
     if not isinstance(execution.compile_workers, int) or isinstance(execution.compile_workers, bool) \
             or execution.compile_workers < 0:
         raise ValueError(f"{where}.compile_workers: expected an int >= 0 (0 = one per CPU core), got "
@@ -143,6 +160,26 @@ def compaction_pays(g, n_rows: int, horizon: int, execution: Execution) -> bool:
     costs = buckets.backend_costs()
     saved_s = (g.rows() - n_rows) * buckets.row_epoch_s(g.flops, g.rows(), g.prog.batch, g.prog.steps, costs)
     return saved_s * horizon >= costs.recompile_s
+
+
+# ---------------------------------------------------------------------------- placement
+def resolve_placement(setting: str, devices: list) -> str:
+    """Execution.lane_placement with 'auto' resolved for these devices: 'groups' on CPU devices, else 'shard'."""
+    if setting != "auto":
+        return setting
+    return "groups" if all(d.platform == "cpu" for d in devices) else "shard"
+
+
+def place_groups(work: list[float], n_devices: int) -> list[int]:
+    """The device (an index below n_devices) of each group with this work per epoch: the largest first, each
+    onto the device with the least work so far (the longest-processing-time rule; ties to the lower index, so
+    one device gets every group and the first group always lands on device 0)."""
+    load = [0.0] * n_devices
+    where = [0] * len(work)
+    for i in sorted(range(len(work)), key=lambda i: -work[i]):
+        where[i] = min(range(n_devices), key=lambda d: load[d])
+        load[where[i]] += work[i]
+    return where
 
 
 # ---------------------------------------------------------------------------- XLA options
