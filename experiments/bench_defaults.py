@@ -10,12 +10,14 @@ machine's load hits every side; the fastest round of each is reported and every 
    * ``task1.py`` with no tuning flag, cold: an empty compilation cache (``$SYMJAX_COMPILE_CACHE``
      pointed at a new folder, which is where the default ``--compile_cache=auto`` looks);
    * the same, warm: the cache the cold run filled;
+   * the same warm with ``--cpu_devices=1`` (the default before the lane groups of a sweep trained on
+     separate CPU devices at the same time);
    * the same cold with ``--lane_groups=shape`` (the scripts' default before issue 26).
 2. **Steady state at n_blocks = 20** (target 2): per model, the seconds of 10 epochs = a 12-epoch run
    minus a 2-epoch run (whole processes, warm cache; 18 lanes), on both sides. Beside them, the bound the
    machine sets: the epochs' useful FLOPs (XLA's count of one example's forward + backward times the
    training examples) at the rate of a large float32 matmul measured in the same run, and the highest
-   torch / engine ratio that rate allows.
+   torch / engine ratio that rate allows. The engine also with ``--cpu_devices=1``, as item 1.
 
     python experiments/bench_defaults.py --rounds=2 --out=docs/benchmarks.md \
         --json_out=docs/results/bench_defaults/<date>.json
@@ -84,6 +86,14 @@ def _run(cmd, env=None) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _warm_run(command, cache: str) -> tuple[float, float]:
+    """_run of command(out_dir) with the compilation cache `cache`, after an untimed run (in another out_dir)
+    that fills it: a program compiled for another device count is another cache entry."""
+    env = {"SYMJAX_COMPILE_CACHE": cache}
+    _run(command(cache + "_fill"), env)
+    return _run(command(cache + "_run"), env)
+
+
 def _timed(cmd, env=None) -> float:
     """Wall seconds of one whole process (see _run)."""
     return _run(cmd, env)[0]
@@ -144,6 +154,9 @@ def measure(work: str) -> dict:
                                                               "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
             ("engine, defaults, warm", lambda: _run(task1_cmd(os.path.join(work, f"warm_{r}"), n, short_epochs,
                                                               "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
+            ("engine, --cpu_devices=1, warm", lambda: _warm_run(
+                lambda out_dir: task1_cmd(out_dir, n, short_epochs, "vanilla,shared", "--cpu_devices=1"),
+                os.path.join(work, f"cache_one_{r}"))),
             ("engine, --lane_groups=shape, cold", lambda: _run(
                 task1_cmd(os.path.join(work, f"shape_{r}"), n, short_epochs, "vanilla,shared", "--lane_groups=shape"),
                 {"SYMJAX_COMPILE_CACHE": os.path.join(work, f"cache_shape_{r}")})),
@@ -162,13 +175,17 @@ def measure(work: str) -> dict:
             nb = FLAGS.steady_n_blocks
             if r == 0:  # fill the cache of both budgets' programs (the runs below are then warm)
                 for epochs in (base_epochs, long_epochs):
-                    _timed(task1_cmd(os.path.join(work, f"fill_{model}_{epochs}"), nb, epochs, model), env)
+                    for extra in ((), ("--cpu_devices=1",)):
+                        _timed(task1_cmd(os.path.join(work, f"fill_{model}_{epochs}_{len(extra)}"), nb, epochs, model,
+                                         *extra), env)
             if FLAGS.torch:
                 add(steady, "torch", _timed(torch_cmd(nb, long_epochs, model))
                     - _timed(torch_cmd(nb, base_epochs, model)))
-            add(steady, "engine", _timed(task1_cmd(os.path.join(work, f"long_{model}_{r}"), nb, long_epochs, model),
-                                         env)
-                - _timed(task1_cmd(os.path.join(work, f"base_{model}_{r}"), nb, base_epochs, model), env))
+            for side, extra in (("engine", ()), ("engine, --cpu_devices=1", ("--cpu_devices=1",))):
+                add(steady, side, _timed(task1_cmd(os.path.join(work, f"long_{model}_{r}_{len(extra)}"), nb,
+                                                   long_epochs, model, *extra), env)
+                    - _timed(task1_cmd(os.path.join(work, f"base_{model}_{r}_{len(extra)}"), nb, base_epochs, model,
+                                       *extra), env))
             print(f"round {r + 1}: steady {model}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in steady.items()),
                   flush=True)
     if FLAGS.grouping and not FLAGS.smoke:
@@ -180,6 +197,13 @@ def measure(work: str) -> dict:
                sizes=_sizes(), seeds=FLAGS.seeds, n_blocks={"short": n, "steady": FLAGS.steady_n_blocks},
                rounds=FLAGS.rounds)
     return out
+
+
+def _fastest(sides: dict, side: str) -> str:
+    """'fastest (round / round)' of one side, '-' where the run did not measure it (earlier JSON files)."""
+    if side not in sides:
+        return "-"
+    return f"{min(sides[side]):.2f} ({' / '.join(f'{s:.1f}' for s in sides[side])})"
 
 
 def markdown(r: dict, command: str) -> str:
@@ -209,15 +233,17 @@ def markdown(r: dict, command: str) -> str:
                   "'At the matmul rate': the epochs' useful FLOPs at that rate, the least time any engine needs "
                   "for them; 'bound': torch loop s / that time, the highest ratio reachable.", "",
                   "| model | torch loop s | engine s | rounds (torch; engine) | torch / engine | useful GFLOP "
-                  "| engine % of matmul rate | s at the matmul rate | bound on torch / engine |",
-                  "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+                  "| engine % of matmul rate | s at the matmul rate | bound on torch / engine "
+                  "| engine, --cpu_devices=1 s (rounds) |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
         rate = r["flops"]["matmul_flop_per_s"]
         for model, sides in r["steady"].items():
             torch_s, engine_s = min(sides.get("torch", [float("nan")])), min(sides["engine"])
             flop = r["flops"][model]
             lines.append(f"| {model} | {torch_s:.2f} | {engine_s:.2f} | {rounds(sides.get('torch', []))}; "
                          f"{rounds(sides['engine'])} | {torch_s / engine_s:.2f}x | {flop / 1e9:.1f} | "
-                         f"{100 * flop / rate / engine_s:.1f} | {flop / rate:.3f} | {torch_s * rate / flop:.1f}x |")
+                         f"{100 * flop / rate / engine_s:.1f} | {flop / rate:.3f} | {torch_s * rate / flop:.1f}x | "
+                         f"{_fastest(sides, 'engine, --cpu_devices=1')} |")
     if r.get("grouping"):
         lines += ["", "**Default lane grouping elsewhere**: cold whole processes (an empty compilation cache each) of "
                   "the quick runs, `--lane_groups=auto` (the default) against `shape` (the scripts' earlier default).",
