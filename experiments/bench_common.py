@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symjax.io import write_markdown_section
+
 
 def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
     """FLOP/s of an n x n float32 matmul on the default device (median of `repeats`)."""
@@ -33,3 +35,11 @@ def task1_epoch_flops(model: str, n_blocks: int, seeds: int, train_sizes) -> flo
     (_, fns, pool_x, pool_y, _), = task1.engine_sweeps(task1.Options(
         n_blocks=(n_blocks,), train_sizes=tuple(train_sizes), seeds=tuple(range(seeds)), models=(model,)))
     return example_flops(fns.init, fns.apply, "mse", pool_x, pool_y) * seeds * sum(train_sizes)
+
+
+def publish(text: str, out: str | None) -> None:
+    """Prints a benchmark's markdown section and, with ``out`` (its --out flag), writes it into that file
+    (the section with the same heading replaced, the others kept)."""
+    print(text)
+    if out:
+        write_markdown_section(out, text)

@@ -25,12 +25,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from experiments.bench_common import publish  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import bench_sharing  # noqa: E402, F401  (defines --out and bench_sharing's flags)
-from symjax.io import write_markdown_section  # noqa: E402
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
@@ -134,9 +134,7 @@ def main(argv):
     del argv
     configure_logging(FLAGS.verbose)
     text = markdown(measure())
-    print(text)
-    if FLAGS.out:
-        write_markdown_section(FLAGS.out, text)
+    publish(text, FLAGS.out)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from experiments.bench_common import publish  # noqa: E402
 from bench_sharing import median_time  # noqa: E402  (defines --repeats, --out and more)
-from symjax.io import write_markdown_section  # noqa: E402
 from symjax import actions, discovery, groups, sharing  # noqa: E402
 from symjax.discovery import shifts  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
@@ -138,9 +138,7 @@ def main(argv):
     offset = offset_tie_timings(FLAGS.repeats)
     print(f"offset_tie: {offset}", flush=True)
     text = markdown(tie, pairwise, offset)
-    print(text)
-    if FLAGS.out:
-        write_markdown_section(FLAGS.out, text)
+    publish(text, FLAGS.out)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from symjax.io import write_markdown_section  # noqa: E402
+from experiments.bench_common import publish  # noqa: E402
 from symjax.layers import pool  # noqa: E402
 from symjax.models.sequential import ACTIVATIONS  # noqa: E402
 from symjax.models.set_models import BLOCK_WIDTHS, SharedSetMLP  # noqa: E402
@@ -242,9 +242,7 @@ def main(argv):
         label = name if not opts else f"{name} (`{', '.join(f'{k}={v}' for k, v in opts.items())}`)"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if FLAGS.out:
-        write_markdown_section(FLAGS.out, text)
+    publish(text, FLAGS.out)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from experiments.bench_common import publish  # noqa: E402
 from symjax import actions, functional, groups, sharing  # noqa: E402
-from symjax.io import write_markdown_section  # noqa: E402
 from symjax.layers import SetLayer  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
@@ -152,9 +152,7 @@ def main(argv):
         layer_rows.append((n, r))
         print(f"layer n={n}: {r}", flush=True)
     text = markdown(build_rows, layer_rows)
-    print(text)
-    if FLAGS.out:
-        write_markdown_section(FLAGS.out, text)
+    publish(text, FLAGS.out)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from symjax.data.set_function import TABLE2  # noqa: E402
-from symjax.io import atomic_write_json, write_markdown_section  # noqa: E402
-from experiments.bench_common import matmul_flops  # noqa: E402
+from symjax.io import atomic_write_json  # noqa: E402
+from experiments.bench_common import matmul_flops, publish  # noqa: E402
 from experiments.torch_loop_task1 import torch_model  # noqa: E402
 from symjax.tasks import common  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
@@ -370,9 +370,7 @@ def main(argv):
     configure_logging(FLAGS.verbose)
     result = measure()
     text = markdown(result)
-    print(text)
-    if FLAGS.out:
-        write_markdown_section(FLAGS.out, text)
+    publish(text, FLAGS.out)
     if FLAGS.json_out:
         atomic_write_json(FLAGS.json_out, result, indent=1)
 

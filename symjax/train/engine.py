@@ -6,10 +6,12 @@ Flow of a call, one named step each:
   2. `_init_or_restore`: init all lanes (or restore them from the newest valid checkpoint);
   3. split the lanes into groups (Execution.lane_groups: buckets of shapes
      from a cost model, one group per distinct batch size and step count, or one
-     group of all lanes; a group without augmenting lanes compiles no augmentation); pad each group's
-     lane count to a multiple of the local device count by repeating its first
-     lane, and shard its per-lane arrays over a 1-D 'lanes' mesh of the local
-     devices;
+     group of all lanes; a group without augmenting lanes compiles no augmentation); place the
+     groups (Execution.lane_placement): each group whole on one of the local devices
+     ('groups', the default on CPU devices: groups on different devices train at the same
+     time), or each group's lane count padded to a multiple of the local device count by
+     repeating its first lane and its per-lane arrays sharded over a 1-D 'lanes' mesh of
+     the local devices ('shard', the default on accelerators);
   4. `_precompile`: compile every program of the sweep, several at once in
      threads (the evaluation's while the first epochs run); then `_train`: per
      epoch, one jitted call per group that still has an active lane (lax.scan
@@ -216,11 +218,6 @@ class _Devices(NamedTuple):
 def _device_set(devices: list) -> _Devices:
     mesh = Mesh(np.array(devices), ("lanes",))
     return _Devices(len(devices), NamedSharding(mesh, PartitionSpec("lanes")), NamedSharding(mesh, PartitionSpec()))
-
-
-def _local_devices() -> _Devices:
-    """All of this process's devices."""
-    return _device_set(jax.local_devices())
 
 
 def _place_groups(parts: list[np.ndarray], host_lanes: LaneArrays, placement: str, home: _Devices, data: tuple,
