@@ -126,8 +126,11 @@ def merge_lanes(parts, groups: list[np.ndarray]):
 
 def lane_key_data(seeds: list[int]) -> np.ndarray:
     """Raw key data (L, K) uint32 (K = 2 for threefry) of each lane's key: fold_in(key(seed), LANE_KEY_SALT)."""
-    keys = [jax.random.fold_in(jax.random.key(int(s)), LANE_KEY_SALT) for s in seeds]
-    return np.stack([np.asarray(jax.random.key_data(k)) for k in keys])
+    by_seed = {}  # each distinct seed's key once (sweeps repeat a few seeds over many lanes)
+    for s in map(int, seeds):
+        if s not in by_seed:
+            by_seed[s] = np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(s), LANE_KEY_SALT)))
+    return np.stack([by_seed[int(s)] for s in seeds])
 
 
 def pad_rows(tree, n_rows: int):
