@@ -122,7 +122,7 @@ def test_log_file_shows_progress_and_no_library_info_lines(quick_run):
 
 
 @pytest.mark.slow
-def test_quick_run_writes_every_file(quick_run):
+def test_quick_run_writes_every_file(quick_run, env):
     out_dir, _ = quick_run
     header, rows = read_csv(out_dir / "results.csv")
     assert header[: len(CONTRACT)] == CONTRACT
@@ -144,6 +144,8 @@ def test_quick_run_writes_every_file(quick_run):
     assert "Table 5" in report
     assert f"python experiments/task1.py --quick --checkpoint_every 1 --out_dir {out_dir}" in report
     assert "Machine: " in report and "Wall time of this invocation" in report
+    if "xla_force_host_platform_device_count" not in env.get("XLA_FLAGS", ""):  # --cpu_devices=0: one per core
+        assert f"devices [cpu: cpu] x{len(os.sched_getaffinity(0))}" in report
     assert "max_epochs 3 instead of 250" in report and "n_blocks 1, 5, 10, 20 not run" in report
     pngs = sorted(out_dir.glob("*.png"))
     assert len(pngs) >= 2
