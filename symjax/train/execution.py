@@ -10,6 +10,8 @@ The policies beside it:
 
 * compaction (``Execution.compact_stopped``): ``compaction_horizon`` (the epochs the active lanes
   are forecast to still run), ``compacted_rows`` and ``compaction_pays``;
+* placement (``Execution.lane_placement``): ``resolve_placement`` ('auto' for the devices at hand) and
+  ``place_groups`` (which device trains each lane group);
 * XLA options: ``epoch_jit`` (programs that run every epoch) and ``one_off_jit`` (programs that
   run once per sweep: init, evaluation), with ``cpu_options`` (the fusion emitters) and
   ``evaluation_needs_optimizing`` (whether the evaluation is compiled with XLA's optimisation);
@@ -172,8 +174,10 @@ def resolve_placement(setting: str, devices: list) -> str:
 
 def place_groups(work: list[float], n_devices: int) -> list[int]:
     """The device (an index below n_devices) of each group with this work per epoch: the largest first, each
-    onto the device with the least work so far (the longest-processing-time rule; ties to the lower index, so
-    one device gets every group and the first group always lands on device 0)."""
+    onto the device with the least work so far (the longest-processing-time rule). Ties go to the lower
+    index, so the largest group lands on device 0, where initialisation and evaluation run.
+
+    Example: work [1, 8, 3, 4] on 2 devices -> [1, 0, 1, 1] (loads 8 and 8)."""
     load = [0.0] * n_devices
     where = [0] * len(work)
     for i in sorted(range(len(work)), key=lambda i: -work[i]):
