@@ -1,8 +1,12 @@
-"""What the benchmark scripts share: the machine's large-matmul rate and Task 1's useful FLOPs per epoch.
+"""What the benchmark scripts share: the machine's large-matmul rate, Task 1's useful FLOPs per epoch and
+whole-process timings.
 
 No flags are defined here, so any benchmark script may import it.
 """
 
+import os
+import resource
+import subprocess
 import time
 
 import jax
@@ -43,3 +47,21 @@ def publish(text: str, out: str | None) -> None:
     print(text)
     if out:
         write_markdown_section(out, text)
+
+
+def run_process(cmd, env=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system, all threads) of one whole process with `env` added to this
+    one's environment; raises with its stderr's tail when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def timed_process(cmd, env=None) -> float:
+    """Wall seconds of one whole process (see run_process)."""
+    return run_process(cmd, env)[0]

@@ -29,18 +29,16 @@ of that file (other sections kept).
 
 import datetime
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.bench_common import matmul_flops, task1_epoch_flops  # noqa: E402
+from experiments.bench_common import matmul_flops, run_process, task1_epoch_flops  # noqa: E402
+from experiments.bench_common import timed_process as _timed  # noqa: E402
 from symjax.io import atomic_write_json, write_markdown_section  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -73,30 +71,12 @@ def flop_bounds(epochs: int) -> dict:
     return out
 
 
-def _run(cmd, env=None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds: user + system, all threads) of one whole process; raises with its stderr's
-    tail when it fails."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def _warm_run(command, cache: str) -> tuple[float, float]:
-    """_run of command(out_dir) with the compilation cache `cache`, after an untimed run (in another out_dir)
-    that fills it: a program compiled for another device count is another cache entry."""
+    """run_process of command(out_dir) with the compilation cache `cache`, after an untimed run (in another
+    out_dir) that fills it: a program compiled for another device count is another cache entry."""
     env = {"SYMJAX_COMPILE_CACHE": cache}
-    _run(command(cache + "_fill"), env)
-    return _run(command(cache + "_run"), env)
-
-
-def _timed(cmd, env=None) -> float:
-    """Wall seconds of one whole process (see _run)."""
-    return _run(cmd, env)[0]
+    run_process(command(cache + "_fill"), env)
+    return run_process(command(cache + "_run"), env)
 
 
 def torch_cmd(n_blocks, epochs, models):
@@ -148,16 +128,16 @@ def measure(work: str) -> dict:
     out["load_average"] = [os.getloadavg()[0]]
     for r in range(FLAGS.rounds):
         cold = os.path.join(work, f"cache_short_{r}")
-        runs = [("torch", lambda: _run(torch_cmd(n, short_epochs, "vanilla,shared")))] if FLAGS.torch else []
+        runs = [("torch", lambda: run_process(torch_cmd(n, short_epochs, "vanilla,shared")))] if FLAGS.torch else []
         runs += [
-            ("engine, defaults, cold", lambda: _run(task1_cmd(os.path.join(work, f"cold_{r}"), n, short_epochs,
+            ("engine, defaults, cold", lambda: run_process(task1_cmd(os.path.join(work, f"cold_{r}"), n, short_epochs,
                                                               "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
-            ("engine, defaults, warm", lambda: _run(task1_cmd(os.path.join(work, f"warm_{r}"), n, short_epochs,
+            ("engine, defaults, warm", lambda: run_process(task1_cmd(os.path.join(work, f"warm_{r}"), n, short_epochs,
                                                               "vanilla,shared"), {"SYMJAX_COMPILE_CACHE": cold})),
             ("engine, --cpu_devices=1, warm", lambda: _warm_run(
                 lambda out_dir: task1_cmd(out_dir, n, short_epochs, "vanilla,shared", "--cpu_devices=1"),
                 os.path.join(work, f"cache_one_{r}"))),
-            ("engine, --lane_groups=shape, cold", lambda: _run(
+            ("engine, --lane_groups=shape, cold", lambda: run_process(
                 task1_cmd(os.path.join(work, f"shape_{r}"), n, short_epochs, "vanilla,shared", "--lane_groups=shape"),
                 {"SYMJAX_COMPILE_CACHE": os.path.join(work, f"cache_shape_{r}")})),
         ]

@@ -14,8 +14,11 @@ bookkeeping), example_s + F * flop_s one example slot of one step (forward and b
 included) for a model of F FLOPs per example (`execution.example_flops`): a wide model's padding costs
 more, so it gets more programs.
 Shapes are sorted by padded work b * s and cut into contiguous runs; the best cut is found by
-dynamic programming over the k sorted shapes (O(k^2) bucket costs). Results do not depend on the
-buckets (a lane's numbers never depend on the other lanes of its program), only the time does.
+dynamic programming over the k sorted shapes (O(k^2) bucket costs). The buckets change a lane's
+numbers by rounding only: no value crosses lanes, but a lane computes in its program's padded batch,
+and XLA's code for a program can round differently with its shapes, the number of lanes included
+(Task 3's large vanilla evaluation split over two programs of 4 lanes instead of one of 8 moved its
+symmetry errors in the 7th digit; docs/benchmarks.md, 'Evaluation on several CPU devices').
 """
 
 from __future__ import annotations
