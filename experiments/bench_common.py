@@ -1,10 +1,15 @@
-"""What the benchmark scripts share: the machine's large-matmul rate, Task 1's useful FLOPs per epoch and
-whole-process timings.
+"""What the benchmark scripts share: the machine's large-matmul rate, Task 1's useful FLOPs per epoch,
+whole-process timings and the time per kind of XLA operation in a profiler trace.
 
 No flags are defined here, so any benchmark script may import it.
 """
 
+import collections
+import glob
+import gzip
+import json
 import os
+import re
 import resource
 import subprocess
 import time
@@ -65,3 +70,31 @@ def run_process(cmd, env=None) -> tuple[float, float]:
 def timed_process(cmd, env=None) -> float:
     """Wall seconds of one whole process (see run_process)."""
     return run_process(cmd, env)[0]
+
+
+HLO_NAME = re.compile(r"[a-z][a-z0-9_\-]*(\.\d+)?")
+CONTROL_FLOW = {"while", "call", "conditional"}
+
+
+def op_kind(name: str) -> str | None:
+    """The kind of an XLA operation event, or None for events that are not one (Python, runtime, control flow)."""
+    if not HLO_NAME.fullmatch(name):
+        return None
+    kind = name.split(".")[0]
+    if kind in CONTROL_FLOW:
+        return None
+    return "matmul" if kind == "dot" or kind.startswith("ynn") else kind
+
+
+def op_seconds(trace_dir: str) -> collections.Counter:
+    """Seconds per operation kind in the newest perfetto trace under trace_dir (summed over threads)."""
+    path = sorted(glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True))[-1]
+    with gzip.open(path) as f:
+        trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    seconds = collections.Counter()
+    for event in events:
+        kind = op_kind(event.get("name", "")) if event.get("ph") == "X" else None
+        if kind is not None:
+            seconds[kind] += event.get("dur", 0) * 1e-6
+    return seconds

@@ -11,12 +11,7 @@ Durations are summed over threads, so on a multi-core host they can exceed the w
     python experiments/profile_epoch.py --n_blocks=20 --models=vanilla --lane_groups=shape
 """
 
-import collections
-import glob
-import gzip
-import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -26,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments.bench_common import op_seconds  # noqa: E402
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.tasks import set_function_task as task1  # noqa: E402
 from symjax.tasks.progress import configure_logging, define_verbose_flag  # noqa: E402
@@ -42,36 +38,8 @@ flags.DEFINE_integer("epochs", 5, "Epochs trained; the sweep is stopped after th
 define_verbose_flag()
 flags.DEFINE_integer("traced", 2, "Last epochs traced (the first epoch, which compiles, is never traced).")
 
-HLO_NAME = re.compile(r"[a-z][a-z0-9_\-]*(\.\d+)?")
-CONTROL_FLOW = {"while", "call", "conditional"}
-
-
 class _EnoughEpochs(Exception):
     """Raised by the epoch callback to end the sweep after --epochs."""
-
-
-def op_kind(name: str) -> str | None:
-    """The kind of an XLA operation event, or None for events that are not one (Python, runtime, control flow)."""
-    if not HLO_NAME.fullmatch(name):
-        return None
-    kind = name.split(".")[0]
-    if kind in CONTROL_FLOW:
-        return None
-    return "matmul" if kind == "dot" or kind.startswith("ynn") else kind
-
-
-def op_seconds(trace_dir: str) -> collections.Counter:
-    """Seconds per operation kind in the newest perfetto trace under trace_dir."""
-    path = sorted(glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True))[-1]
-    with gzip.open(path) as f:
-        trace = json.load(f)
-    events = trace["traceEvents"] if isinstance(trace, dict) else trace
-    seconds = collections.Counter()
-    for event in events:
-        kind = op_kind(event.get("name", "")) if event.get("ph") == "X" else None
-        if kind is not None:
-            seconds[kind] += event.get("dur", 0) * 1e-6
-    return seconds
 
 
 def main(argv):
