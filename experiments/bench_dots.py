@@ -14,7 +14,8 @@ of --repeats each:
 * ``xla, lanes batched``: one jitted scan over the steps, the lanes of that batch size (the seeds) batched
   in each dot, as ``jax.vmap`` lays out the engine's programs;
 * ``xla, one lane``: the same for one lane, times the lanes;
-* ``torch``: ``torch.matmul`` per lane, as many threads as the torch loop uses (2);
+* ``torch``: ``torch.matmul`` per lane, as many threads as the torch loop uses (2; skipped, with the torch loop,
+  where torch, the `bench` extra, is not installed);
 * ``numpy``: ``np.matmul`` per lane (the BLAS numpy links).
 
 **The bound**: every real training example of the steady state's 10 epochs (the seeds x Table 2 train sizes
@@ -147,21 +148,32 @@ def library_steps(matmul, lanes: int, batch: int, n_blocks: int, steps: int, rep
     return _fastest(run, repeats)
 
 
-def measure_rates(batches: list[int]) -> dict:
-    """{way: {batch: dot FLOP/s}} and the large-matmul rate."""
-    n, lanes, steps, repeats = FLAGS.n_blocks, FLAGS.seeds, FLAGS.steps, FLAGS.repeats
-    import torch  # noqa: PLC0415  (the bench extra)
-
+def _torch():
+    """torch with --threads threads, or None where it does not import (it is the `bench` extra)."""
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        return None
     torch.set_num_threads(FLAGS.threads)
-    rates = {way: {} for way in WAYS}
+    return torch
+
+
+def measure_rates(batches: list[int]) -> dict:
+    """{way: {batch: dot FLOP/s}} (WAYS, without torch where it does not import) and the large-matmul rate."""
+    n, lanes, steps, repeats = FLAGS.n_blocks, FLAGS.seeds, FLAGS.steps, FLAGS.repeats
+    torch = _torch()
+    if torch is None:
+        print("torch does not import: its way and the torch loop are skipped (pip install -e '.[bench]')")
+    rates = {way: {} for way in WAYS if torch is not None or way != "torch"}
     for batch in batches:
         flops = step_dot_flops(batch, n) * steps * lanes
         seconds = {
             "xla, lanes batched": xla_steps(lanes, batch, n, steps, repeats),
             "xla, one lane": lanes * xla_steps(1, batch, n, steps, repeats),
-            "torch": library_steps(torch.matmul, lanes, batch, n, steps, repeats, torch.from_numpy),
             "numpy": library_steps(np.matmul, lanes, batch, n, steps, repeats, np.asarray),
         }
+        if torch is not None:
+            seconds["torch"] = library_steps(torch.matmul, lanes, batch, n, steps, repeats, torch.from_numpy)
         for way, s in seconds.items():
             rates[way][batch] = flops / s
         print(f"batch {batch}: " + ", ".join(f"{way} {flops / s / 1e9:.1f} GFLOP/s" for way, s in seconds.items()),
@@ -184,19 +196,20 @@ def measure_processes(sizes: list[int], work: str) -> dict:
     env = {"SYMJAX_COMPILE_CACHE": os.path.join(work, "cache")}
     for epochs in (2, 12):  # fill the cache: the timed engine runs are warm
         _timed(engine_cmd(epochs, os.path.join(work, f"fill_{epochs}")), env)
-    out = {"torch": [], "engine": []}
+    out = {"torch": [], "engine": []} if _torch() is not None else {"engine": []}
     for r in range(FLAGS.rounds):
-        out["torch"].append(_timed(torch_cmd(12)) - _timed(torch_cmd(2)))
+        if "torch" in out:
+            out["torch"].append(_timed(torch_cmd(12)) - _timed(torch_cmd(2)))
         out["engine"].append(_timed(engine_cmd(12, os.path.join(work, f"long_{r}")), env)
                              - _timed(engine_cmd(2, os.path.join(work, f"base_{r}")), env))
-        print(f"round {r + 1}: torch loop {out['torch'][-1]:.2f} s, engine {out['engine'][-1]:.2f} s", flush=True)
+        print(f"round {r + 1}: " + ", ".join(f"{side} {v[-1]:.2f} s" for side, v in out.items()), flush=True)
     return out
 
 
 def bound_seconds(rates: dict, sizes: list[int], batch_of: dict) -> dict:
     """{way or 'best': seconds of the steady state's dots} (every lane's real examples, EPOCHS epochs)."""
     out = {}
-    for way in (*WAYS, "best"):
+    for way in (*rates, "best"):
         total = 0.0
         for size in sizes:
             batch = batch_of[size]
@@ -208,6 +221,7 @@ def bound_seconds(rates: dict, sizes: list[int], batch_of: dict) -> dict:
 
 def markdown(r: dict, command: str) -> str:
     rates, sizes = r["rates"], r["sizes"]
+    ways = [w for w in WAYS if w in rates]
     large, xla = r["matmul_flop_per_s"], r["xla_example_flops"]
     lines = [SECTION, "",
              f"Measured {r['date']} on {r['machine']} (`{command}`). Vanilla at n_blocks = {r['n_blocks']} "
@@ -217,18 +231,18 @@ def markdown(r: dict, command: str) -> str:
              f"{step_dot_flops(1, r['n_blocks']):,} FLOPs, {100 * step_dot_flops(1, r['n_blocks']) / xla:.1f} % of "
              f"the {xla:,.0f} that XLA counts for its forward and backward.", "",
              "Dot rate of one training step's dots, GFLOP/s (% of the large matmul):", "",
-             "| batch | train sizes | " + " | ".join(WAYS) + " |", "|---:|---|" + "---:|" * len(WAYS)]
+             "| batch | train sizes | " + " | ".join(ways) + " |", "|---:|---|" + "---:|" * len(ways)]
     for batch in sorted({r["batch_of"][str(s)] for s in sizes}):
         at = [str(s) for s in sizes if r["batch_of"][str(s)] == batch]
-        cells = [f"{rates[w][str(batch)] / 1e9:.1f} ({100 * rates[w][str(batch)] / large:.0f} %)" for w in WAYS]
+        cells = [f"{rates[w][str(batch)] / 1e9:.1f} ({100 * rates[w][str(batch)] / large:.0f} %)" for w in ways]
         lines.append(f"| {batch} | {', '.join(at)} | " + " | ".join(cells) + " |")
     b = r["bound_s"]
     lines += ["", f"The steady state's dots ({EPOCHS} epochs, {r['seeds']} seeds x train sizes "
               f"{', '.join(map(str, sizes))}; {r['dot_gflop']:.1f} GFLOP), at each way's rates: "
-              + ", ".join(f"{w} {b[w]:.2f} s" for w in WAYS)
+              + ", ".join(f"{w} {b[w]:.2f} s" for w in ways)
               + f"; at the fastest way for each batch size **{b['best']:.2f} s**, at the large-matmul rate "
               f"{r['dot_gflop'] * 1e9 / large:.2f} s."]
-    if r.get("processes"):
+    if r.get("processes") and "torch" in r["processes"]:
         torch_s, engine_s = min(r["processes"]["torch"]), min(r["processes"]["engine"])
         rounds = lambda v: " / ".join(f"{s:.2f}" for s in v)  # noqa: E731
         lines += ["", "| side | 10 steady epochs s (fastest) | rounds | torch loop / side |", "|---|---:|---|---:|",
