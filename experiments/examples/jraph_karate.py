@@ -105,11 +105,17 @@ def optimize_club(network, num_steps: int, seed: int = 42) -> dict:
 
     for _ in range(num_steps):
         params, opt_state = update(params, opt_state)
-    accuracy = float(jnp.mean(jnp.argmax(apply(params, club), axis=1) == labels))
     s_n = groups.symmetric(N_MEMBERS)
-    error = metrics.symmetry_error(lambda g: apply(params, g), club, actions.GraphsTupleAction(s_n),
-                                   actions.points(s_n), seed)
-    return {"accuracy": accuracy, "equivariance_error": float(error), "loss": float(prediction_loss(params))}
+
+    @jax.jit
+    def evaluate(params):  # one compiled program: run eagerly, every operation would compile on its own
+        accuracy = jnp.mean(jnp.argmax(apply(params, club), axis=1) == labels)
+        error = metrics.symmetry_error(lambda g: apply(params, g), club, actions.GraphsTupleAction(s_n),
+                                       actions.points(s_n), seed)
+        return accuracy, error, prediction_loss(params)
+
+    accuracy, error, loss = evaluate(params)
+    return {"accuracy": float(accuracy), "equivariance_error": float(error), "loss": float(loss)}
 
 
 def main(argv):
