@@ -54,12 +54,13 @@ from symjax.io import atomic_write_json  # noqa: E402
 from symjax.models.set_models import BLOCK_WIDTHS  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("n_blocks", 20, "Task 1 n_blocks of the vanilla model.")
-flags.DEFINE_integer("seeds", 3, "Seeds per train size (the lanes of each batch size).")
-flags.DEFINE_integer("steps", 32, "Training steps timed per measurement.")
-flags.DEFINE_integer("repeats", 5, "Timed repeats of each measurement; the fastest is kept.")
-flags.DEFINE_integer("rounds", 2, "Interleaved rounds of the whole-process timings; the fastest of each side.")
-flags.DEFINE_integer("threads", 2, "torch threads (the torch loop's).")
+flags.DEFINE_integer("n_blocks", 20, "Task 1 n_blocks of the vanilla model.", lower_bound=1)
+flags.DEFINE_integer("seeds", 3, "Seeds per train size (the lanes of each batch size).", lower_bound=1)
+flags.DEFINE_integer("steps", 32, "Training steps timed per measurement.", lower_bound=1)
+flags.DEFINE_integer("repeats", 5, "Timed repeats of each measurement; the fastest is kept.", lower_bound=1)
+flags.DEFINE_integer("rounds", 2, "Interleaved rounds of the whole-process timings; the fastest of each side.",
+                     lower_bound=1)
+flags.DEFINE_integer("threads", 2, "torch threads (the torch loop's).", lower_bound=1)
 flags.DEFINE_bool("processes", True, "Also time the torch loop and task1.py as whole processes (12 - 2 epochs).")
 flags.DEFINE_bool("smoke", False, "Seconds-long run: n_blocks 2, train sizes 40 and 80, 1 repeat, no processes.")
 flags.DEFINE_string("out", None, "Markdown file whose section is written/replaced.")

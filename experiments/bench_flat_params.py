@@ -44,11 +44,11 @@ from symjax.models.set_models import VanillaSetMLP  # noqa: E402
 from symjax.train.epoch import _all_finite, _tree_where  # noqa: E402  (the engine's step helpers)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("n_blocks", 5, "Task 1 n_blocks of the vanilla model.")
-flags.DEFINE_integer("lanes", 3, "Lanes vmapped in the program.")
-flags.DEFINE_integer("batch", 256, "Batch size of every step.")
-flags.DEFINE_integer("steps", 32, "Training steps per call (Table 2's 8000 examples at batch 256: 32).")
-flags.DEFINE_integer("repeats", 7, "Timed calls per form; the fastest is kept.")
+flags.DEFINE_integer("n_blocks", 5, "Task 1 n_blocks of the vanilla model.", lower_bound=1)
+flags.DEFINE_integer("lanes", 3, "Lanes vmapped in the program.", lower_bound=1)
+flags.DEFINE_integer("batch", 256, "Batch size of every step.", lower_bound=1)
+flags.DEFINE_integer("steps", 32, "Training steps per call (Table 2's 8000 examples at batch 256: 32).", lower_bound=1)
+flags.DEFINE_integer("repeats", 7, "Timed calls per form; the fastest is kept.", lower_bound=1)
 flags.DEFINE_bool("smoke", False, "Seconds-long run: n_blocks 2, 4 steps, 1 repeat.")
 flags.DEFINE_string("out", None, "Markdown file whose section is written/replaced.")
 
