@@ -21,17 +21,24 @@ import numpy as np
 from symjax.io import write_markdown_section
 
 
+def call_seconds(run, repeats: int, warm_up: bool = True) -> list[float]:
+    """Wall seconds of each of `repeats` calls of run() (which waits for its results), after one untimed
+    call when warm_up (compilation, allocation)."""
+    if warm_up:
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
     """FLOP/s of an n x n float32 matmul on the default device (median of `repeats`)."""
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     f = jax.jit(lambda m: m @ m)
-    f(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / float(np.median(times))
+    return 2 * n ** 3 / float(np.median(call_seconds(lambda: f(a).block_until_ready(), repeats)))
 
 
 def task1_epoch_flops(model: str, n_blocks: int, seeds: int, train_sizes) -> float:

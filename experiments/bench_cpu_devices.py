@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +22,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.bench_common import publish  # noqa: E402
+from experiments.bench_common import call_seconds, publish  # noqa: E402
 from symjax.tasks.common import machine_description  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -41,15 +40,6 @@ def program(steps: int):
         return jnp.tanh(0.01 * (x @ x.T) @ x), None
 
     return jax.jit(lambda x: jax.lax.scan(body, x, None, length=steps)[0])
-
-
-def median_seconds(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure() -> dict:
@@ -71,7 +61,8 @@ def measure() -> dict:
              "two programs, two devices": lambda: both(on_first, on_second)}
     seconds = {}
     for _ in range(2):  # the first pass warms up (allocator, thread pools); the second is kept
-        seconds = {name: median_seconds(run, FLAGS.repeats) for name, run in cases.items()}
+        seconds = {name: statistics.median(call_seconds(run, FLAGS.repeats, warm_up=False))
+                   for name, run in cases.items()}
     same_bits = bool(np.array_equal(np.asarray(f(on_second)), np.asarray(f(other_on_first))))
     return {"seconds": seconds, "same_bits": same_bits, "cores": len(os.sched_getaffinity(0))}
 

@@ -37,7 +37,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 
 from absl import app, flags
 
@@ -47,7 +46,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.bench_common import matmul_flops, publish, task1_epoch_flops  # noqa: E402
+from experiments.bench_common import call_seconds, matmul_flops, publish, task1_epoch_flops  # noqa: E402
 from experiments.bench_common import timed_process as _timed  # noqa: E402
 from symjax.data.set_function import TABLE2  # noqa: E402
 from symjax.io import atomic_write_json  # noqa: E402
@@ -94,16 +93,6 @@ def _inputs(lanes: int, batch: int, n_blocks: int, steps: int):
     return x, g, weights
 
 
-def _fastest(run, repeats: int) -> float:
-    run()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def xla_steps(lanes: int, batch: int, n_blocks: int, steps: int, repeats: int) -> float:
     """Seconds of `steps` steps' dots of `lanes` lanes batched in each dot (one jitted scan)."""
     x, g, weights = _inputs(lanes, batch, n_blocks, steps)
@@ -123,7 +112,7 @@ def xla_steps(lanes: int, batch: int, n_blocks: int, steps: int, repeats: int) -
     lr = jnp.zeros((steps,), jnp.float32)  # a runtime zero: the update cannot be folded away
     run_steps = jax.jit(lambda ws, xs, top, lr: jax.lax.scan(step, ws, (xs, top, lr))[0])
     args = (weights, x, g, lr)
-    return _fastest(lambda: jax.block_until_ready(run_steps(*args)), repeats)
+    return min(call_seconds(lambda: jax.block_until_ready(run_steps(*args)), repeats))
 
 
 def library_steps(matmul, lanes: int, batch: int, n_blocks: int, steps: int, repeats: int, convert) -> float:
@@ -146,7 +135,7 @@ def library_steps(matmul, lanes: int, batch: int, n_blocks: int, steps: int, rep
                         grad = matmul(grad, ws[k].T)
                     ws[k] -= 0.0 * d
 
-    return _fastest(run, repeats)
+    return min(call_seconds(run, repeats))
 
 
 def _torch():

@@ -27,7 +27,6 @@ of that file (other sections kept).
 import os
 import sys
 import tempfile
-import time
 
 from absl import app, flags
 
@@ -39,7 +38,7 @@ import optax  # noqa: E402
 from jax import lax  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
-from experiments.bench_common import op_seconds, publish  # noqa: E402
+from experiments.bench_common import call_seconds, op_seconds, publish  # noqa: E402
 from symjax.models.set_models import VanillaSetMLP  # noqa: E402
 from symjax.train.epoch import _all_finite, _tree_where  # noqa: E402  (the engine's step helpers)
 
@@ -91,8 +90,9 @@ def lane_program(form: str, model, opt):
         def step(carry, xy):
             p, s = carry
             value, grads = jax.value_and_grad(loss)(p, *xy)
-            updates, s_new = opt.update(ravel_pytree(grads)[0], s, ravel_pytree(p)[0])
-            p_new = unravel(ravel_pytree(p)[0] + updates)
+            p_vector = ravel_pytree(p)[0]
+            updates, s_new = opt.update(ravel_pytree(grads)[0], s, p_vector)
+            p_new = unravel(p_vector + updates)
             keep = jnp.isfinite(value) & _all_finite(p_new)
             return (_tree_where(keep, p_new, p), _tree_where(keep, s_new, s)), None
 
@@ -107,12 +107,7 @@ def measure(form: str) -> dict:
     xs = jax.random.normal(jax.random.key(1), (FLAGS.lanes, FLAGS.steps, FLAGS.batch, FLAGS.n_blocks))
     ys = jnp.sum(xs, axis=-1, keepdims=True)
     program = jax.jit(jax.vmap(lane_program(form, model, optax.adam(1e-3))))
-    jax.block_until_ready(program(params, xs, ys))
-    times = []
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(program(params, xs, ys))
-        times.append(time.perf_counter() - start)
+    times = call_seconds(lambda: jax.block_until_ready(program(params, xs, ys)), FLAGS.repeats)
     with tempfile.TemporaryDirectory() as trace_dir:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
         for _ in range(3):
